@@ -1,0 +1,305 @@
+"""Static facts about conditions, used by the checker's warnings and the compiler.
+
+All functions take conditions whose `define` references are already expanded
+(`expand`), so a define is analysed exactly as if it were written in place.
+
+    >>> from politely.parser import parse
+    >>> rule = parse("rule r { when page.path matches \\"/pricing*\\" say \\"x\\" }").program.items[0]
+    >>> path_prefixes(rule.clauses[0].condition)
+    frozenset({'/pricing'})
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+
+from politely import nodes as n
+
+# --- define expansion ------------------------------------------------------------
+
+
+def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Condition:
+    """Replace every `define` reference by its condition (defines must be acyclic)."""
+    if isinstance(condition, n.Ref):
+        return expand(defines[condition.name], defines)
+    if isinstance(condition, n.Not):
+        return replace(condition, operand=expand(condition.operand, defines))
+    if isinstance(condition, n.And | n.Or):
+        kind = type(condition)
+        operands: list[n.Condition] = []
+        for operand in condition.operands:
+            expanded = expand(operand, defines)
+            operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
+        return replace(condition, operands=tuple(operands))
+    return condition
+
+
+def walk(condition: n.Condition) -> Iterator[n.Condition]:
+    yield condition
+    if isinstance(condition, n.Not):
+        yield from walk(condition.operand)
+    elif isinstance(condition, n.And | n.Or):
+        for operand in condition.operands:
+            yield from walk(operand)
+
+
+def fields_read(condition: n.Condition) -> frozenset[str]:
+    return frozenset(
+        node.field.name
+        for node in walk(condition)
+        if isinstance(node, n.Compare | n.InList | n.Matches | n.Contains | n.Bare)
+    )
+
+
+def refs(condition: n.Condition) -> Iterator[n.Ref]:
+    return (node for node in walk(condition) if isinstance(node, n.Ref))
+
+
+def conjoin(*conditions: n.Condition | None) -> n.Condition | None:
+    present = [c for c in conditions if c is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    operands: list[n.Condition] = []
+    for c in present:
+        operands.extend(c.operands if isinstance(c, n.And) else (c,))
+    return n.And(tuple(operands), present[-1].span)
+
+
+# --- contradictions ------------------------------------------------------------------
+
+# What is true of every value a known field can take.
+_DOMAINS: dict[str, tuple[float, float]] = {
+    "page.scroll": (0, 100),
+    "page.dwell": (0, math.inf),
+    "session.pageviews": (0, math.inf),
+    "session.duration": (0, math.inf),
+    "visitor.visits": (0, math.inf),
+    "visitor.chats": (0, math.inf),
+    "agents.online": (0, math.inf),
+    "agents.available": (0, math.inf),
+    "queue.length": (0, math.inf),
+    "queue.wait": (0, math.inf),
+    "invitations.session": (0, math.inf),
+    "invitations.today": (0, math.inf),
+    "invitations.last": (0, math.inf),
+}
+
+
+def literal(value: n.Value) -> object:
+    """The run-time value of a literal: durations in seconds, percents as numbers."""
+    if isinstance(value, n.Duration):
+        return value.seconds
+    return value.value
+
+
+@dataclass
+class _Bounds:
+    """What a conjunction says about one field."""
+
+    low: float = -math.inf
+    low_open: bool = False
+    high: float = math.inf
+    high_open: bool = False
+    allowed: set[object] | None = None  # from == and `in`
+    excluded: set[object] | None = None  # from != and `not in`
+
+    def narrow_low(self, value: float, open_: bool) -> None:
+        if value > self.low or (value == self.low and open_):
+            self.low, self.low_open = value, open_
+
+    def narrow_high(self, value: float, open_: bool) -> None:
+        if value < self.high or (value == self.high and open_):
+            self.high, self.high_open = value, open_
+
+    def allow(self, values: set[object]) -> None:
+        self.allowed = values if self.allowed is None else self.allowed & values
+
+    def exclude(self, values: set[object]) -> None:
+        self.excluded = values if self.excluded is None else self.excluded | values
+
+    def empty(self) -> bool:
+        if self.low > self.high or (self.low == self.high and (self.low_open or self.high_open)):
+            return True
+        if self.allowed is None:
+            return False
+        possible = {v for v in self.allowed if self._inside(v)} - (self.excluded or set())
+        return not possible
+
+    def _inside(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return True
+        above = value > self.low or (value == self.low and not self.low_open)
+        below = value < self.high or (value == self.high and not self.high_open)
+        return above and below
+
+
+def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
+    if isinstance(test, n.InList):
+        values = {literal(v) for v in test.values}
+        (bounds.exclude if test.negated else bounds.allow)(values)
+        return
+    value = literal(test.value)
+    if test.op == "==":
+        bounds.allow({value})
+    elif test.op == "!=":
+        bounds.exclude({value})
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if test.op in (">", ">="):
+            bounds.narrow_low(value, test.op == ">")
+        else:
+            bounds.narrow_high(value, test.op == "<")
+
+
+def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
+    """The innermost part of `condition` that can never hold, or None.
+
+    Exact for conjunctions of comparisons on one field (`page.dwell >= 30s and
+    page.dwell < 10s`, `visitor.plan == "a" and visitor.plan == "b"`); an `or`
+    never holds when none of its operands can; `not` is not looked into.
+    """
+    if isinstance(condition, n.Or):
+        parts = [contradiction(o) for o in condition.operands]
+        return condition if all(p is not None for p in parts) else None
+    if isinstance(condition, n.InList) and not condition.negated and not condition.values:
+        return condition
+    if isinstance(condition, n.Compare | n.InList):
+        bounds = _domain(condition.field.name)
+        _constrain(bounds, condition)
+        return condition if bounds.empty() else None
+    if not isinstance(condition, n.And):
+        return None
+    for operand in condition.operands:
+        inner = contradiction(operand)
+        if inner is not None:
+            return inner
+    by_field: dict[str, _Bounds] = {}
+    for operand in condition.operands:
+        if isinstance(operand, n.Compare | n.InList):
+            name = operand.field.name
+            bounds = by_field.setdefault(name, _domain(name))
+            _constrain(bounds, operand)
+            if bounds.empty():
+                return condition
+    return None
+
+
+def _domain(name: str) -> _Bounds:
+    low, high = _DOMAINS.get(name, (-math.inf, math.inf))
+    return _Bounds(low=low, high=high)
+
+
+# --- pestering ---------------------------------------------------------------------
+
+
+def waits_before_inviting(condition: n.Condition | None) -> bool:
+    """True when the condition cannot hold the instant a page loads.
+
+    That is: it requires some dwell, a second page view, some scroll, or an
+    event other than `page_view` (LANGUAGE.md section 6).
+    """
+    if condition is None:
+        return False
+    if isinstance(condition, n.And):
+        return any(waits_before_inviting(o) for o in condition.operands)
+    if isinstance(condition, n.Or):
+        return all(waits_before_inviting(o) for o in condition.operands)
+    if isinstance(condition, n.InList) and condition.field.name == "event":
+        names = {literal(v) for v in condition.values}
+        return ("page_view" in names) == condition.negated
+    if not isinstance(condition, n.Compare):
+        return False
+    name, op, value = condition.field.name, condition.op, literal(condition.value)
+    if name == "event":
+        return (op == "==" and value != "page_view") or (op == "!=" and value == "page_view")
+    thresholds = {"page.dwell": 0, "page.scroll": 0, "session.pageviews": 1}
+    if name not in thresholds or isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    floor = thresholds[name]
+    return (op == ">=" and value > floor) or (op == ">" and value >= floor)
+
+
+def reads_agents(condition: n.Condition | None) -> bool:
+    if condition is None:
+        return False
+    return any(f.startswith(("agents.", "queue.")) for f in fields_read(condition))
+
+
+# --- the path index ---------------------------------------------------------------------
+
+
+def glob_prefix(pattern: str) -> str:
+    """The literal text a glob's matches all start with."""
+    for i, char in enumerate(pattern):
+        if char in "*?":
+            return pattern[:i]
+    return pattern
+
+
+def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
+    """Prefixes one of which `page.path` must start with for the condition to hold.
+
+    None when the condition does not constrain the path. Used to index rules so
+    an event only evaluates rules that can match its page.
+    """
+    if isinstance(condition, n.And):
+        found = [p for p in map(path_prefixes, condition.operands) if p is not None]
+        if not found:
+            return None
+        return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
+    if isinstance(condition, n.Or):
+        parts = [path_prefixes(o) for o in condition.operands]
+        if any(p is None for p in parts):
+            return None
+        return frozenset().union(*parts)  # type: ignore[arg-type]
+    if not isinstance(condition, n.Compare | n.InList | n.Matches):
+        return None
+    name = condition.field.name
+    if name not in ("page.path", "page.url"):
+        return None
+    if isinstance(condition, n.Matches):
+        prefixes = {glob_prefix(condition.pattern.value)}
+    elif isinstance(condition, n.InList):
+        if condition.negated or not all(isinstance(v, n.Text) for v in condition.values):
+            return None
+        prefixes = {str(literal(v)) for v in condition.values}
+    else:
+        if condition.op != "==" or not isinstance(condition.value, n.Text):
+            return None
+        prefixes = {condition.value.value}
+    if name == "page.url":  # the url starts with the path, which ends at "?"
+        prefixes = {p.split("?", 1)[0] for p in prefixes}
+    return frozenset(prefixes)
+
+
+# --- caps -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CapLimit:
+    """At most `limit` invitations per window: seconds, or "session" / "visitor"."""
+
+    limit: int
+    window: int | str
+
+    def covers(self, other: CapLimit) -> bool:
+        """True when this cap alone already keeps `other` from ever binding."""
+        if self.limit > other.limit:
+            return False
+        if self.window == "visitor":
+            return True
+        if isinstance(self.window, int) and isinstance(other.window, int):
+            return self.window >= other.window
+        return self.window == other.window
+
+    def describe(self) -> str:
+        if isinstance(self.window, int):
+            from politely.formatter import format_duration
+
+            window = format_duration(self.window)
+        else:
+            window = self.window
+        return f"at most {self.limit} per {window}"

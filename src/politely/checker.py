@@ -1,0 +1,714 @@
+"""Check a site's rule files: every error at once, then warnings about pestering.
+
+    >>> result = check_sources({"site.rules": 'rule r { when page.dwell >= 30 say "Hi" }'})
+    >>> [(d.code, d.line, d.column) for d in result.diagnostics]
+    [('type-mismatch', 1, 15)]
+
+Errors (LANGUAGE.md section 6) stop a rule set from running; warnings do not.
+The codes are stable: tests, editors and the HTTP service rely on them, and
+docs/language.md lists each with an example.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from politely import analysis
+from politely import nodes as n
+from politely.diagnostics import Diagnostic
+from politely.fields import KNOWN_FIELDS, FieldSpec, lookup
+from politely.parser import parse
+
+OUTCOME_EVENTS = frozenset(
+    {"invitation_dismissed", "invitation_accepted", "chat_started", "chat_ended"}
+)
+DEFAULT_EVENTS = ("page_view", "tick")
+BUILTIN_EVENTS = ("page_view", "tick", *sorted(OUTCOME_EVENTS))
+
+# The policy defaults of LANGUAGE.md section 3, kept unless the policy writes its kind.
+DEFAULT_VISITOR_CAPS = (analysis.CapLimit(1, 600), analysis.CapLimit(3, "session"))
+DEFAULT_QUIET_AFTER_DISMISS = 86400
+DEFAULT_QUIET_AFTER_CHAT = 86400
+DEFAULT_SESSION_TIMEOUT = 1800
+
+_SINGLE_RULE_CLAUSES = (n.When, n.Say, n.On, n.Priority, n.During)
+_SINGLE_POLICY_CLAUSES = (n.Only, n.Never, n.During, n.SessionTimeout)
+_CLAUSE_WORDS = {
+    n.On: "on",
+    n.When: "when",
+    n.Say: "say",
+    n.Priority: "priority",
+    n.Cooldown: "cooldown",
+    n.Cap: "at most",
+    n.During: "during",
+    n.Quiet: "quiet",
+    n.Only: "only when",
+    n.Never: "never when",
+    n.SessionTimeout: "session timeout",
+}
+_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+_GLOB_FOREIGN = re.compile(r"[\[\]^$\\|{}]")
+_VALUE_TYPES = {
+    n.Number: "number",
+    n.Percent: "number",
+    n.Duration: "duration",
+    n.Text: "text",
+    n.Boolean: "bool",
+}
+_TYPE_WORDS = {
+    "number": "a number",
+    "duration": "a duration",
+    "text": "text",
+    "bool": "true or false",
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A site's sources, their syntax trees and every diagnostic, in file order."""
+
+    sources: Mapping[str, str]
+    diagnostics: tuple[Diagnostic, ...]
+    defines: Mapping[str, n.Define] = field(default_factory=dict)
+    policy: n.Policy | None = None
+    rules: tuple[tuple[str, n.Rule], ...] = ()
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if not d.is_error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read_sources(path: str | Path) -> dict[str, str]:
+    """A `.rules` file, or every `*.rules` file of a folder in file-name order.
+
+    Raises FileNotFoundError when there is nothing to read. Files that are not
+    UTF-8 are read with replacement characters; the checker reports them.
+    """
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(root.glob("*.rules"), key=lambda p: p.name)
+        if not files:
+            raise FileNotFoundError(f"{root}: no *.rules files in this folder")
+    elif root.is_file():
+        files = [root]
+    else:
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    return {str(f): f.read_bytes().decode("utf-8", errors="replace") for f in files}
+
+
+def check_path(path: str | Path) -> CheckResult:
+    return check_sources(read_sources(path))
+
+
+def check_sources(sources: Mapping[str, str]) -> CheckResult:
+    """Parse and check every file of a site together (defines are site-wide)."""
+    checker = _Checker(sources)
+    return checker.run()
+
+
+class _Checker:
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+        self.diagnostics: list[Diagnostic] = []
+        self.path = ""
+
+    # reporting
+    def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
+        self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
+
+    def warn(self, span: n.Span, code: str, message: str, *hints: str) -> None:
+        self.diagnostics.append(
+            Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
+        )
+
+    def run(self) -> CheckResult:
+        programs: list[tuple[str, n.Program]] = []
+        for path, text in self.sources.items():
+            self.path = path
+            if "\ufffd" in text:
+                line = text[: text.index("\ufffd")].count("\n") + 1
+                self.error(n.Span(line, 1, line, 2), "bad-encoding", "this file is not UTF-8")
+            result = parse(text, path)
+            self.diagnostics.extend(result.diagnostics)
+            if result.program is not None:
+                programs.append((path, result.program))
+
+        defines, define_paths, policy, policy_path, rules = self._collect(programs)
+        self._check_defines(defines, define_paths)
+        acyclic = {name: d.condition for name, d in defines.items()}
+        for path, rule in rules:
+            self.path = path
+            self._check_rule(rule, acyclic)
+        if policy is not None:
+            self.path = policy_path
+            self._check_policy(policy, acyclic)
+
+        if not any(d.is_error for d in self.diagnostics):
+            self._warn(defines, define_paths, policy, policy_path, rules)
+        diagnostics = tuple(
+            sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
+        )
+        return CheckResult(self.sources, diagnostics, defines, policy, tuple(rules))
+
+    # structure
+    def _collect(
+        self, programs: list[tuple[str, n.Program]]
+    ) -> tuple[
+        dict[str, n.Define], dict[str, str], n.Policy | None, str, list[tuple[str, n.Rule]]
+    ]:
+        defines: dict[str, n.Define] = {}
+        define_paths: dict[str, str] = {}
+        rules: list[tuple[str, n.Rule]] = []
+        rule_places: dict[str, str] = {}
+        policy: n.Policy | None = None
+        policy_path = ""
+        for path, program in programs:
+            self.path = path
+            for item in program.items:
+                if isinstance(item, n.Define):
+                    name = item.name.value
+                    if name in defines:
+                        first = defines[name].name.span
+                        self.error(
+                            item.name.span,
+                            "duplicate-define",
+                            f"`{name}` is already defined",
+                            f"first defined at {define_paths[name]}:{first.line}:{first.column}",
+                        )
+                        continue
+                    if name == "event":
+                        self.error(
+                            item.name.span, "bad-name", "`event` is a field; pick another name"
+                        )
+                    defines[name] = item
+                    define_paths[name] = path
+                elif isinstance(item, n.Rule):
+                    name = item.name.value
+                    if name in rule_places:
+                        self.error(
+                            item.name.span,
+                            "duplicate-rule",
+                            f"a rule named `{name}` already exists",
+                            f"first defined at {rule_places[name]}",
+                        )
+                        continue
+                    span = item.name.span
+                    rule_places[name] = f"{path}:{span.line}:{span.column}"
+                    rules.append((path, item))
+                elif policy is not None:
+                    self.error(
+                        _head(item.span, "policy"),
+                        "multiple-policies",
+                        "a site has at most one policy",
+                        f"the policy is at {policy_path}:{policy.span.line}:{policy.span.column}; "
+                        "merge the clauses into it",
+                    )
+                else:
+                    policy, policy_path = item, path
+        return defines, define_paths, policy, policy_path, rules
+
+    def _check_defines(self, defines: dict[str, n.Define], paths: dict[str, str]) -> None:
+        for name, define in defines.items():
+            self.path = paths[name]
+            self._check_condition(define.condition, defines)
+        # cycles: depth-first search over define references
+        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+        reported: set[str] = set()
+
+        def visit(name: str, trail: list[str]) -> None:
+            state[name] = 1
+            for ref in analysis.refs(defines[name].condition):
+                if ref.name not in defines:
+                    continue
+                if state.get(ref.name) == 1:
+                    cycle = [*trail[trail.index(ref.name) :], ref.name]
+                    if not reported & set(cycle):
+                        reported.update(cycle)
+                        self.path = paths[ref.name]
+                        self.error(
+                            defines[ref.name].name.span,
+                            "cyclic-define",
+                            f"`{ref.name}` refers to itself: {' → '.join(cycle)}",
+                            "a define may use other defines, but not itself",
+                        )
+                elif state.get(ref.name) is None:
+                    visit(ref.name, [*trail, ref.name])
+            state[name] = 2
+
+        for name in defines:
+            if name not in state:
+                visit(name, [name])
+        for name in reported:
+            del defines[name]
+
+    def _check_rule(self, rule: n.Rule, defines: Mapping[str, n.Condition]) -> None:
+        seen = self._check_clauses(rule.clauses, n.RULE_CLAUSES, _SINGLE_RULE_CLAUSES, "rule")
+        head = _head(rule.span, "rule")
+        if n.When not in seen:
+            self.error(
+                rule.name.span,
+                "missing-when",
+                f"rule `{rule.name.value}` has no `when` condition",
+                "every rule says when to invite: when page.dwell >= 30s",
+            )
+        if n.Say not in seen:
+            self.error(
+                rule.name.span,
+                "missing-say",
+                f"rule `{rule.name.value}` has no `say` message",
+                'every rule says what to say: say "Can I help?" or "Questions?"',
+            )
+        del head
+        for clause in rule.clauses:
+            if isinstance(clause, n.When):
+                self._check_condition(clause.condition, defines)
+            elif isinstance(clause, n.Say):
+                self._check_messages(clause)
+            elif isinstance(clause, n.On):
+                self._check_events(clause)
+            elif isinstance(clause, n.Priority):
+                if not isinstance(clause.value.value, int):
+                    self.error(clause.value.span, "bad-priority", "priority is a whole number")
+            elif isinstance(clause, n.Cooldown):
+                self._positive(clause.duration, "a cooldown")
+            elif isinstance(clause, n.Cap):
+                self._check_cap(clause, in_policy=False)
+            elif isinstance(clause, n.During):
+                self._check_schedule(clause.schedule)
+
+    def _check_policy(self, policy: n.Policy, defines: Mapping[str, n.Condition]) -> None:
+        self._check_clauses(policy.clauses, n.POLICY_CLAUSES, _SINGLE_POLICY_CLAUSES, "policy")
+        quiet_seen: dict[str, n.Quiet] = {}
+        for clause in policy.clauses:
+            if isinstance(clause, n.Only | n.Never):
+                self._check_condition(clause.condition, defines)
+            elif isinstance(clause, n.Cap):
+                self._check_cap(clause, in_policy=True)
+            elif isinstance(clause, n.During):
+                self._check_schedule(clause.schedule)
+            elif isinstance(clause, n.Quiet):
+                self._positive(clause.duration, "a quiet period")
+                if clause.after in quiet_seen:
+                    self.error(
+                        clause.span,
+                        "duplicate-clause",
+                        f"the policy already has `quiet ... after {clause.after}`",
+                    )
+                quiet_seen[clause.after] = clause
+            elif isinstance(clause, n.SessionTimeout):
+                self._positive(clause.duration, "a session timeout")
+
+    def _check_clauses(
+        self,
+        clauses: tuple[n.Clause, ...],
+        allowed: tuple[type, ...],
+        single: tuple[type, ...],
+        where: str,
+    ) -> set[type]:
+        seen: set[type] = set()
+        for clause in clauses:
+            kind = type(clause)
+            word = _CLAUSE_WORDS[kind]
+            if not isinstance(clause, allowed):
+                other = "the policy" if where == "rule" else "a rule"
+                self.error(
+                    _head(clause.span, word),
+                    "misplaced-clause",
+                    f"`{word}` does not belong in a {where}",
+                    f"`{word}` belongs in {other}",
+                )
+            elif kind in single and kind in seen:
+                self.error(
+                    _head(clause.span, word),
+                    "duplicate-clause",
+                    f"this {where} already has a `{word}` clause",
+                    "join the two with and/or, or keep one"
+                    if kind in (n.When, n.Only, n.Never)
+                    else "keep one",
+                )
+            seen.add(kind)
+        return seen
+
+    # clauses
+    def _check_events(self, clause: n.On) -> None:
+        for event in clause.events:
+            if event.value in OUTCOME_EVENTS:
+                self.error(
+                    event.span,
+                    "outcome-event",
+                    f"`{event.value}` is an outcome event: it never produces an invitation",
+                    "outcome events are recorded; the policy's `quiet` clauses act on them",
+                )
+            elif event.value not in BUILTIN_EVENTS:
+                guess = get_close_matches(event.value, BUILTIN_EVENTS, n=1, cutoff=0.75)
+                if guess:
+                    self.warn(
+                        event.span,
+                        "unknown-event",
+                        f"`{event.value}` is not a built-in event",
+                        f"did you mean `{guess[0]}`? (custom events are fine if your site sends them)",
+                    )
+
+    def _check_cap(self, cap: n.Cap, *, in_policy: bool) -> None:
+        count = cap.count.value
+        if not isinstance(count, int) or count < 1:
+            self.error(
+                cap.count.span,
+                "bad-cap",
+                f"`at most {count}` needs a whole number of at least 1",
+                "to turn a rule off, delete it or comment it out",
+            )
+        if cap.sitewide and not in_policy:
+            self.error(
+                cap.span,
+                "misplaced-clause",
+                "sitewide caps belong in the policy",
+                "a rule's caps count one visitor's invitations",
+            )
+        if cap.sitewide and cap.window != "duration":
+            self.error(
+                cap.span,
+                "bad-cap",
+                f"a sitewide cap needs a time window, not `per {cap.window}`",
+                "for example: at most 40 invitations per 1m sitewide",
+            )
+        if cap.duration is not None:
+            self._positive(cap.duration, "a cap's window")
+
+    def _positive(self, duration: n.Duration, what: str) -> None:
+        if duration.seconds == 0 and duration.span != n.NO_SPAN:
+            text = self.sources[self.path][duration.span.start_pos : duration.span.end_pos]
+            if any(ch.isdigit() and ch != "0" for ch in text):
+                return  # malformed: the parser already reported it
+            self.error(duration.span, "bad-duration", f"{what} must be longer than 0s")
+
+    def _check_schedule(self, schedule: n.Schedule) -> None:
+        if schedule.zone is None:
+            return
+        zone = schedule.zone.value
+        if not valid_zone(zone):
+            guesses = get_close_matches(zone, sorted(_zones()), n=1, cutoff=0.6)
+            self.error(
+                schedule.zone.span,
+                "unknown-zone",
+                f'"{zone}" is not an IANA time zone',
+                f'did you mean "{guesses[0]}"?' if guesses else 'write an "Area/City" zone such as '
+                '"Europe/Berlin"',
+            )
+
+    def _check_messages(self, say: n.Say) -> None:
+        for message in say.messages:
+            if not message.text.strip():
+                self.error(message.span, "empty-message", "this message is empty")
+            if _MARKUP.search(message.text):
+                self.error(
+                    message.span,
+                    "markup-in-message",
+                    "messages are plain text: the site shows them as typed, tags included",
+                    "remove the tags",
+                )
+            for part in message.parts:
+                if isinstance(part, n.Slot):
+                    self._field(part.field)
+
+    # conditions
+    def _check_condition(
+        self, condition: n.Condition, defines: Mapping[str, n.Condition | n.Define]
+    ) -> None:
+        for node in analysis.walk(condition):
+            if isinstance(node, n.Ref):
+                if node.name not in defines:
+                    self._undefined(node, defines)
+            elif isinstance(node, n.Compare):
+                self._check_compare(node)
+            elif isinstance(node, n.InList):
+                self._check_list(node)
+            elif isinstance(node, n.Matches | n.Contains):
+                spec = self._field(node.field)
+                if spec is not None and spec.type not in ("text", "any"):
+                    word = "matches" if isinstance(node, n.Matches) else "contains"
+                    self.error(
+                        node.span,
+                        "type-mismatch",
+                        f"`{word}` needs text, but `{spec.name}` is {_TYPE_WORDS[spec.type]}",
+                    )
+                if isinstance(node, n.Matches):
+                    self._check_glob(node.pattern)
+            elif isinstance(node, n.Bare):
+                spec = self._field(node.field)
+                if spec is not None and spec.type not in ("bool", "any"):
+                    example = {
+                        "text": ' == "..."',
+                        "number": " > 0",
+                        "duration": " >= 30s",
+                    }[spec.type]
+                    self.error(
+                        node.span,
+                        "type-mismatch",
+                        f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
+                        f"compare it, for example: {spec.name}{example}",
+                    )
+
+    def _undefined(self, ref: n.Ref, defines: Mapping[str, object]) -> None:
+        names = list(defines)
+        guesses = get_close_matches(ref.name, names, n=1, cutoff=0.6)
+        fields = [f for f in KNOWN_FIELDS if f.split(".")[-1] == ref.name]
+        fields += get_close_matches(ref.name, list(KNOWN_FIELDS), n=1, cutoff=0.6)
+        hints = [f"did you mean `{g}`?" for g in (*guesses, *fields[:1])]
+        self.error(
+            ref.span,
+            "undefined-define",
+            f"`{ref.name}` is not defined",
+            *(hints or ["define it first: define " + ref.name + " = ..."]),
+        )
+
+    def _field(self, field: n.Field) -> FieldSpec | None:
+        found = lookup(field.path)
+        if found.spec is not None:
+            return found.spec
+        hints = [f"did you mean `{s}`?" for s in found.suggestions[:1]]
+        if found.problem == "unknown-namespace":
+            message = f"unknown field `{field.name}`: there is no `{field.path[0]}`"
+            if len(field.path) == 1:
+                message = f"unknown field `{field.name}`"
+        else:
+            message = f"unknown field `{field.name}`"
+        self.error(field.span, found.problem or "unknown-field", message, *hints)
+        return None
+
+    def _check_compare(self, compare: n.Compare) -> None:
+        spec = self._field(compare.field)
+        if spec is None:
+            return
+        value_type = _VALUE_TYPES[type(compare.value)]
+        if compare.op in ("<", "<=", ">", ">=") and value_type in ("text", "bool"):
+            self.error(
+                compare.span,
+                "type-mismatch",
+                f"`{compare.op}` compares numbers and durations, not {_TYPE_WORDS[value_type]}",
+                "use == or != for text and true/false",
+            )
+            return
+        if spec.type == "any" or spec.type == value_type:
+            return
+        self._mismatch(compare.span, spec, compare.value)
+
+    def _mismatch(self, span: n.Span, spec: FieldSpec, value: n.Value) -> None:
+        wanted = _TYPE_WORDS[spec.type]
+        if spec.type == "duration" and isinstance(value, n.Number | n.Percent):
+            number = value.value
+            shown = int(number) if float(number).is_integer() else number
+            self.error(
+                span,
+                "type-mismatch",
+                f"`{spec.name}` is a duration; write {shown}s, not {shown}",
+                "durations need a unit: s, m, h, d or w",
+            )
+        elif spec.type == "number" and isinstance(value, n.Duration):
+            self.error(
+                span,
+                "type-mismatch",
+                f"`{spec.name}` is a number, not a duration",
+                "drop the unit",
+            )
+        elif spec.type == "text":
+            self.error(
+                span,
+                "type-mismatch",
+                f"`{spec.name}` is text; put the value in double quotes",
+            )
+        else:
+            self.error(span, "type-mismatch", f"`{spec.name}` is {wanted}")
+
+    def _check_list(self, test: n.InList) -> None:
+        spec = self._field(test.field)
+        if not test.values:
+            self.error(test.span, "bad-list", "this list is empty")
+            return
+        kinds = {_VALUE_TYPES[type(v)] for v in test.values}
+        if len(kinds) > 1:
+            self.error(test.span, "bad-list", "a list holds values of one kind")
+            return
+        if spec is None or spec.type == "any" or spec.type in kinds:
+            return
+        self._mismatch(test.span, spec, test.values[0])
+
+    def _check_glob(self, pattern: n.Text) -> None:
+        if not pattern.value:
+            self.error(pattern.span, "bad-glob", "an empty glob matches only empty text")
+        elif found := _GLOB_FOREIGN.search(pattern.value):
+            self.error(
+                pattern.span,
+                "bad-glob",
+                f"`{found.group()}` has no meaning in a glob",
+                "globs know * (any run of characters) and ? (one character); "
+                "for a literal match use == or contains",
+            )
+
+    # warnings
+    def _warn(
+        self,
+        defines: dict[str, n.Define],
+        define_paths: dict[str, str],
+        policy: n.Policy | None,
+        policy_path: str,
+        rules: list[tuple[str, n.Rule]],
+    ) -> None:
+        conditions = {name: d.condition for name, d in defines.items()}
+        policy_only = None
+        policy_caps: list[analysis.CapLimit] = []
+        looks_at_agents = False
+        if policy is not None:
+            for clause in policy.clauses:
+                if isinstance(clause, n.Only | n.Never):
+                    expanded = analysis.expand(clause.condition, conditions)
+                    looks_at_agents |= analysis.reads_agents(expanded)
+                    self.path = policy_path
+                    self._never_holds(expanded, clause.condition)
+                    if isinstance(clause, n.Only):
+                        policy_only = expanded
+            policy_caps = visitor_caps(policy)
+        else:
+            policy_caps = list(DEFAULT_VISITOR_CAPS)
+
+        used: set[str] = set()
+        for condition in [*conditions.values(), *_policy_conditions(policy)]:
+            used.update(r.name for r in analysis.refs(condition))
+        for path, rule in rules:
+            self.path = path
+            when = next((c for c in rule.clauses if isinstance(c, n.When)), None)
+            assert when is not None  # errors were reported otherwise
+            used.update(r.name for r in analysis.refs(when.condition))
+            condition = analysis.expand(when.condition, conditions)
+            looks_at_agents |= analysis.reads_agents(condition)
+            if not self._never_holds(condition, when.condition) and policy_only is not None:
+                both = analysis.conjoin(condition, policy_only)
+                if both is not None and analysis.contradiction(both) is not None:
+                    self.warn(
+                        _head(when.span, "when"),
+                        "never-holds",
+                        f"rule `{rule.name.value}` can never hold together with the "
+                        "policy's `only when`",
+                    )
+            events = rule_events(rule)
+            if "page_view" in events and not analysis.waits_before_inviting(
+                analysis.conjoin(condition, policy_only)
+            ):
+                self.warn(
+                    rule.name.span,
+                    "fires-on-load",
+                    f"rule `{rule.name.value}` can invite the instant a page loads",
+                    "give the visitor time first: page.dwell >= 20s, session.pageviews >= 2, "
+                    "page.scroll >= 50%, or listen to a specific event with `on`",
+                )
+            for clause in rule.clauses:
+                limit = _cap_limit(clause)
+                if limit is None:
+                    continue
+                looser = next((p for p in policy_caps if p.covers(limit)), None)
+                if looser is not None:
+                    self.warn(
+                        _head(clause.span, "cooldown" if isinstance(clause, n.Cooldown) else "at"),
+                        "cap-no-effect",
+                        f"this cap never binds: the policy already allows {looser.describe()}",
+                        "tighten it, or delete it",
+                    )
+        for name, define in defines.items():
+            if name not in used:
+                self.path = define_paths[name]
+                self.warn(define.name.span, "unused-define", f"`{name}` is never used")
+        if rules and not looks_at_agents:
+            path, first = rules[0]
+            self.path = policy_path if policy is not None else path
+            span = _head(policy.span, "policy") if policy is not None else first.name.span
+            self.warn(
+                span,
+                "no-agent-check",
+                "no rule or policy looks at agent availability",
+                "invite only when someone can answer: "
+                "policy { only when agents.available > 0 and queue.wait < 2m }",
+            )
+
+    def _never_holds(self, expanded: n.Condition, written: n.Condition) -> bool:
+        found = analysis.contradiction(expanded)
+        if found is None:
+            return False
+        span = found.span if _inside(found.span, written.span) else written.span
+        self.warn(span, "never-holds", "this condition can never hold")
+        return True
+
+
+def _inside(inner: n.Span, outer: n.Span) -> bool:
+    return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
+
+
+def _head(span: n.Span, keyword: str) -> n.Span:
+    """The span of a clause's leading keyword, for a short caret run."""
+    length = len(keyword)
+    return n.Span(
+        span.line, span.column, span.line, span.column + length, span.start_pos,
+        span.start_pos + length,
+    )
+
+
+def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
+    if policy is None:
+        return []
+    return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]
+
+
+def _cap_limit(clause: n.Clause) -> analysis.CapLimit | None:
+    if isinstance(clause, n.Cooldown):
+        return analysis.CapLimit(1, clause.duration.seconds)
+    if isinstance(clause, n.Cap) and not clause.sitewide:
+        window = clause.duration.seconds if clause.duration is not None else clause.window
+        return analysis.CapLimit(int(clause.count.value), window)
+    return None
+
+
+def visitor_caps(policy: n.Policy | None) -> list[analysis.CapLimit]:
+    """The policy's per-visitor caps, or the defaults when it writes none."""
+    if policy is None:
+        return list(DEFAULT_VISITOR_CAPS)
+    written = [c for c in map(_cap_limit, policy.clauses) if c is not None]
+    return written or list(DEFAULT_VISITOR_CAPS)
+
+
+def rule_events(rule: n.Rule) -> tuple[str, ...]:
+    on = next((c for c in rule.clauses if isinstance(c, n.On)), None)
+    return tuple(e.value for e in on.events) if on is not None else DEFAULT_EVENTS
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@cache
+def valid_zone(name: str) -> bool:
+    if not name or name != name.strip() or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def iter_errors(results: Iterable[CheckResult]) -> Iterable[Diagnostic]:
+    for result in results:
+        yield from result.errors

@@ -1,0 +1,461 @@
+"""The pure core: (rule set, snapshot, event, now) → verdict. No I/O, no clock.
+
+A `Verdict` is the decision plus the state change a store must apply: the
+visitor's new state and, when a rule fired, the invitation to record together
+with the caps to check again atomically. The order is LANGUAGE.md section 5:
+
+1. record the event (session, page, attributes, outcome, open chat);
+2. outcome events, blocked visitors and open chats stop there;
+3. candidates: rules listening to the event whose condition holds, under
+   their schedule and caps and the policy's gates, caps, quiet periods and
+   schedule;
+4. the highest-priority candidate fires;
+5. the decision carries `recheck_in`.
+
+    >>> from politely.compiler import compile_rules
+    >>> from politely.checker import check_sources
+    >>> from politely.models import Event
+    >>> from politely.state import Snapshot
+    >>> rules = compile_rules(check_sources({"a.rules": 'rule r { when page.dwell >= 20s say "Hi" }'}))
+    >>> view = Event(visitor="v", event="page_view", url="/")
+    >>> evaluate(rules, Snapshot(None, None, None, []), view, 1000.0).decision.recheck_in
+    20
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs
+
+from politely import ticks
+from politely.caps import Cap, sitewide_allows, sitewide_release
+from politely.compiler import CompiledRule, RuleSet
+from politely.models import Decision, Event, Invitation, split_url
+from politely.schedule import DAY, CompiledSchedule
+from politely.state import InvitationLog, InvitationRecord, Snapshot, VisitorState
+
+OUTCOME_EVENTS = frozenset(
+    {"invitation_dismissed", "invitation_accepted", "chat_started", "chat_ended"}
+)
+REMEMBERED_EVENT_IDS = 16
+
+# Why a rule whose condition held did not fire (stats, explain, simulate).
+SUPPRESSIONS = (
+    "outside_schedule",
+    "rule_cap",
+    "policy_only",
+    "policy_never",
+    "visitor_cap",
+    "sitewide_cap",
+    "quiet_after_dismiss",
+    "quiet_after_chat",
+    "policy_schedule",
+    "outranked",
+    "cap_race",
+)
+# Why a visitor was not considered at all (counted once per evaluation).
+VISITOR_SUPPRESSIONS = ("blocked", "in_chat")
+
+Count = tuple[str | None, int | None, str]  # (rule, variant, what)
+
+
+@dataclass(slots=True)
+class Verdict:
+    """A decision and the state change that goes with it."""
+
+    decision: Decision
+    state: VisitorState | None  # None: a retried event; nothing changes
+    invitation: InvitationRecord | None = None
+    caps: tuple[Cap, ...] = ()
+    sitewide: tuple[Cap, ...] = ()
+    keep_for: float = 0
+    keep_sitewide_for: float = 0
+    counts: list[Count] = field(default_factory=list)
+    event_id: str | None = None
+
+    def refused(self) -> Verdict:
+        """The verdict when the store's atomic re-check refuses the invitation
+        (a concurrent request used the cap first): no invitation, ask again soon."""
+        decision = self.decision.model_copy(update={"invitation": None, "recheck_in": 1})
+        state = self.state
+        if state is not None and self.event_id is not None and state.seen:
+            state.seen = {**state.seen, self.event_id: decision}
+        counts = [c for c in self.counts if c[2] != "shown"]
+        if self.invitation is not None:
+            counts.append((self.invitation.rule, None, "cap_race"))
+        return replace(self, decision=decision, invitation=None, counts=counts)
+
+
+# --- 1. recording the event -------------------------------------------------------------
+
+
+def record_event(
+    previous: VisitorState | None, event: Event, now: float, session_timeout: float
+) -> VisitorState:
+    """The visitor's state after this event (a new object; `previous` is unchanged)."""
+    s = previous.copy() if previous is not None else VisitorState()
+    name = event.event
+    if name != "tick":  # ticks never start a session, nor keep one alive
+        explicit = event.session
+        if explicit is not None:
+            starts = explicit != s.session
+        else:
+            starts = (
+                s.session is None
+                or s.last_activity is None
+                or now - s.last_activity > session_timeout
+            )
+        if starts:
+            _start_session(s, explicit or f"~{s.visits + 1}", now, name)
+        s.last_activity = now
+    if name == "page_view":
+        _view_page(s, event, now)
+    elif event.scroll is not None and s.page_start is not None:
+        s.scroll = max(s.scroll, event.scroll)
+    if event.attributes or event.country or event.language or event.device:
+        _merge_attributes(s, event)
+    if name in OUTCOME_EVENTS:
+        _record_outcome(s, name, now)
+    return s
+
+
+def _start_session(s: VisitorState, key: str, now: float, first_event: str) -> None:
+    s.session = key
+    s.session_start = now
+    s.visits += 1
+    s.in_chat = False  # an open chat ends with its session
+    s.pageviews, s.landing, s.session_referrer, s.utm = 0, None, None, None
+    if first_event != "page_view" and s.page_path is not None:
+        # The visitor is still on a page: it is this session's first page.
+        s.pageviews, s.landing = 1, s.page_path
+
+
+def _view_page(s: VisitorState, event: Event, now: float) -> None:
+    url = path = None
+    if event.url is not None:
+        url, path = split_url(event.url)
+    s.page_url, s.page_path = url, path
+    s.page_title, s.page_referrer = event.title, event.referrer
+    s.page_start = now
+    s.scroll = event.scroll or 0.0
+    s.pageviews += 1
+    if s.pageviews == 1:
+        s.landing = path
+        s.session_referrer = event.referrer
+        s.utm = _utm(url)
+
+
+def _utm(url: str | None) -> tuple[str | None, str | None, str | None] | None:
+    if url is None or "utm_" not in url:
+        return None
+    query = parse_qs(url.partition("?")[2])
+    values = tuple(query.get(k, [None])[0] for k in ("utm_source", "utm_medium", "utm_campaign"))
+    return values if any(values) else None  # type: ignore[return-value]
+
+
+def _merge_attributes(s: VisitorState, event: Event) -> None:
+    merged: dict[str, Any] = dict(s.attributes or {})
+    changes = dict(event.attributes)
+    for key in ("country", "language", "device"):
+        value = getattr(event, key)
+        if value is not None:
+            changes[key] = value
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    s.attributes = merged or None
+
+
+def _record_outcome(s: VisitorState, name: str, now: float) -> None:
+    if name == "invitation_dismissed":
+        s.last_dismiss = now
+    elif name in ("invitation_accepted", "chat_started"):
+        if not s.in_chat:  # an acceptance followed by chat_started is one chat
+            s.in_chat = True
+            s.chats += 1
+    elif name == "chat_ended":
+        s.in_chat = False
+        s.last_chat_end = now
+
+
+# --- 2-5. deciding ------------------------------------------------------------------------
+
+
+def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Verdict:
+    previous = snapshot.state
+    if event.id is not None and previous is not None and previous.seen:
+        first = previous.seen.get(event.id)
+        if first is not None:
+            return Verdict(first, None)
+    policy = rules.policy
+    s = record_event(previous, event, now, policy.session_timeout)
+    counts: list[Count] = []
+    name = event.event
+    log = s.log
+    if name in ("invitation_dismissed", "invitation_accepted") and log is not None:
+        shown = log.find(event.invitation)
+        if shown is not None:
+            what = "dismissed" if name == "invitation_dismissed" else "accepted"
+            counts.append((shown.rule, shown.variant, what))
+
+    block = snapshot.block
+    blocked = block is not None and block.active(now)
+    chat = "blocked" if blocked else "in_chat" if s.in_chat else "available"
+    invitation: Invitation | None = None
+    record: InvitationRecord | None = None
+    caps: tuple[Cap, ...] = ()
+    if name in OUTCOME_EVENTS or s.session is None:
+        pass
+    elif chat != "available":
+        counts.append((None, None, chat))
+    else:
+        agents = snapshot.agents
+        fresh = agents if agents is not None and agents.fresh(now) else None
+        candidates = rules.candidates(event, s, fresh, now)
+        if candidates:
+            winner = _choose(rules, candidates, s, event, fresh, snapshot, now, counts)
+            if winner is not None:
+                invitation, record = _invite(winner, s, event, fresh, now)
+                caps = (*winner.caps, *policy.caps)
+                counts.append((winner.name, record.variant, "shown"))
+
+    view = s
+    if record is not None:  # recheck_in counts the invitation just made
+        view = s.copy()
+        view.log = log.copy() if log is not None else InvitationLog()
+        view.log.record(record, rules.keep_invitations_for)
+    sitewide = snapshot.sitewide if record is None else [*snapshot.sitewide, now]
+    recheck = recheck_in(rules, view, snapshot, sitewide, now)
+    decision = Decision.model_construct(
+        invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
+    )
+    if event.id is not None:
+        seen = dict(s.seen or {})
+        seen[event.id] = decision
+        while len(seen) > REMEMBERED_EVENT_IDS:
+            del seen[next(iter(seen))]
+        s.seen = seen
+    return Verdict(
+        decision,
+        s,
+        record,
+        caps,
+        policy.sitewide if record is not None else (),
+        rules.keep_invitations_for,
+        rules.keep_sitewide_for,
+        counts,
+        event.id,
+    )
+
+
+class _Gates:
+    """The policy's verdict on this evaluation, computed once and only if needed."""
+
+    __slots__ = ("_reason", "agents", "event", "now", "rules", "s", "sitewide")
+
+    def __init__(self, rules: RuleSet, s: VisitorState, event: Any, agents: Any,
+                 sitewide: Sequence[float], now: float) -> None:
+        self.rules, self.s, self.event, self.agents = rules, s, event, agents
+        self.sitewide, self.now = sitewide, now
+        self._reason: str | None | bool = False
+
+    def reason(self) -> str | None:
+        if self._reason is False:
+            self._reason = policy_reason(
+                self.rules, self.s, self.event, self.agents, self.sitewide, self.now
+            )
+        return self._reason  # type: ignore[return-value]
+
+
+def policy_reason(
+    rules: RuleSet, s: VisitorState, event: Any, agents: Any, sitewide: Sequence[float],
+    now: float,
+) -> str | None:
+    """The first policy gate that stops any invitation now, or None."""
+    policy = rules.policy
+    if policy.only is not None and not policy.only(s, event, agents, now):
+        return "policy_only"
+    if policy.never is not None and policy.never(s, event, agents, now):
+        return "policy_never"
+    log = s.log
+    if log is not None and not all(c.allows(log, s.session, now) for c in policy.caps):
+        return "visitor_cap"
+    if policy.sitewide and not sitewide_allows(policy.sitewide, sitewide, now):
+        return "sitewide_cap"
+    if s.last_dismiss is not None and now < s.last_dismiss + policy.quiet_after_dismiss:
+        return "quiet_after_dismiss"
+    if s.last_chat_end is not None and now < s.last_chat_end + policy.quiet_after_chat:
+        return "quiet_after_chat"
+    if policy.schedule is not None and not policy.schedule.is_open(now):
+        return "policy_schedule"
+    return None
+
+
+def rule_reason(rule: CompiledRule, s: VisitorState, now: float) -> str | None:
+    """The rule's own reason not to fire now (schedule, then caps), or None."""
+    if rule.schedule is not None and not rule.schedule.is_open(now):
+        return "outside_schedule"
+    if rule.caps and not all(c.allows(s.log, s.session, now) for c in rule.caps):
+        return "rule_cap"
+    return None
+
+
+def _choose(
+    rules: RuleSet,
+    candidates: list[CompiledRule],
+    s: VisitorState,
+    event: Event,
+    agents: Any,
+    snapshot: Snapshot,
+    now: float,
+    counts: list[Count],
+) -> CompiledRule | None:
+    gates = _Gates(rules, s, event, agents, snapshot.sitewide, now)
+    winner = None
+    for rule in candidates:
+        reason = rule_reason(rule, s, now) or gates.reason()
+        if reason is None:
+            if winner is None:
+                winner = rule
+                continue
+            reason = "outranked"
+        counts.append((rule.name, None, reason))
+    return winner
+
+
+def _invite(
+    rule: CompiledRule, s: VisitorState, event: Event, agents: Any, now: float
+) -> tuple[Invitation, InvitationRecord]:
+    log = s.log
+    last = log.last_variant.get(rule.name) if log is not None else None
+    variant = rule.first_variant(event.visitor) if last is None else (last + 1) % len(
+        rule.messages
+    )
+    message = rule.messages[variant].render(s, event, agents, now)
+    seed = f"{event.visitor}\0{rule.name}\0{now!r}\0{log.ever if log else 0}"
+    invitation_id = hashlib.blake2b(seed.encode(), digest_size=8).hexdigest()
+    assert s.session is not None
+    record = InvitationRecord(invitation_id, now, rule.name, variant, s.session)
+    return Invitation.model_construct(
+        id=invitation_id, rule=rule.name, message=message, variant=variant
+    ), record
+
+
+# --- recheck_in ----------------------------------------------------------------------------
+
+
+def recheck_in(
+    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: Sequence[float], now: float
+) -> int | None:
+    """Whole seconds until time alone could let a rule fire, or None if it never could.
+
+    Never late: with every quantity measured in whole ticks after `now`, the
+    answer is the first tick at which some `tick`-listening rule's condition,
+    caps and schedule and the policy's gates all hold at once.
+    """
+    if s.session is None or s.in_chat:
+        return None
+    gate = policy_ticks(rules, s, snapshot, sitewide, now)
+    if not gate:
+        return None
+    best: int | None = None
+    for rule in rules.listening("tick", s.page_path):
+        k = rule_first_tick(rules, rule, s, snapshot, gate, now, best)
+        if k is not None and (best is None or k < best):
+            best = k
+            if best == 1:
+                break
+    return best
+
+
+def policy_ticks(
+    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: Sequence[float], now: float
+) -> ticks.Ticks:
+    """The future ticks at which the policy (and any block) would let a rule fire."""
+    policy = rules.policy
+    lowest = 1
+    block = snapshot.block
+    if block is not None and block.active(now):
+        if block.until is None:
+            return ticks.EMPTY
+        lowest = max(lowest, ticks.at_least(block.until - now))
+    for cap in policy.caps:
+        release = cap.release(s.log, s.session, now)
+        if release is None:
+            return ticks.EMPTY
+        lowest = max(lowest, ticks.at_least(release - now))
+    if policy.sitewide:
+        lowest = max(lowest, ticks.at_least(sitewide_release(policy.sitewide, sitewide, now) - now))
+    if s.last_dismiss is not None:
+        lowest = max(lowest, ticks.at_least(s.last_dismiss + policy.quiet_after_dismiss - now))
+    if s.last_chat_end is not None:
+        lowest = max(lowest, ticks.at_least(s.last_chat_end + policy.quiet_after_chat - now))
+    gate = ticks.since(lowest)
+    agents = snapshot.agents
+    if policy.only_window is not None:
+        gate = ticks.both(gate, policy.only_window(s, agents, now))
+    if policy.never_window is not None:
+        gate = ticks.both(gate, ticks.invert(policy.never_window(s, agents, now)))
+    return gate
+
+
+def rule_first_tick(
+    rules: RuleSet,
+    rule: CompiledRule,
+    s: VisitorState,
+    snapshot: Snapshot,
+    gate: ticks.Ticks,
+    now: float,
+    before: int | None = None,
+) -> int | None:
+    """The first future tick at which this rule could fire, or None."""
+    if rule.window is None:
+        return None
+    lowest = 1
+    for cap in rule.caps:
+        release = cap.release(s.log, s.session, now)
+        if release is None:
+            return None
+        lowest = max(lowest, ticks.at_least(release - now))
+    window = ticks.both(rule.window(s, snapshot.agents, now), gate)
+    if lowest > 1:
+        window = ticks.both(window, ticks.since(lowest))
+    schedules = [x for x in (rule.schedule, rules.policy.schedule) if x is not None]
+    return first_scheduled_tick(window, schedules, now, before)
+
+
+def first_scheduled_tick(
+    window: ticks.Ticks,
+    schedules: Sequence[CompiledSchedule],
+    now: float,
+    before: int | None = None,
+) -> int | None:
+    """The first tick k >= 1 in `window` at which every schedule is open."""
+    for start, end in window:
+        k = max(start, 1)
+        if k >= end:
+            continue
+        if not schedules:
+            return k
+        first_k = k
+        while k < end:
+            if before is not None and k >= before:
+                return None
+            if end >= ticks.INF and k - first_k > 8 * DAY:
+                return None  # only the weekly schedules change past first_k: never
+            for schedule in schedules:
+                found = schedule.next_open(now + k)
+                if found is None:
+                    return None
+                opens = ticks.at_least(found[0] - now)
+                if opens > k:
+                    k = opens
+                    break
+            else:
+                return k
+    return None

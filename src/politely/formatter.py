@@ -1,0 +1,336 @@
+"""One canonical layout for rules files, comments kept where they were.
+
+`format_source(format_source(x)) == format_source(x)`, and the formatted text
+parses to the same syntax tree as the original (spans aside).
+
+    >>> print(format_source('rule hi{when page.dwell>=90s say "Hi"}  # greet'), end="")
+    rule hi {
+        when page.dwell >= 1m30s
+        say "Hi"
+    }  # greet
+
+Layout: one item after another with a blank line between them (consecutive
+defines keep the writer's grouping), four-space indentation, one clause per
+line, message variants lined up under `say`, a condition longer than the line
+broken at its top-level `and`/`or`. Durations are written largest unit first
+(`90m` becomes `1h30m`), days as `weekdays`, `mon-fri` or `mon,wed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from politely import nodes as n
+from politely.parser import escape_text, parse
+
+LINE_LENGTH = 88
+INDENT = "    "
+# Weeks are read but not written: `per 7d` and `per 14d` read better than `per 1w`.
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+class FormatError(ValueError):
+    """The text does not parse; `diagnostic` says why."""
+
+    def __init__(self, diagnostic: object) -> None:
+        self.diagnostic = diagnostic
+        super().__init__(str(getattr(diagnostic, "message", diagnostic)))
+
+
+def format_duration(seconds: int) -> str:
+    if seconds == 0:
+        return "0s"
+    out = []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out)
+
+
+def format_number(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
+
+
+def format_value(value: n.Value) -> str:
+    if isinstance(value, n.Duration):
+        return format_duration(value.seconds)
+    if isinstance(value, n.Percent):
+        return format_number(value.value) + "%"
+    if isinstance(value, n.Text):
+        return quote(value.value)
+    if isinstance(value, n.Boolean):
+        return "true" if value.value else "false"
+    return format_number(value.value)
+
+
+def quote(text: str) -> str:
+    return f'"{escape_text(text)}"'
+
+
+_PRECEDENCE = {n.Or: 1, n.And: 2, n.Not: 3}
+
+
+def format_condition(condition: n.Condition, parent: int = 0) -> str:
+    """A condition on one line, with parentheses where they are needed.
+
+    An `and` inside an `or` is always parenthesised: `(a and b) or c` reads
+    unambiguously to someone who never learnt the precedence rules.
+    """
+    if isinstance(condition, n.Or | n.And):
+        word = " or " if isinstance(condition, n.Or) else " and "
+        own = _PRECEDENCE[type(condition)]
+        text = word.join(format_condition(o, own) for o in condition.operands)
+        return f"({text})" if parent >= 1 and parent != own else text
+    if isinstance(condition, n.Not):
+        return "not " + format_condition(condition.operand, 3)
+    if isinstance(condition, n.Ref):
+        return condition.name
+    return format_test(condition)
+
+
+def format_test(test: n.Test) -> str:
+    name = test.field.name
+    if isinstance(test, n.Compare):
+        return f"{name} {test.op} {format_value(test.value)}"
+    if isinstance(test, n.InList):
+        values = ", ".join(format_value(v) for v in test.values)
+        return f"{name} {'not in' if test.negated else 'in'} [{values}]"
+    if isinstance(test, n.Matches):
+        return f"{name} matches {quote(test.pattern.value)}"
+    if isinstance(test, n.Contains):
+        return f"{name} contains {quote(test.text.value)}"
+    return name
+
+
+def format_days(days: frozenset[int]) -> str:
+    if days == frozenset(range(7)):
+        return "daily"
+    if days == frozenset(range(5)):
+        return "weekdays"
+    if days == frozenset({5, 6}):
+        return "weekends"
+    parts: list[str] = []
+    ordered = sorted(days)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        first, last = n.DAY_NAMES[ordered[i]], n.DAY_NAMES[ordered[j]]
+        if j - i >= 2:
+            parts.append(f"{first}-{last}")
+        else:
+            parts.extend(n.DAY_NAMES[d] for d in ordered[i : j + 1])
+        i = j + 1
+    return ",".join(parts)
+
+
+def _time(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def format_schedule(schedule: n.Schedule) -> str:
+    windows = ", ".join(
+        f"{format_days(w.days)} {_time(w.start)}-{_time(w.end)}" for w in schedule.windows
+    )
+    return windows + (f" in {quote(schedule.zone.value)}" if schedule.zone else "")
+
+
+# --- layout --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Comment:
+    line: int
+    text: str
+    own_line: bool
+
+
+@dataclass
+class _Unit:
+    """One output line and the source lines it came from."""
+
+    text: str
+    depth: int
+    start: int
+    end: int
+    item: bool = False  # starts a top-level item
+    continues: bool = False  # continues the line above (`or "..."`, `and ...`)
+    leading: list[_Comment] = field(default_factory=list)
+    trailing: list[_Comment] = field(default_factory=list)
+
+
+def scan_comments(text: str) -> list[_Comment]:
+    """Every `#` comment outside a string (strings never span lines)."""
+    comments = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        in_string = escaped = False
+        for i, char in enumerate(line):
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char == "#":
+                comments.append(_Comment(number, line[i:].rstrip(), not line[:i].strip()))
+                break
+    return comments
+
+
+def format_source(text: str, path: str = "<rules>") -> str:
+    """The canonical layout of a file; raises FormatError when it does not parse."""
+    result = parse(text, path)
+    if result.program is None:
+        raise FormatError(result.diagnostics[0])
+    source_lines = text.splitlines()
+    units = _layout(result.program)
+    _attach(units, scan_comments(text), len(source_lines) + 1)
+    return _render(units, source_lines)
+
+
+def _layout(program: n.Program) -> list[_Unit]:
+    units: list[_Unit] = []
+    for item in program.items:
+        first = len(units)
+        span = item.span
+        if isinstance(item, n.Define):
+            _condition_units(units, f"define {item.name.value} = ", item.condition, 0, span.line)
+            units[-1].end = max(units[-1].end, span.end_line)
+        else:
+            head = "policy {" if isinstance(item, n.Policy) else f"rule {item.name.value} {{"
+            units.append(_Unit(head, 0, span.line, span.line))
+            for clause in item.clauses:
+                _clause_units(units, clause, isinstance(item, n.Policy))
+            units.append(_Unit("}", 0, span.end_line, span.end_line, continues=True))
+        units[first].item = True
+    return units
+
+
+def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None:
+    line, end = clause.span.line, clause.span.end_line
+    if isinstance(clause, n.Say):
+        for i, message in enumerate(clause.messages):
+            units.append(
+                _Unit(
+                    ("say " if i == 0 else " or ") + quote(message.text),
+                    1,
+                    line if i == 0 else message.span.line,
+                    message.span.end_line,
+                    continues=i > 0,
+                )
+            )
+        return
+    if isinstance(clause, n.When | n.Only | n.Never):
+        keyword = {n.When: "when ", n.Only: "only when ", n.Never: "never when "}[type(clause)]
+        _condition_units(units, keyword, clause.condition, 1, line)
+        units[-1].end = max(units[-1].end, end)
+        return
+    units.append(_Unit(_clause_text(clause, in_policy), 1, line, end))
+
+
+def _clause_text(clause: n.Clause, in_policy: bool) -> str:
+    if isinstance(clause, n.On):
+        return "on " + ", ".join(e.value for e in clause.events)
+    if isinstance(clause, n.Priority):
+        return f"priority {format_number(clause.value.value)}"
+    if isinstance(clause, n.Cooldown):
+        return f"cooldown {format_duration(clause.duration.seconds)}"
+    if isinstance(clause, n.Cap):
+        count = clause.count.value
+        word = ""
+        if in_policy or clause.sitewide:
+            word = " invitation" if count == 1 else " invitations"
+        if clause.duration is not None:
+            window = format_duration(clause.duration.seconds)
+        else:
+            window = clause.window
+        sitewide = " sitewide" if clause.sitewide else ""
+        return f"at most {format_number(count)}{word} per {window}{sitewide}"
+    if isinstance(clause, n.During):
+        return "during " + format_schedule(clause.schedule)
+    if isinstance(clause, n.Quiet):
+        return f"quiet {format_duration(clause.duration.seconds)} after {clause.after}"
+    if isinstance(clause, n.SessionTimeout):
+        return f"session timeout {format_duration(clause.duration.seconds)}"
+    raise TypeError(f"no layout for {type(clause).__name__}")
+
+
+def _condition_units(
+    units: list[_Unit], prefix: str, condition: n.Condition, depth: int, line: int
+) -> None:
+    """`prefix condition` on one line, or broken at the top-level operator if too long."""
+    single = prefix + format_condition(condition)
+    if len(INDENT * depth + single) <= LINE_LENGTH or not isinstance(condition, n.And | n.Or):
+        units.append(_Unit(single, depth, line, condition.span.end_line))
+        return
+    word = "or" if isinstance(condition, n.Or) else "and"
+    own = _PRECEDENCE[type(condition)]
+    pad = " " * (len(prefix) - len(word) - 1)
+    for i, operand in enumerate(condition.operands):
+        units.append(
+            _Unit(
+                (prefix if i == 0 else f"{pad}{word} ") + format_condition(operand, own),
+                depth,
+                line if i == 0 else operand.span.line,
+                operand.span.end_line,
+                continues=i > 0,
+            )
+        )
+
+
+def _attach(units: list[_Unit], comments: list[_Comment], end_of_file: int) -> None:
+    """Give each comment to the line it sat on, or to the line it stood above."""
+    tail: list[_Comment] = []
+    for comment in comments:
+        if not comment.own_line:
+            owner = next((u for u in reversed(units) if u.start <= comment.line), None)
+            if owner is not None:
+                owner.trailing.append(comment)
+                continue
+        inside = next((u for u in units if u.start < comment.line <= u.end), None)
+        target = inside or next((u for u in units if u.start > comment.line), None)
+        (target.leading if target is not None else tail).append(comment)
+    if tail:
+        units.append(_Unit("", 0, end_of_file, end_of_file, item=True, leading=tail))
+
+
+def _render(units: list[_Unit], source_lines: list[str]) -> str:
+    out: list[str] = []
+    previous: _Unit | None = None
+    for unit in units:
+        first_line = min([unit.start, *(c.line for c in unit.leading)])
+        blank_in_source = 2 <= first_line <= len(source_lines) + 1 and not source_lines[
+            first_line - 2
+        ].strip()
+        if previous is not None:
+            grouped_defines = previous.text.startswith("define ") and unit.text.startswith(
+                "define "
+            )
+            if unit.item and not grouped_defines and unit.text:
+                out.append("")
+            elif blank_in_source and not unit.continues and not previous.text.endswith("{"):
+                out.append("")
+        comment_indent = INDENT * max(unit.depth, 1 if unit.text == "}" else 0)
+        trailing = list(unit.trailing)
+        for comment in unit.leading + trailing[:-1]:
+            out.append(comment_indent + comment.text)
+        if unit.text:
+            line = INDENT * unit.depth + unit.text
+            if trailing:
+                line += "  " + trailing[-1].text
+            out.append(line)
+        previous = unit
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n" if out else ""

@@ -1,0 +1,623 @@
+"""Text → syntax tree (`politely.nodes`), with diagnostics instead of exceptions.
+
+`parse` never raises on bad input: a syntax error becomes one diagnostic with
+what was expected in plain words; malformed durations, times, day ranges,
+string escapes and message templates become diagnostics too, and parsing goes
+on so the checker can report every problem of a file at once.
+
+    >>> result = parse("rule hi { when page.dwell >= 30 say \\"Hi\\" }")
+    >>> result.program is not None, result.diagnostics
+    (True, ())
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+from politely import nodes as n
+from politely.diagnostics import Diagnostic
+
+DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(?:\d+[wdhms])+")
+_DURATION_PART = re.compile(r"(\d+)([wdhms])")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+_SLOT = re.compile(
+    r"\s*(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
+    r"(?:\s+or(?:\s+(?P<fallback>[^}]*?))?)?\s*"
+)
+_GROUP_DAYS = {
+    "weekdays": frozenset(range(5)),
+    "weekends": frozenset({5, 6}),
+    "daily": frozenset(range(7)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """A file's syntax tree (None after a syntax error) and its diagnostics."""
+
+    program: n.Program | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@cache
+def grammar_text() -> str:
+    """The grammar, read from the installed package (it ships in the wheel)."""
+    return (files("politely") / "politely.lark").read_text(encoding="utf-8")
+
+
+@cache
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def parse(text: str, path: str = "<rules>") -> ParseResult:
+    """Parse one file's text. Never raises for bad input."""
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as error:
+        return ParseResult(None, (syntax_diagnostic(error, text, path),))
+    builder = _Builder(path)
+    try:
+        program = builder.transform(tree)
+    except VisitError as error:  # a bug, not bad input: let it surface clearly
+        raise error.orig_exc from error
+    return ParseResult(program, tuple(builder.diagnostics))
+
+
+# --- tree → nodes ----------------------------------------------------------------
+
+
+def _span_of(meta: Any) -> n.Span:
+    if getattr(meta, "empty", True):
+        return n.NO_SPAN
+    return n.Span(
+        meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos
+    )
+
+
+def _token_span(token: Token) -> n.Span:
+    return n.Span(
+        token.line or 1,
+        token.column or 1,
+        token.end_line or token.line or 1,
+        token.end_column or token.column or 1,
+        token.start_pos or 0,
+        token.end_pos or 0,
+    )
+
+
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
+@v_args(meta=True)
+class _Builder(Transformer[Token, n.Program]):
+    """One method per grammar rule or alias; `__default__` refuses the rest."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+
+    def _error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
+        self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
+
+    def __default__(self, data: Any, children: Any, meta: Any) -> Any:
+        raise NotImplementedError(f"grammar rule {data!r} has no AST builder")
+
+    # items
+    def start(self, meta: Any, children: list[n.Item]) -> n.Program:
+        return n.Program(tuple(children), _span_of(meta))
+
+    def define(self, meta: Any, children: list[Any]) -> n.Define:
+        name, condition = children
+        return n.Define(self._name(name), condition, _span_of(meta))
+
+    def policy(self, meta: Any, children: list[n.Clause]) -> n.Policy:
+        return n.Policy(tuple(children), _span_of(meta))
+
+    def rule(self, meta: Any, children: list[Any]) -> n.Rule:
+        name, *clauses = children
+        return n.Rule(self._name(name), tuple(clauses), _span_of(meta))
+
+    def _name(self, token: Token) -> n.Name:
+        return n.Name(str(token), _token_span(token))
+
+    # clauses
+    def on_clause(self, meta: Any, children: list[Token]) -> n.On:
+        return n.On(tuple(self._name(t) for t in children), _span_of(meta))
+
+    def when_clause(self, meta: Any, children: list[n.Condition]) -> n.When:
+        return n.When(children[0], _span_of(meta))
+
+    def say_clause(self, meta: Any, children: list[Token]) -> n.Say:
+        return n.Say(tuple(self._message(t) for t in children), _span_of(meta))
+
+    def priority_clause(self, meta: Any, children: list[n.Number]) -> n.Priority:
+        return n.Priority(children[0], _span_of(meta))
+
+    def cooldown_clause(self, meta: Any, children: list[Token]) -> n.Cooldown:
+        return n.Cooldown(self._duration(children[0]), _span_of(meta))
+
+    def cap_clause(self, meta: Any, children: list[Any]) -> n.Cap:
+        count, invitations, window, sitewide = children
+        kind, duration = window
+        return n.Cap(
+            n.Number(_number(count), _token_span(count)),
+            kind,
+            duration,
+            sitewide=sitewide is not None,
+            says_invitations=invitations is not None,
+            span=_span_of(meta),
+        )
+
+    def per_session(self, meta: Any, children: list[Any]) -> tuple[str, None]:
+        return ("session", None)
+
+    def per_visitor(self, meta: Any, children: list[Any]) -> tuple[str, None]:
+        return ("visitor", None)
+
+    def per_duration(self, meta: Any, children: list[Token]) -> tuple[str, n.Duration]:
+        return ("duration", self._duration(children[0]))
+
+    def during_clause(self, meta: Any, children: list[n.Schedule]) -> n.During:
+        return n.During(children[0], _span_of(meta))
+
+    def quiet_clause(self, meta: Any, children: list[Token]) -> n.Quiet:
+        duration, after = children
+        return n.Quiet(self._duration(duration), str(after), _span_of(meta))  # type: ignore[arg-type]
+
+    def only_clause(self, meta: Any, children: list[n.Condition]) -> n.Only:
+        return n.Only(children[0], _span_of(meta))
+
+    def never_clause(self, meta: Any, children: list[n.Condition]) -> n.Never:
+        return n.Never(children[0], _span_of(meta))
+
+    def timeout_clause(self, meta: Any, children: list[Token]) -> n.SessionTimeout:
+        return n.SessionTimeout(self._duration(children[0]), _span_of(meta))
+
+    # conditions
+    def or_condition(self, meta: Any, children: list[n.Condition]) -> n.Or:
+        operands: list[n.Condition] = []
+        for child in children:
+            operands.extend(child.operands if isinstance(child, n.Or) else (child,))
+        return n.Or(tuple(operands), _span_of(meta))
+
+    def and_condition(self, meta: Any, children: list[n.Condition]) -> n.And:
+        operands: list[n.Condition] = []
+        for child in children:
+            operands.extend(child.operands if isinstance(child, n.And) else (child,))
+        return n.And(tuple(operands), _span_of(meta))
+
+    def negation(self, meta: Any, children: list[n.Condition]) -> n.Not:
+        return n.Not(children[0], _span_of(meta))
+
+    def compare(self, meta: Any, children: list[Any]) -> n.Compare:
+        field, op, value = children
+        return n.Compare(field, str(op), value, _span_of(meta))  # type: ignore[arg-type]
+
+    def in_list(self, meta: Any, children: list[Any]) -> n.InList:
+        field, values = children
+        return n.InList(field, values, False, _span_of(meta))
+
+    def not_in_list(self, meta: Any, children: list[Any]) -> n.InList:
+        field, values = children
+        return n.InList(field, values, True, _span_of(meta))
+
+    def matches(self, meta: Any, children: list[Any]) -> n.Matches:
+        field, pattern = children
+        return n.Matches(field, self._text(pattern), _span_of(meta))
+
+    def contains(self, meta: Any, children: list[Any]) -> n.Contains:
+        field, text = children
+        return n.Contains(field, self._text(text), _span_of(meta))
+
+    def bare(self, meta: Any, children: list[n.Field]) -> n.Bare | n.Ref:
+        field = children[0]
+        if len(field.path) == 1 and field.path[0] != "event":
+            return n.Ref(field.path[0], field.span)
+        return n.Bare(field, _span_of(meta))
+
+    def field(self, meta: Any, children: list[Token]) -> n.Field:
+        return n.Field(tuple(str(t) for t in children), _span_of(meta))
+
+    def list(self, meta: Any, children: list[n.Value | None]) -> tuple[n.Value, ...]:
+        return tuple(v for v in children if v is not None)
+
+    # values
+    def value(self, meta: Any, children: list[n.Value]) -> n.Value:
+        return children[0]
+
+    def string(self, meta: Any, children: list[Token]) -> n.Text:
+        return self._text(children[0])
+
+    def positive(self, meta: Any, children: list[Token]) -> n.Number:
+        return n.Number(_number(children[0]), _span_of(meta))
+
+    def negative(self, meta: Any, children: list[Token]) -> n.Number:
+        return n.Number(-_number(children[0]), _span_of(meta))
+
+    def percent(self, meta: Any, children: list[Token]) -> n.Percent:
+        return n.Percent(_number(children[0][:-1]), _span_of(meta))
+
+    def duration(self, meta: Any, children: list[Token]) -> n.Duration:
+        return self._duration(children[0])
+
+    def true(self, meta: Any, children: list[Any]) -> n.Boolean:
+        return n.Boolean(True, _span_of(meta))
+
+    def false(self, meta: Any, children: list[Any]) -> n.Boolean:
+        return n.Boolean(False, _span_of(meta))
+
+    # schedules
+    def schedule(self, meta: Any, children: list[Any]) -> n.Schedule:
+        *windows, zone = children
+        return n.Schedule(
+            tuple(windows), self._text(zone) if zone is not None else None, _span_of(meta)
+        )
+
+    def schedule_window(self, meta: Any, children: list[Any]) -> n.ScheduleWindow:
+        days, start_token, end_token = children
+        span = _span_of(meta)
+        start = self._time(start_token, allow_midnight_end=False)
+        end = self._time(end_token, allow_midnight_end=True)
+        if start == end:
+            self._error(
+                span,
+                "bad-schedule",
+                f"the time range {start_token}-{end_token} is empty",
+                "the end is exclusive: write a later end, or 00:00-24:00 for the whole day",
+            )
+        return n.ScheduleWindow(days, start, end % (24 * 60) if end != 24 * 60 else end, span)
+
+    def days(self, meta: Any, children: list[frozenset[int]]) -> frozenset[int]:
+        return frozenset().union(*children)
+
+    def single_day(self, meta: Any, children: list[Token]) -> frozenset[int]:
+        word = str(children[0])
+        return _GROUP_DAYS.get(word) or frozenset({n.DAY_NAMES.index(word)})
+
+    def day_range(self, meta: Any, children: list[Token]) -> frozenset[int]:
+        first, last = (str(t) for t in children)
+        if first in _GROUP_DAYS or last in _GROUP_DAYS:
+            self._error(
+                _span_of(meta),
+                "bad-schedule",
+                f"`{first}-{last}` is not a day range",
+                "a range joins two days, such as mon-fri; weekdays, weekends and daily stand alone",
+            )
+            return _GROUP_DAYS.get(first, frozenset())
+        a, b = n.DAY_NAMES.index(first), n.DAY_NAMES.index(last)
+        return frozenset((a + i) % 7 for i in range((b - a) % 7 + 1))
+
+    # tokens with content to check
+    def _duration(self, token: Token) -> n.Duration:
+        text = str(token)
+        span = _token_span(token)
+        if _DURATION.fullmatch(text):
+            seconds = sum(
+                int(count) * DURATION_UNITS[unit] for count, unit in _DURATION_PART.findall(text)
+            )
+            return n.Duration(seconds, span)
+        self._error(
+            span,
+            "bad-duration",
+            f"`{text}` is not a duration",
+            "durations are whole numbers with a unit s, m, h, d or w, such as 45s, 90m or 1h30m",
+        )
+        return n.Duration(0, span)
+
+    def _time(self, token: Token, *, allow_midnight_end: bool) -> int:
+        hours, minutes = (int(part) for part in str(token).split(":"))
+        value = hours * 60 + minutes
+        if minutes < 60 and (hours < 24 or (allow_midnight_end and value == 24 * 60)):
+            return value
+        self._error(
+            _token_span(token),
+            "bad-schedule",
+            f"`{token}` is not a time of day",
+            "times are 24-hour HH:MM from 00:00 to 23:59 (24:00 may end a range)",
+        )
+        return 0
+
+    def _text(self, token: Token) -> n.Text:
+        return n.Text(self._unescape(token, str(token)[1:-1], 1), _token_span(token))
+
+    def _unescape(self, token: Token, raw: str, offset: int) -> str:
+        """Decode `\\"`, `\\\\` and `\\n`; report any other escape at its column."""
+        if "\\" not in raw:
+            return raw
+        out: list[str] = []
+        i = 0
+        while i < len(raw):
+            char = raw[i]
+            if char == "\\":
+                escaped = raw[i + 1]
+                if escaped in _ESCAPES:
+                    out.append(_ESCAPES[escaped])
+                else:
+                    column = (token.column or 1) + offset + i
+                    self._error(
+                        n.Span(token.line or 1, column, token.line or 1, column + 2),
+                        "bad-string",
+                        f"unknown escape `\\{escaped}`",
+                        'strings know three escapes: \\" for a quote, \\\\ for a backslash '
+                        "and \\n for a new line",
+                    )
+                i += 2
+                continue
+            out.append(char)
+            i += 1
+        return "".join(out)
+
+    def _message(self, token: Token) -> n.Message:
+        """A `say` string: literal text and `{field or fallback}` slots."""
+        raw = str(token)[1:-1]
+        line, base = token.line or 1, (token.column or 1) + 1
+        parts: list[str | n.Slot] = []
+        literal: list[str] = []
+        i = 0
+        while i < len(raw):
+            if raw.startswith("{{", i) or raw.startswith("}}", i):
+                literal.append(raw[i])
+                i += 2
+            elif raw[i] == "{":
+                close = raw.find("}", i)
+                match = _SLOT.fullmatch(raw, i + 1, close) if close != -1 else None
+                if match is None:
+                    end = close + 1 if close != -1 else len(raw)
+                    self._error(
+                        n.Span(line, base + i, line, base + end),
+                        "bad-template",
+                        "a `{` in a message must hold a field, such as {visitor.name}"
+                        if close != -1
+                        else "this `{` is never closed",
+                        "write {field} or {field or fallback}; write {{ for a literal brace",
+                    )
+                    literal.append(raw[i:end])
+                    i = end
+                    continue
+                if literal:
+                    parts.append(self._unescape(token, "".join(literal), 1 + i - len(literal)))
+                    literal = []
+                field_start = base + match.start("field")
+                field = n.Field(
+                    tuple(match["field"].split(".")),
+                    n.Span(line, field_start, line, field_start + len(match["field"])),
+                )
+                fallback = match["fallback"]
+                parts.append(
+                    n.Slot(
+                        field,
+                        fallback.strip() if fallback is not None else None,
+                        n.Span(line, base + i, line, base + close + 1),
+                    )
+                )
+                i = close + 1
+            elif raw[i] == "}":
+                self._error(
+                    n.Span(line, base + i, line, base + i + 1),
+                    "bad-template",
+                    "a lone `}` in a message",
+                    "write }} for a literal brace",
+                )
+                literal.append("}")
+                i += 1
+            else:
+                literal.append(raw[i])
+                i += 1
+        if literal:
+            parts.append(self._unescape(token, "".join(literal), 1 + len(raw) - len(literal)))
+        return n.Message(template_source(parts), tuple(parts), _token_span(token))
+
+
+def _slot_source(slot: n.Slot) -> str:
+    if slot.fallback is None:
+        return "{" + slot.field.name + "}"
+    return "{" + slot.field.name + " or " + slot.fallback + "}"
+
+
+def template_source(parts: tuple[str | n.Slot, ...] | list[str | n.Slot]) -> str:
+    """A message's parts as template text: slots as `{field}`, literal braces doubled."""
+    return "".join(
+        _slot_source(p) if isinstance(p, n.Slot) else p.replace("{", "{{").replace("}", "}}")
+        for p in parts
+    )
+
+
+def escape_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# --- syntax errors in words --------------------------------------------------------
+
+_CLAUSE_KEYWORDS = {
+    "ON": "on",
+    "WHEN": "when",
+    "SAY": "say",
+    "PRIORITY": "priority",
+    "COOLDOWN": "cooldown",
+    "AT": "at most",
+    "DURING": "during",
+    "QUIET": "quiet",
+    "ONLY": "only when",
+    "NEVER": "never when",
+    "SESSION": "session timeout",
+}
+_WORDS = {
+    "NAME": "a name",
+    "STRING": 'a quoted text such as "Hi"',
+    "NUMBER": "a number",
+    "DURATION": "a duration such as 30s",
+    "PERCENT": "a percentage such as 50%",
+    "TIME": "a time such as 09:00",
+    "DAY": "days such as mon-fri or weekdays",
+    "COMPARATOR": "a comparison such as >= or ==",
+    "INVITATIONS": "`invitations`",
+    "SITEWIDE": "`sitewide`",
+    "QUIET_AFTER": "`dismiss` or `chat`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "DOT": "`.`",
+    "EQUAL": "`=`",
+    "MINUS": "`-`",
+    "$END": "the end of the file",
+}
+_ITEM_KEYWORDS = ("rule", "define", "policy")
+_VALUE_TERMINALS = {"NUMBER", "DURATION", "PERCENT", "STRING", "TRUE", "FALSE"}
+
+
+def _word(terminal: str) -> str:
+    if terminal in _WORDS:
+        return _WORDS[terminal]
+    return f"`{terminal.lower()}`"
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "STRING":
+        return f"the text {token}"
+    return f"`{token}`"
+
+
+def _join(words: list[str]) -> str:
+    words = list(dict.fromkeys(words))
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _context(error: UnexpectedToken) -> tuple[str | None, str | None]:
+    """(the clause keyword being written, `rule NAME` / `policy` / `define NAME`)."""
+    parser = error.interactive_parser
+    stack = parser.parser_state.value_stack if parser is not None else []
+    tokens: list[Token] = []
+    for value in stack:
+        if isinstance(value, Token):
+            tokens.append(value)
+        elif isinstance(value, Tree):
+            tokens.extend(t for t in value.scan_values(lambda v: isinstance(v, Token)))
+    clause = block = None
+    for i, token in enumerate(tokens):
+        if token.type in ("RULE", "DEFINE") and i + 1 < len(tokens):
+            block, clause = f"{token.lower()} `{tokens[i + 1]}`", None
+        elif token.type == "POLICY":
+            block, clause = "the policy", None
+        elif token.type in _CLAUSE_KEYWORDS:
+            clause = _CLAUSE_KEYWORDS[token.type]
+    return clause, block
+
+
+def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
+    token = error.token
+    accepts = set(error.accepts or error.expected)
+    clause, block = _context(error)
+    where = f" in {block}" if block else ""
+    after_condition = {"AND", "OR"} <= accepts
+    if token.type == "NUMBER" and "DURATION" in accepts:
+        return f"durations need a unit: write {token}s", [
+            "units are s, m, h, d and w: 30s, 10m, 1h30m, 7d"
+        ]
+    if after_condition and token.type == "STRING" and clause == "when":
+        return "expected `say` after the condition", ['write say "..." before the message']
+    if "COMPARATOR" in accepts and token.type in _VALUE_TERMINALS:
+        return (
+            f"expected a comparison such as >= or == before {_found(token)}",
+            ["compare with == != < <= > >=, or use in [...], matches, contains"],
+        )
+    if token.type == "$END":
+        if block is not None and "RBRACE" in accepts:
+            return f"the file ends inside {block}: is a `}}` missing?", []
+        return f"the file ends too early{where}: expected {_join([_word(t) for t in accepts])}", []
+    hints: list[str] = []
+    if accepts & set(_CLAUSE_KEYWORDS) and token.type == "NAME" and not after_condition:
+        from difflib import get_close_matches
+
+        guess = get_close_matches(str(token), [w.split()[0] for w in _CLAUSE_KEYWORDS.values()])
+        hints = [f"did you mean `{guess[0]}`?"] if guess else []
+        return f"`{token}` does not start a clause{where}", [
+            *hints,
+            "clauses are on, when, say, priority, cooldown, at most, during"
+            + (" (policy: at most, quiet, only when, never when, during, session timeout)"),
+        ]
+    if accepts <= {"RULE", "DEFINE", "POLICY", "$END"}:
+        from difflib import get_close_matches
+
+        guess = get_close_matches(str(token), _ITEM_KEYWORDS)
+        return f"expected `rule`, `define` or `policy`, found {_found(token)}", (
+            [f"did you mean `{guess[0]}`?"] if guess else []
+        )
+    if after_condition:
+        if block is None or block.startswith("define"):
+            expected = "`and`, `or`, or the next `rule`, `define` or `policy`"
+        else:
+            expected = "`and`, `or`, the next clause or `}`"
+        return f"expected {expected} after the condition, found {_found(token)}", []
+    if "COMPARATOR" in accepts and token.type != "COMPARATOR":
+        return (
+            f"expected a comparison after the field, found {_found(token)}",
+            ["compare with == != < <= > >=, or use in [...], matches, contains"],
+        )
+    if token.type == "COMPARATOR" and "COMPARATOR" not in accepts:
+        return f"unexpected `{token}`{where}: a comparison needs a field on its left", []
+    words = [_word(t) for t in sorted(accepts) if t not in _CLAUSE_KEYWORDS]
+    if accepts & set(_CLAUSE_KEYWORDS):
+        words.insert(0, "a clause")
+    return f"expected {_join(words)}{where}, found {_found(token)}", hints
+
+
+def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    line, column = error.line or 1, error.column or 1
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        span = n.Span(line, column, line, column + 1)
+        if char == '"':
+            end = len(text.splitlines()[line - 1]) + 1
+            return Diagnostic.at(
+                n.Span(line, column, line, end),
+                path,
+                "syntax",
+                "this text never ends: add the closing `\"` on the same line",
+            )
+        if char == "\t":
+            char = "\\t"
+        return Diagnostic.at(
+            span,
+            path,
+            "syntax",
+            f"unexpected character `{char}`",
+            hints=[
+                "names use lowercase letters, digits and _; texts go in double quotes"
+            ],
+        )
+    if isinstance(error, UnexpectedToken):
+        token = error.token
+        message, hints = _syntax_message(error)
+        if token.type == "$END":
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+            span = n.Span(line, column, line, column + 1)
+        else:
+            span = _token_span(token)
+        return Diagnostic.at(span, path, "syntax", message, hints=hints)
+    return Diagnostic.at(n.Span(line, column, line, column + 1), path, "syntax", str(error))

@@ -1,0 +1,202 @@
+"""What the engine remembers: per visitor, per site, and blocks.
+
+Plain slotted classes, because a site may track hundreds of thousands of
+visitors in memory (see bench/: under 1 KB each). The invitation history
+(`InvitationLog`) is kept apart from the rest of a visitor's state: the store
+owns it and changes it only in the atomic "record this invitation if every
+cap still allows it" step, so concurrent requests can never exceed a cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+AGENT_STATUS_TTL = 120.0  # seconds; an older status is unknown (LANGUAGE.md section 1)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    online: int
+    available: int
+    queue_length: int
+    queue_wait: float  # seconds
+    at: float  # when the site reported it
+
+    def fresh(self, now: float) -> bool:
+        return now - self.at <= AGENT_STATUS_TTL
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    reason: str
+    until: float | None = None  # None: until lifted
+    at: float = 0.0
+
+    def active(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationRecord:
+    """One invitation shown: when, which rule and variant, in which session."""
+
+    id: str
+    at: float
+    rule: str
+    variant: int
+    session: str
+
+
+class InvitationLog:
+    """A visitor's invitations: recent ones (for rolling windows) and counters.
+
+    `recent` is trimmed to the longest window the rule set uses but always
+    keeps the last invitation (for `invitations.last` and for outcomes that
+    refer to it). Counters cover what trimming would lose: invitations this
+    session and ever, per rule, and each rule's last variant.
+    """
+
+    __slots__ = ("by_rule_ever", "by_rule_session", "ever", "last_variant", "recent", "session",
+                 "session_count")
+
+    def __init__(self) -> None:
+        self.recent: list[InvitationRecord] = []
+        self.session: str | None = None
+        self.session_count = 0
+        self.by_rule_session: dict[str, int] = {}
+        self.ever = 0
+        self.by_rule_ever: dict[str, int] = {}
+        self.last_variant: dict[str, int] = {}
+
+    def copy(self) -> InvitationLog:
+        other = InvitationLog()
+        other.recent = list(self.recent)
+        other.session = self.session
+        other.session_count = self.session_count
+        other.by_rule_session = dict(self.by_rule_session)
+        other.ever = self.ever
+        other.by_rule_ever = dict(self.by_rule_ever)
+        other.last_variant = dict(self.last_variant)
+        return other
+
+    @property
+    def last(self) -> InvitationRecord | None:
+        return self.recent[-1] if self.recent else None
+
+    def in_session(self, session: str | None, rule: str | None = None) -> int:
+        if session is None or session != self.session:
+            return 0
+        return self.session_count if rule is None else self.by_rule_session.get(rule, 0)
+
+    def in_total(self, rule: str | None = None) -> int:
+        return self.ever if rule is None else self.by_rule_ever.get(rule, 0)
+
+    def times(self, rule: str | None = None) -> list[float]:
+        return [r.at for r in self.recent if rule is None or r.rule == rule]
+
+    def find(self, invitation_id: str | None) -> InvitationRecord | None:
+        if invitation_id is not None:
+            for record in reversed(self.recent):
+                if record.id == invitation_id:
+                    return record
+        return self.last
+
+    def record(self, invitation: InvitationRecord, keep_for: float) -> None:
+        if invitation.session != self.session:
+            self.session = invitation.session
+            self.session_count = 0
+            self.by_rule_session = {}
+        self.session_count += 1
+        rule = invitation.rule
+        self.by_rule_session[rule] = self.by_rule_session.get(rule, 0) + 1
+        self.ever += 1
+        self.by_rule_ever[rule] = self.by_rule_ever.get(rule, 0) + 1
+        self.last_variant[rule] = invitation.variant
+        self.recent.append(invitation)
+        horizon = invitation.at - keep_for
+        while len(self.recent) > 1 and self.recent[0].at <= horizon:
+            del self.recent[0]
+
+
+class VisitorState:
+    """Everything the engine knows about one visitor, except blocks.
+
+    The evaluator never changes a state it was given: it copies it (`copy`)
+    and changes the copy, so `explain` can run on live state without touching
+    it. `log` is only read by the evaluator; stores change it, atomically.
+    """
+
+    __slots__ = (
+        "attributes",
+        "chats",
+        "in_chat",
+        "landing",
+        "last_activity",
+        "last_chat_end",
+        "last_dismiss",
+        "log",
+        "page_path",
+        "page_referrer",
+        "page_start",
+        "page_title",
+        "page_url",
+        "pageviews",
+        "scroll",
+        "seen",
+        "session",
+        "session_referrer",
+        "session_start",
+        "utm",
+        "visits",
+    )
+
+    def __init__(self) -> None:
+        self.session: str | None = None
+        self.session_start: float | None = None
+        self.last_activity: float | None = None
+        self.pageviews = 0
+        self.landing: str | None = None
+        self.session_referrer: str | None = None
+        self.utm: tuple[str | None, str | None, str | None] | None = None
+        self.visits = 0
+        self.chats = 0
+        self.page_url: str | None = None
+        self.page_path: str | None = None
+        self.page_title: str | None = None
+        self.page_referrer: str | None = None
+        self.page_start: float | None = None
+        self.scroll: float = 0.0
+        self.attributes: dict[str, Any] | None = None
+        self.in_chat = False
+        self.last_dismiss: float | None = None
+        self.last_chat_end: float | None = None
+        self.seen: dict[str, Any] | None = None  # event id → first decision
+        self.log: InvitationLog | None = None
+
+    def copy(self) -> VisitorState:
+        other = VisitorState.__new__(VisitorState)
+        for name in VisitorState.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VisitorState):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in VisitorState.__slots__
+                   if s != "log")
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the evaluator reads for one event: the visitor's and the site's state.
+
+    `sitewide` holds the times of the site's recent invitations, oldest first.
+    """
+
+    state: VisitorState | None
+    block: Block | None
+    agents: AgentStatus | None
+    sitewide: list[float]

@@ -1,0 +1,91 @@
+"""What invitations achieve: shown, accepted, dismissed, and why others were held back.
+
+Counts come from the store as (rule, variant, what) triples; this module
+shapes them for people (`engine.stats()`, the service's `/stats`, simulate).
+A suppression is counted once per evaluation in which a rule's condition held
+but something stopped it (`rule_cap`, `quiet_after_dismiss`, ...), so a rule
+held back on ten ticks counts ten.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from politely.compiler import RuleSet
+    from politely.evaluator import Count
+
+
+class VariantStats(BaseModel):
+    variant: int
+    message: str
+    shown: int = 0
+    accepted: int = 0
+    dismissed: int = 0
+    acceptance_rate: float | None = None
+
+
+class RuleStats(BaseModel):
+    rule: str
+    shown: int = 0
+    accepted: int = 0
+    dismissed: int = 0
+    acceptance_rate: float | None = None
+    variants: list[VariantStats]
+    suppressed: dict[str, int]
+
+
+class Stats(BaseModel):
+    ruleset: str
+    rules: list[RuleStats]
+    suppressed: dict[str, int]  # visitors not considered at all: blocked, in_chat
+
+
+def _rate(accepted: int, shown: int) -> float | None:
+    return round(accepted / shown, 4) if shown else None
+
+
+def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
+    per_rule: list[RuleStats] = []
+    for rule in rules.rules:
+        variants = []
+        for i, message in enumerate(rule.messages):
+            shown, accepted, dismissed = (
+                counts.get((rule.name, i, what), 0) for what in ("shown", "accepted", "dismissed")
+            )
+            variants.append(
+                VariantStats(
+                    variant=i,
+                    message=message.template,
+                    shown=shown,
+                    accepted=accepted,
+                    dismissed=dismissed,
+                    acceptance_rate=_rate(accepted, shown),
+                )
+            )
+        suppressed = {
+            what: count
+            for (name, variant, what), count in sorted(counts.items(), key=lambda kv: kv[0][2])
+            if name == rule.name and variant is None and count
+        }
+        shown = sum(v.shown for v in variants)
+        accepted = sum(v.accepted for v in variants)
+        per_rule.append(
+            RuleStats(
+                rule=rule.name,
+                shown=shown,
+                accepted=accepted,
+                dismissed=sum(v.dismissed for v in variants),
+                acceptance_rate=_rate(accepted, shown),
+                variants=variants,
+                suppressed=suppressed,
+            )
+        )
+    visitor_level = {
+        what: count for (name, _, what), count in sorted(counts.items(), key=lambda kv: kv[0][2])
+        if name is None
+    }
+    return Stats(ruleset=rules.hash, rules=per_rule, suppressed=visitor_level)
