@@ -1,9 +1,9 @@
 """politely: a proactive chat-invitation rules engine that never pesters visitors.
 
-    >>> import politely
-    >>> engine = politely.Engine.from_source('rule hi { when page.dwell >= 30s say "Hi!" }')
-    >>> engine.evaluate({"visitor": "v", "event": "page_view", "url": "/", "at": 0}).recheck_in
-    30
+>>> import politely
+>>> engine = politely.Engine.from_source('rule hi { when page.dwell >= 30s say "Hi!" }')
+>>> engine.evaluate({"visitor": "v", "event": "page_view", "url": "/", "at": 0}).recheck_in
+30
 """
 
 from politely.checker import CheckResult, check_path, check_sources

@@ -4,8 +4,8 @@ All functions take conditions whose `define` references are already expanded
 (`expand`), so a define is analysed exactly as if it were written in place.
 
     >>> from politely.parser import parse
-    >>> rule = parse("rule r { when page.path matches \\"/pricing*\\" say \\"x\\" }").program.items[0]
-    >>> path_prefixes(rule.clauses[0].condition)
+    >>> program = parse('rule r { when page.path matches "/pricing*" say "x" }').program
+    >>> path_prefixes(program.items[0].clauses[0].condition)
     frozenset({'/pricing'})
 """
 

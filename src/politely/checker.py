@@ -167,9 +167,7 @@ class _Checker:
     # structure
     def _collect(
         self, programs: list[tuple[str, n.Program]]
-    ) -> tuple[
-        dict[str, n.Define], dict[str, str], n.Policy | None, str, list[tuple[str, n.Rule]]
-    ]:
+    ) -> tuple[dict[str, n.Define], dict[str, str], n.Policy | None, str, list[tuple[str, n.Rule]]]:
         defines: dict[str, n.Define] = {}
         define_paths: dict[str, str] = {}
         rules: list[tuple[str, n.Rule]] = []
@@ -360,7 +358,8 @@ class _Checker:
                         event.span,
                         "unknown-event",
                         f"`{event.value}` is not a built-in event",
-                        f"did you mean `{guess[0]}`? (custom events are fine if your site sends them)",
+                        f"did you mean `{guess[0]}`? Custom events are fine if your site "
+                        "sends them",
                     )
 
     def _check_cap(self, cap: n.Cap, *, in_policy: bool) -> None:
@@ -406,8 +405,9 @@ class _Checker:
                 schedule.zone.span,
                 "unknown-zone",
                 f'"{zone}" is not an IANA time zone',
-                f'did you mean "{guesses[0]}"?' if guesses else 'write an "Area/City" zone such as '
-                '"Europe/Berlin"',
+                f'did you mean "{guesses[0]}"?'
+                if guesses
+                else 'write an "Area/City" zone such as "Europe/Berlin"',
             )
 
     def _check_messages(self, say: n.Say) -> None:
@@ -660,7 +660,11 @@ def _head(span: n.Span, keyword: str) -> n.Span:
     """The span of a clause's leading keyword, for a short caret run."""
     length = len(keyword)
     return n.Span(
-        span.line, span.column, span.line, span.column + length, span.start_pos,
+        span.line,
+        span.column,
+        span.line,
+        span.column + length,
+        span.start_pos,
         span.start_pos + length,
     )
 

@@ -13,7 +13,8 @@ function returning the set of future ticks at which its condition would hold
 if nothing but time passed (`politely.ticks`).
 
     >>> from politely.checker import check_sources
-    >>> rules = compile_rules(check_sources({"a.rules": 'rule r { when page.dwell >= 5s say "Hi" }'}))
+    >>> site = {"a.rules": 'rule r { when page.dwell >= 5s say "Hi" }'}
+    >>> rules = compile_rules(check_sources(site))
     >>> [r.name for r in rules.rules], sorted(rules.rules[0].time_dependent)
     (['r'], ['page.dwell'])
 """
@@ -26,6 +27,7 @@ import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -65,7 +67,9 @@ class CompiledMessage:
     template: str
     parts: tuple[str | tuple[Getter, str], ...]
 
-    def render(self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float) -> str:
+    def render(
+        self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
+    ) -> str:
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
@@ -95,6 +99,9 @@ def display(value: Any) -> str:
 
 @dataclass(frozen=True, eq=False)
 class CompiledRule:
+    """A rule ready to run. Its tick-set function for recheck_in (`window`) is
+    generated on first use: most rules of a large set never need it."""
+
     name: str
     order: int  # position in the source
     rank: int  # position in priority order (highest priority first, ties by source order)
@@ -104,11 +111,17 @@ class CompiledRule:
     schedule: CompiledSchedule | None
     messages: tuple[CompiledMessage, ...]
     condition: n.Condition  # with defines expanded, for explain
-    window: Window | None  # None unless the rule listens to `tick`
     time_dependent: frozenset[str]  # the time quantities the condition reads
     prefixes: frozenset[str] | None
     path: str
     line: int
+
+    @cached_property
+    def window(self) -> Window | None:
+        """Future ticks at which the condition would hold; None unless it listens to ticks."""
+        if "tick" not in self.events:
+            return None
+        return generate_window(self.condition)
 
     def first_variant(self, visitor: str) -> int:
         """Stable across processes and restarts, so A/B splits are repeatable."""
@@ -151,7 +164,6 @@ class RuleSet:
     keep_invitations_for: int
     keep_sitewide_for: int
     _index: dict[str, tuple[Bucket | None, tuple[int, ...], dict[str, Bucket]]]
-    _all: Callable[[VisitorState, Any, AgentStatus | None, float], list[int]]
     _getters: dict[str, Getter]
     _source: str = field(repr=False, default="")
     _cache: LRUCache[tuple[str, str | None], tuple[Bucket, ...]] = field(
@@ -207,8 +219,18 @@ class RuleSet:
     def matching(
         self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
     ) -> list[CompiledRule]:
-        """Every rule whose condition holds, whatever it listens to (no index)."""
-        return [self.by_rank[r] for r in self._all(state, event, agents, now)]
+        """Every rule whose condition holds, whatever it listens to (no index).
+
+        One generated function tests them all, loading each field once; it is
+        generated on first use (explain and benchmarks use it, decisions do not).
+        """
+        return [self.by_rank[r] for r in self._match_all(state, event, agents, now)]
+
+    @cached_property
+    def _match_all(self) -> Callable[[VisitorState, Any, AgentStatus | None, float], list[int]]:
+        generator = _Generator("match all")
+        name = generator.bucket("match_all", [(r.rank, r.name, r.condition) for r in self.by_rank])
+        return generator.run()[name]  # type: ignore[no-any-return]
 
     def value(
         self, name: str, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
@@ -516,17 +538,79 @@ def _moves(condition: n.Condition) -> bool:
     """Can the passage of time alone change this condition's value?"""
     return any(
         isinstance(node, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
-        and (node.field.name in _GROWING or node.field.name in AGENT_FIELDS
-             or node.field.name == "invitations.today")
+        and (
+            node.field.name in _GROWING
+            or node.field.name in AGENT_FIELDS
+            or node.field.name == "invitations.today"
+        )
         for node in analysis.walk(condition)
     )
 
 
-def _function(name: str, args: str, fields: _Fields, body: list[str]) -> str:
-    lines = [f"def {name}({args}):"]
-    lines.extend(f"    {line}" for line in fields.lines)
-    lines.extend(f"    {line}" for line in body)
-    return "\n".join(lines)
+class _Generator:
+    """Collects generated functions and their constants, then compiles them together."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.constants = _Constants()
+        self.functions: list[str] = []
+
+    def _add(self, name: str, args: str, fields: _Fields, body: list[str]) -> str:
+        lines = [f"def {name}({args}):"]
+        lines.extend(f"    {line}" for line in (*fields.lines, *body))
+        self.functions.append("\n".join(lines))
+        return name
+
+    def bucket(self, name: str, members: Sequence[tuple[int, str, n.Condition]]) -> str:
+        """A function returning the ranks of the members whose condition holds."""
+        fields = _Fields(window=False)
+        emitter = _Emitter(self.constants, fields)
+        body = ["found = []"]
+        for rank, label, condition in members:
+            body.append(f"if {emitter.boolean(condition)}:")
+            body.append(f"    found.append({rank})  # {label}")
+        body.append("return found")
+        return self._add(name, "s, e, a, now", fields, body)
+
+    def condition(self, name: str, condition: n.Condition) -> str:
+        fields = _Fields(window=False)
+        expression = _Emitter(self.constants, fields).boolean(condition)
+        return self._add(name, "s, e, a, now", fields, [f"return {expression}"])
+
+    def window(self, name: str, condition: n.Condition) -> str:
+        fields = _Fields(window=True)
+        expression = _Emitter(self.constants, fields).window(condition)
+        fields.lines.insert(0, "e = _TICK")
+        return self._add(name, "s, a, now", fields, [f"return {expression}"])
+
+    def getter(self, name: str, field_name: str) -> str:
+        fields = _Fields(window=False)
+        local = fields.get(field_name)
+        return self._add(name, "s, e, a, now", fields, [f"return {local}"])
+
+    @property
+    def source(self) -> str:
+        return "\n\n".join(self.functions) + "\n"
+
+    def run(self) -> dict[str, Any]:
+        source = self.source
+        filename = f"<politely {self.label}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = {**_HELPERS, **self.constants.values}
+        exec(compile(source, filename, "exec"), namespace)
+        return namespace
+
+
+def generate_window(condition: n.Condition) -> Window:
+    generator = _Generator("recheck")
+    name = generator.window("window", condition)
+    return generator.run()[name]  # type: ignore[no-any-return]
+
+
+def generate_condition(condition: n.Condition) -> Condition:
+    generator = _Generator("condition")
+    name = generator.condition("test", condition)
+    return generator.run()[name]  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -543,15 +627,14 @@ class _Compiler:
     def __init__(self, result: CheckResult) -> None:
         self.result = result
         self.defines = {name: d.condition for name, d in result.defines.items()}
-        self.constants = _Constants()
-        self.functions: list[str] = []
+        self.generator = _Generator(f"rules {ruleset_hash(result.sources)}")
 
     def build(self) -> RuleSet:
         parts = [self._parts(i, path, rule) for i, (path, rule) in enumerate(self.result.rules)]
         ranked = sorted(parts, key=lambda p: (-p.priority, p.order))
         rank_of = {p.order: i for i, p in enumerate(ranked)}
 
-        # buckets: (events, prefix) -> ranks, in priority order
+        # buckets: (events, prefix) -> members, in priority order
         groups: dict[tuple[tuple[str, ...], str | None], list[_RuleParts]] = {}
         prefixes_of: dict[int, frozenset[str] | None] = {}
         for p in ranked:
@@ -560,39 +643,31 @@ class _Compiler:
             events = tuple(sorted(set(p.events)))
             for prefix in sorted(prefixes) if prefixes is not None else [None]:
                 groups.setdefault((events, prefix), []).append(p)
-        bucket_names: dict[tuple[tuple[str, ...], str | None], str] = {}
-        for i, (key, members) in enumerate(groups.items()):
-            bucket_names[key] = self._bucket(f"bucket_{i}", members, rank_of)
-        self._bucket("match_all", ranked, rank_of)
-
-        windows = {
-            p.order: self._window(f"window_{p.order}", p.condition)
-            for p in parts
-            if "tick" in p.events
-        }
-        policy_names = self._policy_functions()
-        getter_names = self._getters(parts)
-
-        namespace = self._exec()
-        by_event: dict[str, tuple[Bucket | None, list[int], dict[str, Bucket]]] = {}
-        for key, members in groups.items():
-            events, prefix = key
-            bucket = Bucket(
-                namespace[bucket_names[key]], tuple(rank_of[m.order] for m in members)
+        bucket_names = {
+            key: self.generator.bucket(
+                f"bucket_{i}",
+                [(rank_of[m.order], m.rule.name.value, m.condition) for m in members],
             )
-            for event in events:
-                free, lengths, by_prefix = by_event.setdefault(event, (None, [], {}))
-                if prefix is None:
-                    by_event[event] = (_merge(free, bucket), lengths, by_prefix)
-                else:
-                    by_prefix[prefix] = _merge(by_prefix.get(prefix), bucket)
-                    lengths.append(len(prefix))
-        index = {
-            event: (free, tuple(sorted(set(lengths))), by_prefix)
-            for event, (free, lengths, by_prefix) in by_event.items()
+            for i, (key, members) in enumerate(groups.items())
         }
+        policy_conditions = self._policy_conditions()
+        policy_names = {
+            kind: self.generator.condition(f"policy_{kind}", condition)
+            for kind, condition in policy_conditions.items()
+        }
+        window_names = {
+            kind: self.generator.window(f"policy_{kind}_window", condition)
+            for kind, condition in policy_conditions.items()
+        }
+        getter_names = self._getters(parts, policy_conditions)
 
-        policy = self._policy(namespace, policy_names)
+        namespace = self.generator.run()
+        index = self._index(groups, bucket_names, namespace, rank_of)
+        policy = self._policy(
+            {kind: namespace[name] for kind, name in policy_names.items()},
+            {kind: namespace[name] for kind, name in window_names.items()},
+            policy_conditions,
+        )
         compiled: dict[int, CompiledRule] = {}
         for p in parts:
             compiled[p.order] = CompiledRule(
@@ -605,10 +680,10 @@ class _Compiler:
                 schedule=_schedule(p.rule.clauses),
                 messages=self._messages(p.rule, namespace, getter_names),
                 condition=p.condition,
-                window=namespace[windows[p.order]] if p.order in windows else None,
                 time_dependent=frozenset(
-                    f for f in analysis.fields_read(p.condition) if f in _GROWING
-                    or f == "invitations.today"
+                    f
+                    for f in analysis.fields_read(p.condition)
+                    if f in _GROWING or f == "invitations.today"
                 ),
                 prefixes=prefixes_of[p.order],
                 path=p.path,
@@ -617,7 +692,7 @@ class _Compiler:
         rules = tuple(compiled[p.order] for p in parts)
         windows_used = [c.window for c in (*policy.caps, *(cap for r in rules for cap in r.caps))]
         keep = max([w for w in windows_used if isinstance(w, int)] + [0])
-        if any("invitations.today" in analysis.fields_read(p.condition) for p in parts):
+        if any("invitations.today" in r.time_dependent for r in rules):
             keep = max(keep, DAY)
         return RuleSet(
             rules=rules,
@@ -627,60 +702,62 @@ class _Compiler:
             sources=MappingProxyType(dict(self.result.sources)),
             keep_invitations_for=keep,
             keep_sitewide_for=max([int(c.window) for c in policy.sitewide] + [0]),  # type: ignore[call-overload]
-            _index=index,  # type: ignore[arg-type]
-            _all=namespace["match_all"],
+            _index=index,
             _getters={name: namespace[fn] for name, fn in getter_names.items()},
-            _source=self._source,
+            _source=self.generator.source,
         )
 
     def _parts(self, order: int, path: str, rule: n.Rule) -> _RuleParts:
         when = next(c for c in rule.clauses if isinstance(c, n.When))
         priority = next((c.value.value for c in rule.clauses if isinstance(c, n.Priority)), 0)
         return _RuleParts(
-            rule, path, order, analysis.expand(when.condition, self.defines),
-            rule_events(rule), int(priority),
+            rule,
+            path,
+            order,
+            analysis.expand(when.condition, self.defines),
+            rule_events(rule),
+            int(priority),
         )
 
-    def _bucket(
-        self, name: str, members: Sequence[_RuleParts], rank_of: dict[int, int]
-    ) -> str:
-        fields = _Fields(window=False)
-        emitter = _Emitter(self.constants, fields)
-        body = ["found = []"]
-        for p in members:
-            body.append(f"if {emitter.boolean(p.condition)}:")
-            body.append(f"    found.append({rank_of[p.order]})  # {p.rule.name.value}")
-        body.append("return found")
-        self.functions.append(_function(name, "s, e, a, now", fields, body))
-        return name
+    def _index(
+        self,
+        groups: dict[tuple[tuple[str, ...], str | None], list[_RuleParts]],
+        names: dict[tuple[tuple[str, ...], str | None], str],
+        namespace: dict[str, Any],
+        rank_of: dict[int, int],
+    ) -> dict[str, tuple[Bucket | None, tuple[int, ...], dict[str, Bucket]]]:
+        """event → (bucket of rules without a path prefix, prefix lengths, prefix → bucket)."""
+        by_event: dict[str, tuple[Bucket | None, list[int], dict[str, Bucket]]] = {}
+        for key, members in groups.items():
+            events, prefix = key
+            bucket = Bucket(namespace[names[key]], tuple(rank_of[m.order] for m in members))
+            for event in events:
+                free, lengths, by_prefix = by_event.setdefault(event, (None, [], {}))
+                if prefix is None:
+                    by_event[event] = (_merge(free, bucket), lengths, by_prefix)
+                else:
+                    by_prefix[prefix] = _merge(by_prefix.get(prefix), bucket)
+                    lengths.append(len(prefix))
+        return {
+            event: (free, tuple(sorted(set(lengths))), by_prefix)
+            for event, (free, lengths, by_prefix) in by_event.items()
+        }
 
-    def _window(self, name: str, condition: n.Condition) -> str:
-        fields = _Fields(window=True)
-        emitter = _Emitter(self.constants, fields)
-        expression = emitter.window(condition)
-        fields.lines.insert(0, "e = _TICK")
-        self.functions.append(_function(name, "s, a, now", fields, [f"return {expression}"]))
-        return name
-
-    def _condition(self, name: str, condition: n.Condition) -> str:
-        fields = _Fields(window=False)
-        expression = _Emitter(self.constants, fields).boolean(condition)
-        self.functions.append(_function(name, "s, e, a, now", fields, [f"return {expression}"]))
-        return name
-
-    def _policy_functions(self) -> dict[str, str]:
-        names: dict[str, str] = {}
-        for clause in self.result.policy.clauses if self.result.policy else ():
+    def _policy_conditions(self) -> dict[str, n.Condition]:
+        policy = self.result.policy
+        conditions: dict[str, n.Condition] = {}
+        for clause in policy.clauses if policy is not None else ():
             if isinstance(clause, n.Only | n.Never):
                 kind = "only" if isinstance(clause, n.Only) else "never"
-                condition = analysis.expand(clause.condition, self.defines)
-                names[kind] = self._condition(f"policy_{kind}", condition)
-                names[f"{kind}_window"] = self._window(f"policy_{kind}_window", condition)
-                names[f"{kind}_condition"] = kind
-                self.constants.values[f"_{kind}_condition"] = condition
-        return names
+                conditions[kind] = analysis.expand(clause.condition, self.defines)
+        return conditions
 
-    def _policy(self, namespace: dict[str, Any], names: dict[str, str]) -> CompiledPolicy:
+    def _policy(
+        self,
+        functions: dict[str, Condition],
+        windows: dict[str, Window],
+        conditions: dict[str, n.Condition],
+    ) -> CompiledPolicy:
         policy = self.result.policy
         clauses = policy.clauses if policy is not None else ()
         caps = tuple(Cap(c.limit, c.window) for c in visitor_caps(policy))
@@ -701,12 +778,12 @@ class _Compiler:
             quiet_after_chat=quiet.get("chat", DEFAULT_QUIET_AFTER_CHAT),
             session_timeout=timeout,
             schedule=_schedule(clauses),
-            only=namespace.get(names.get("only", "")),
-            never=namespace.get(names.get("never", "")),
-            only_window=namespace.get(names.get("only_window", "")),
-            never_window=namespace.get(names.get("never_window", "")),
-            only_condition=namespace.get("_only_condition"),
-            never_condition=namespace.get("_never_condition"),
+            only=functions.get("only"),
+            never=functions.get("never"),
+            only_window=windows.get("only"),
+            never_window=windows.get("never"),
+            only_condition=conditions.get("only"),
+            never_condition=conditions.get("never"),
         )
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
@@ -720,29 +797,21 @@ class _Compiler:
                 caps.append(Cap(int(clause.count.value), window, name))  # type: ignore[arg-type]
         return tuple(caps)
 
-    def _getters(self, parts: list[_RuleParts]) -> dict[str, str]:
+    def _getters(
+        self, parts: list[_RuleParts], policy_conditions: dict[str, n.Condition]
+    ) -> dict[str, str]:
         """One generated getter per field any condition or message reads."""
         names: set[str] = set()
+        for condition in [*(p.condition for p in parts), *policy_conditions.values()]:
+            names.update(analysis.fields_read(condition))
         for p in parts:
-            names.update(analysis.fields_read(p.condition))
             for clause in p.rule.clauses:
                 if isinstance(clause, n.Say):
                     for message in clause.messages:
-                        names.update(
-                            s.field.name for s in message.parts if isinstance(s, n.Slot)
-                        )
-        for kind in ("only", "never"):
-            condition = self.constants.values.get(f"_{kind}_condition")
-            if condition is not None:
-                names.update(analysis.fields_read(condition))
-        getters: dict[str, str] = {}
-        for i, name in enumerate(sorted(names)):
-            fields = _Fields(window=False)
-            local = fields.get(name)
-            function = f"get_{i}"
-            self.functions.append(_function(function, "s, e, a, now", fields, [f"return {local}"]))
-            getters[name] = function
-        return getters
+                        names.update(s.field.name for s in message.parts if isinstance(s, n.Slot))
+        return {
+            name: self.generator.getter(f"get_{i}", name) for i, name in enumerate(sorted(names))
+        }
 
     def _messages(
         self, rule: n.Rule, namespace: dict[str, Any], getters: dict[str, str]
@@ -758,18 +827,6 @@ class _Compiler:
                     parts.append(part)
             messages.append(CompiledMessage(message.text, tuple(parts)))
         return tuple(messages)
-
-    @property
-    def _source(self) -> str:
-        return "\n\n".join(self.functions) + "\n"
-
-    def _exec(self) -> dict[str, Any]:
-        source = self._source
-        filename = f"<politely rules {ruleset_hash(self.result.sources)}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        namespace: dict[str, Any] = {**_HELPERS, **self.constants.values}
-        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
-        return namespace
 
 
 def _merge(existing: Bucket | None, bucket: Bucket) -> Bucket:

@@ -56,8 +56,8 @@ class Engine:
     ) -> None:
         self.clock = clock or system_clock
         self.rules = rules
-        self.store = store if store is not None else MemoryStore(
-            clock=self.clock, ttl=memory_horizon(rules)
+        self.store = (
+            store if store is not None else MemoryStore(clock=self.clock, ttl=memory_horizon(rules))
         )
         self.trust_event_time = trust_event_time
 
@@ -106,9 +106,7 @@ class Engine:
 
     # --- the site's side ---------------------------------------------------------------
 
-    def block(
-        self, visitor: str, reason: str, until: datetime | float | None = None
-    ) -> None:
+    def block(self, visitor: str, reason: str, until: datetime | float | None = None) -> None:
         """Never invite this visitor (until `until`, if given); decisions say `blocked`."""
         expiry = until.timestamp() if isinstance(until, datetime) else until
         self.store.block(visitor, Block(reason, expiry, self.clock()))
@@ -130,8 +128,13 @@ class Engine:
     ) -> None:
         """Report agent status; it is unknown again two minutes later unless renewed."""
         self.store.set_agents(
-            AgentStatus(online, available, queue_length, float(queue_wait),
-                        self.clock() if at is None else at)
+            AgentStatus(
+                online,
+                available,
+                queue_length,
+                float(queue_wait),
+                self.clock() if at is None else at,
+            )
         )
 
     def stats(self) -> Stats:

@@ -16,7 +16,8 @@ with the caps to check again atomically. The order is LANGUAGE.md section 5:
     >>> from politely.checker import check_sources
     >>> from politely.models import Event
     >>> from politely.state import Snapshot
-    >>> rules = compile_rules(check_sources({"a.rules": 'rule r { when page.dwell >= 20s say "Hi" }'}))
+    >>> site = {"a.rules": 'rule r { when page.dwell >= 20s say "Hi" }'}
+    >>> rules = compile_rules(check_sources(site))
     >>> view = Event(visitor="v", event="page_view", url="/")
     >>> evaluate(rules, Snapshot(None, None, None, []), view, 1000.0).decision.recheck_in
     20
@@ -258,11 +259,18 @@ class _Gates:
 
     __slots__ = ("_reason", "agents", "event", "now", "rules", "s", "sitewide")
 
-    def __init__(self, rules: RuleSet, s: VisitorState, event: Any, agents: Any,
-                 sitewide: Sequence[float], now: float) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        s: VisitorState,
+        event: Any,
+        agents: Any,
+        sitewide: Sequence[float],
+        now: float,
+    ) -> None:
         self.rules, self.s, self.event, self.agents = rules, s, event, agents
         self.sitewide, self.now = sitewide, now
-        self._reason: str | None | bool = False
+        self._reason: str | bool | None = False
 
     def reason(self) -> str | None:
         if self._reason is False:
@@ -273,7 +281,11 @@ class _Gates:
 
 
 def policy_reason(
-    rules: RuleSet, s: VisitorState, event: Any, agents: Any, sitewide: Sequence[float],
+    rules: RuleSet,
+    s: VisitorState,
+    event: Any,
+    agents: Any,
+    sitewide: Sequence[float],
     now: float,
 ) -> str | None:
     """The first policy gate that stops any invitation now, or None."""
@@ -333,9 +345,7 @@ def _invite(
 ) -> tuple[Invitation, InvitationRecord]:
     log = s.log
     last = log.last_variant.get(rule.name) if log is not None else None
-    variant = rule.first_variant(event.visitor) if last is None else (last + 1) % len(
-        rule.messages
-    )
+    variant = rule.first_variant(event.visitor) if last is None else (last + 1) % len(rule.messages)
     message = rule.messages[variant].render(s, event, agents, now)
     seed = f"{event.visitor}\0{rule.name}\0{now!r}\0{log.ever if log else 0}"
     invitation_id = hashlib.blake2b(seed.encode(), digest_size=8).hexdigest()

@@ -310,16 +310,16 @@ def _render(units: list[_Unit], source_lines: list[str]) -> str:
     previous: _Unit | None = None
     for unit in units:
         first_line = min([unit.start, *(c.line for c in unit.leading)])
-        blank_in_source = 2 <= first_line <= len(source_lines) + 1 and not source_lines[
-            first_line - 2
-        ].strip()
+        blank_in_source = (
+            2 <= first_line <= len(source_lines) + 1 and not source_lines[first_line - 2].strip()
+        )
         if previous is not None:
             grouped_defines = previous.text.startswith("define ") and unit.text.startswith(
                 "define "
             )
-            if unit.item and not grouped_defines and unit.text:
-                out.append("")
-            elif blank_in_source and not unit.continues and not previous.text.endswith("{"):
+            if (unit.item and not grouped_defines and unit.text) or (
+                blank_in_source and not unit.continues and not previous.text.endswith("{")
+            ):
                 out.append("")
         comment_indent = INDENT * max(unit.depth, 1 if unit.text == "}" else 0)
         trailing = list(unit.trailing)

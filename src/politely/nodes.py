@@ -6,7 +6,8 @@ that say the same thing compare equal however they were laid out, which is
 what the formatter's round-trip law needs:
 
     >>> from politely.parser import parse
-    >>> parse("define a = page.dwell >= 90s").program == parse("define  a=page.dwell>=1m30s").program
+    >>> written = parse("define a = page.dwell >= 90s").program
+    >>> written == parse("define  a=page.dwell>=1m30s").program
     True
 """
 
@@ -33,17 +34,13 @@ class Span:
 NO_SPAN = Span(1, 1, 1, 1)
 
 
-def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[return-value]
-
-
 # --- values ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Number:
     value: int | float
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +48,7 @@ class Percent:
     """`50%`: the number 50, written so a reader sees a share."""
 
     value: int | float
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +56,7 @@ class Duration:
     """A whole number of seconds, written `1h30m`."""
 
     seconds: int
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +64,13 @@ class Text:
     """A string literal in a condition (already unescaped)."""
 
     value: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Boolean:
     value: bool
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Value = Number | Percent | Duration | Text | Boolean
@@ -87,7 +84,7 @@ class Field:
     """A dotted field path such as `page.dwell` or `visitor.cart_value`."""
 
     path: tuple[str, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -99,7 +96,7 @@ class Compare:
     field: Field
     op: TypingLiteral["==", "!=", "<", "<=", ">", ">="]
     value: Value
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +104,7 @@ class InList:
     field: Field
     values: tuple[Value, ...]
     negated: bool = False
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +113,14 @@ class Matches:
 
     field: Field
     pattern: Text
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Contains:
     field: Field
     text: Text
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +128,7 @@ class Bare:
     """A field standing alone, true only when its value is boolean true."""
 
     field: Field
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +136,13 @@ class Ref:
     """The name of a `define`."""
 
     name: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Condition
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +150,7 @@ class And:
     """Two or more operands; nested `and`s are flattened by the parser."""
 
     operands: tuple[Condition, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +158,7 @@ class Or:
     """Two or more operands; nested `or`s are flattened by the parser."""
 
     operands: tuple[Condition, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Test = Compare | InList | Matches | Contains | Bare
@@ -177,7 +174,7 @@ class Slot:
 
     field: Field
     fallback: str | None = None
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +184,7 @@ class Message:
 
     text: str
     parts: tuple[str | Slot, ...] = field(compare=False, default=())
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 # --- schedules ---------------------------------------------------------------
@@ -204,14 +201,14 @@ class ScheduleWindow:
     days: frozenset[int]
     start: int
     end: int
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
     windows: tuple[ScheduleWindow, ...]
     zone: Text | None = None
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 # --- clauses -----------------------------------------------------------------
@@ -222,37 +219,37 @@ class Name:
     """An identifier with its own span (rule names, event names)."""
 
     value: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class On:
     events: tuple[Name, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class When:
     condition: Condition
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Say:
     messages: tuple[Message, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Priority:
     value: Number
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Cooldown:
     duration: Duration
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 WindowKind = TypingLiteral["session", "visitor", "duration"]
@@ -267,38 +264,38 @@ class Cap:
     duration: Duration | None = None
     sitewide: bool = False
     says_invitations: bool = field(default=False, compare=False)  # wording only
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class During:
     schedule: Schedule
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Quiet:
     duration: Duration
     after: TypingLiteral["dismiss", "chat"]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Only:
     condition: Condition
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Never:
     condition: Condition
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SessionTimeout:
     duration: Duration
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Clause = (
@@ -317,20 +314,20 @@ POLICY_CLAUSES = (Cap, Quiet, Only, Never, During, SessionTimeout)
 class Define:
     name: Name
     condition: Condition
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     clauses: tuple[Clause, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: Name
     clauses: tuple[Clause, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Item = Define | Policy | Rule
@@ -341,4 +338,4 @@ class Program:
     """One parsed file."""
 
     items: tuple[Item, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)

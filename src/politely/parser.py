@@ -13,13 +13,14 @@ on so the checker can report every problem of a file at once.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from politely import nodes as n
 from politely.diagnostics import Diagnostic
@@ -54,39 +55,41 @@ def grammar_text() -> str:
 
 
 @cache
-def _lark() -> Lark:
-    return Lark(
+def _parser() -> tuple[Lark, _Builder]:
+    """One Lark parser with the builder inside it: no parse tree is ever built."""
+    builder = _Builder()
+    lark = Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
         maybe_placeholders=True,
+        transformer=builder,
     )
+    return lark, builder
+
+
+@cache
+def tree_parser() -> Lark:
+    """A plain Lark parser producing trees, for tools (hypothesis' from_lark)."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
+
+
+_LOCK = threading.Lock()  # the builder collects one parse's diagnostics at a time
 
 
 def parse(text: str, path: str = "<rules>") -> ParseResult:
     """Parse one file's text. Never raises for bad input."""
-    try:
-        tree = _lark().parse(text)
-    except UnexpectedInput as error:
-        return ParseResult(None, (syntax_diagnostic(error, text, path),))
-    builder = _Builder(path)
-    try:
-        program = builder.transform(tree)
-    except VisitError as error:  # a bug, not bad input: let it surface clearly
-        raise error.orig_exc from error
-    return ParseResult(program, tuple(builder.diagnostics))
+    lark, builder = _parser()
+    with _LOCK:
+        builder.reset(path)
+        try:
+            program = lark.parse(text)
+        except UnexpectedInput as error:
+            return ParseResult(None, (syntax_diagnostic(error, text, path),))
+        return ParseResult(program, tuple(builder.diagnostics))
 
 
-# --- tree → nodes ----------------------------------------------------------------
-
-
-def _span_of(meta: Any) -> n.Span:
-    if getattr(meta, "empty", True):
-        return n.NO_SPAN
-    return n.Span(
-        meta.line, meta.column, meta.end_line, meta.end_column, meta.start_pos, meta.end_pos
-    )
+# --- the builder: grammar rules → nodes ----------------------------------------------
 
 
 def _token_span(token: Token) -> n.Span:
@@ -100,16 +103,47 @@ def _token_span(token: Token) -> n.Span:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Spanned:
+    """A value the builder passes up with its span (lists, windows, day sets)."""
+
+    value: Any
+    span: n.Span
+
+
+def _span(child: Any) -> n.Span:
+    return _token_span(child) if isinstance(child, Token) else child.span
+
+
+def _spanning(children: list[Any]) -> n.Span:
+    """From the first child's start to the last child's end (None children skipped)."""
+    present = [c for c in children if c is not None]
+    first, last = _span(present[0]), _span(present[-1])
+    return n.Span(
+        first.line, first.column, last.end_line, last.end_column, first.start_pos, last.end_pos
+    )
+
+
 def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
 
-@v_args(meta=True)
-class _Builder(Transformer[Token, n.Program]):
-    """One method per grammar rule or alias; `__default__` refuses the rest."""
+def _kept(children: list[Any], kind: str) -> list[Token]:
+    return [c for c in children if isinstance(c, Token) and c.type == kind]
 
-    def __init__(self, path: str) -> None:
+
+class _Builder(Transformer[Token, n.Program]):
+    """One method per grammar rule or alias; `__default__` refuses the rest.
+
+    It runs inside the LALR parser, so each method gets its rule's children
+    (nodes, and tokens, keywords included where the rule is marked `!`).
+    """
+
+    def __init__(self) -> None:
         super().__init__()
+        self.reset("<rules>")
+
+    def reset(self, path: str) -> None:
         self.path = path
         self.diagnostics: list[Diagnostic] = []
 
@@ -117,162 +151,167 @@ class _Builder(Transformer[Token, n.Program]):
         self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
 
     def __default__(self, data: Any, children: Any, meta: Any) -> Any:
+        if str(data).startswith("_"):  # Lark's own helper rules for repetitions
+            return Tree(data, children)
         raise NotImplementedError(f"grammar rule {data!r} has no AST builder")
 
     # items
-    def start(self, meta: Any, children: list[n.Item]) -> n.Program:
-        return n.Program(tuple(children), _span_of(meta))
+    def start(self, children: list[n.Item]) -> n.Program:
+        span = _spanning(children) if children else n.NO_SPAN
+        return n.Program(tuple(children), span)
 
-    def define(self, meta: Any, children: list[Any]) -> n.Define:
-        name, condition = children
-        return n.Define(self._name(name), condition, _span_of(meta))
+    def define(self, children: list[Any]) -> n.Define:
+        name = _kept(children, "NAME")[0]
+        return n.Define(self._name(name), children[-1], _spanning(children))
 
-    def policy(self, meta: Any, children: list[n.Clause]) -> n.Policy:
-        return n.Policy(tuple(children), _span_of(meta))
+    def policy(self, children: list[Any]) -> n.Policy:
+        return n.Policy(tuple(children[2:-1]), _spanning(children))
 
-    def rule(self, meta: Any, children: list[Any]) -> n.Rule:
-        name, *clauses = children
-        return n.Rule(self._name(name), tuple(clauses), _span_of(meta))
+    def rule(self, children: list[Any]) -> n.Rule:
+        return n.Rule(self._name(children[1]), tuple(children[3:-1]), _spanning(children))
 
     def _name(self, token: Token) -> n.Name:
         return n.Name(str(token), _token_span(token))
 
     # clauses
-    def on_clause(self, meta: Any, children: list[Token]) -> n.On:
-        return n.On(tuple(self._name(t) for t in children), _span_of(meta))
+    def on_clause(self, children: list[Any]) -> n.On:
+        names = tuple(self._name(t) for t in _kept(children, "NAME"))
+        return n.On(names, _spanning(children))
 
-    def when_clause(self, meta: Any, children: list[n.Condition]) -> n.When:
-        return n.When(children[0], _span_of(meta))
+    def when_clause(self, children: list[Any]) -> n.When:
+        return n.When(children[-1], _spanning(children))
 
-    def say_clause(self, meta: Any, children: list[Token]) -> n.Say:
-        return n.Say(tuple(self._message(t) for t in children), _span_of(meta))
+    def say_clause(self, children: list[Any]) -> n.Say:
+        messages = tuple(self._message(t) for t in _kept(children, "STRING"))
+        return n.Say(messages, _spanning(children))
 
-    def priority_clause(self, meta: Any, children: list[n.Number]) -> n.Priority:
-        return n.Priority(children[0], _span_of(meta))
+    def priority_clause(self, children: list[Any]) -> n.Priority:
+        return n.Priority(children[-1], _spanning(children))
 
-    def cooldown_clause(self, meta: Any, children: list[Token]) -> n.Cooldown:
-        return n.Cooldown(self._duration(children[0]), _span_of(meta))
+    def cooldown_clause(self, children: list[Any]) -> n.Cooldown:
+        return n.Cooldown(self._duration(children[-1]), _spanning(children))
 
-    def cap_clause(self, meta: Any, children: list[Any]) -> n.Cap:
-        count, invitations, window, sitewide = children
-        kind, duration = window
+    def cap_clause(self, children: list[Any]) -> n.Cap:
+        count = children[2]
+        invitations = children[3]
+        window: _Spanned = children[5]
+        sitewide = children[6]
+        kind, duration = window.value
         return n.Cap(
             n.Number(_number(count), _token_span(count)),
             kind,
             duration,
             sitewide=sitewide is not None,
             says_invitations=invitations is not None,
-            span=_span_of(meta),
+            span=_spanning(children),
         )
 
-    def per_session(self, meta: Any, children: list[Any]) -> tuple[str, None]:
-        return ("session", None)
+    def per_session(self, children: list[Token]) -> _Spanned:
+        return _Spanned(("session", None), _spanning(children))
 
-    def per_visitor(self, meta: Any, children: list[Any]) -> tuple[str, None]:
-        return ("visitor", None)
+    def per_visitor(self, children: list[Token]) -> _Spanned:
+        return _Spanned(("visitor", None), _spanning(children))
 
-    def per_duration(self, meta: Any, children: list[Token]) -> tuple[str, n.Duration]:
-        return ("duration", self._duration(children[0]))
+    def per_duration(self, children: list[Token]) -> _Spanned:
+        return _Spanned(("duration", self._duration(children[0])), _spanning(children))
 
-    def during_clause(self, meta: Any, children: list[n.Schedule]) -> n.During:
-        return n.During(children[0], _span_of(meta))
+    def during_clause(self, children: list[Any]) -> n.During:
+        return n.During(children[-1], _spanning(children))
 
-    def quiet_clause(self, meta: Any, children: list[Token]) -> n.Quiet:
-        duration, after = children
-        return n.Quiet(self._duration(duration), str(after), _span_of(meta))  # type: ignore[arg-type]
+    def quiet_clause(self, children: list[Any]) -> n.Quiet:
+        after = str(children[3])
+        return n.Quiet(self._duration(children[1]), after, _spanning(children))  # type: ignore[arg-type]
 
-    def only_clause(self, meta: Any, children: list[n.Condition]) -> n.Only:
-        return n.Only(children[0], _span_of(meta))
+    def only_clause(self, children: list[Any]) -> n.Only:
+        return n.Only(children[-1], _spanning(children))
 
-    def never_clause(self, meta: Any, children: list[n.Condition]) -> n.Never:
-        return n.Never(children[0], _span_of(meta))
+    def never_clause(self, children: list[Any]) -> n.Never:
+        return n.Never(children[-1], _spanning(children))
 
-    def timeout_clause(self, meta: Any, children: list[Token]) -> n.SessionTimeout:
-        return n.SessionTimeout(self._duration(children[0]), _span_of(meta))
+    def timeout_clause(self, children: list[Any]) -> n.SessionTimeout:
+        return n.SessionTimeout(self._duration(children[-1]), _spanning(children))
 
     # conditions
-    def or_condition(self, meta: Any, children: list[n.Condition]) -> n.Or:
+    def or_condition(self, children: list[n.Condition]) -> n.Or:
         operands: list[n.Condition] = []
         for child in children:
             operands.extend(child.operands if isinstance(child, n.Or) else (child,))
-        return n.Or(tuple(operands), _span_of(meta))
+        return n.Or(tuple(operands), _spanning(children))
 
-    def and_condition(self, meta: Any, children: list[n.Condition]) -> n.And:
+    def and_condition(self, children: list[n.Condition]) -> n.And:
         operands: list[n.Condition] = []
         for child in children:
             operands.extend(child.operands if isinstance(child, n.And) else (child,))
-        return n.And(tuple(operands), _span_of(meta))
+        return n.And(tuple(operands), _spanning(children))
 
-    def negation(self, meta: Any, children: list[n.Condition]) -> n.Not:
-        return n.Not(children[0], _span_of(meta))
+    def negation(self, children: list[Any]) -> n.Not:
+        return n.Not(children[-1], _spanning(children))
 
-    def compare(self, meta: Any, children: list[Any]) -> n.Compare:
+    def compare(self, children: list[Any]) -> n.Compare:
         field, op, value = children
-        return n.Compare(field, str(op), value, _span_of(meta))  # type: ignore[arg-type]
+        return n.Compare(field, str(op), value, _spanning(children))  # type: ignore[arg-type]
 
-    def in_list(self, meta: Any, children: list[Any]) -> n.InList:
+    def in_list(self, children: list[Any]) -> n.InList:
         field, values = children
-        return n.InList(field, values, False, _span_of(meta))
+        return n.InList(field, values.value, False, _spanning(children))
 
-    def not_in_list(self, meta: Any, children: list[Any]) -> n.InList:
+    def not_in_list(self, children: list[Any]) -> n.InList:
         field, values = children
-        return n.InList(field, values, True, _span_of(meta))
+        return n.InList(field, values.value, True, _spanning(children))
 
-    def matches(self, meta: Any, children: list[Any]) -> n.Matches:
+    def matches(self, children: list[Any]) -> n.Matches:
         field, pattern = children
-        return n.Matches(field, self._text(pattern), _span_of(meta))
+        return n.Matches(field, self._text(pattern), _spanning(children))
 
-    def contains(self, meta: Any, children: list[Any]) -> n.Contains:
+    def contains(self, children: list[Any]) -> n.Contains:
         field, text = children
-        return n.Contains(field, self._text(text), _span_of(meta))
+        return n.Contains(field, self._text(text), _spanning(children))
 
-    def bare(self, meta: Any, children: list[n.Field]) -> n.Bare | n.Ref:
+    def bare(self, children: list[n.Field]) -> n.Bare | n.Ref:
         field = children[0]
         if len(field.path) == 1 and field.path[0] != "event":
             return n.Ref(field.path[0], field.span)
-        return n.Bare(field, _span_of(meta))
+        return n.Bare(field, field.span)
 
-    def field(self, meta: Any, children: list[Token]) -> n.Field:
-        return n.Field(tuple(str(t) for t in children), _span_of(meta))
+    def field(self, children: list[Token]) -> n.Field:
+        return n.Field(tuple(str(t) for t in children), _spanning(children))
 
-    def list(self, meta: Any, children: list[n.Value | None]) -> tuple[n.Value, ...]:
-        return tuple(v for v in children if v is not None)
+    def list(self, children: list[Any]) -> _Spanned:
+        values = tuple(c for c in children if c is not None and not isinstance(c, Token))
+        return _Spanned(values, _spanning(children))
 
     # values
-    def value(self, meta: Any, children: list[n.Value]) -> n.Value:
-        return children[0]
-
-    def string(self, meta: Any, children: list[Token]) -> n.Text:
+    def string(self, children: list[Token]) -> n.Text:
         return self._text(children[0])
 
-    def positive(self, meta: Any, children: list[Token]) -> n.Number:
-        return n.Number(_number(children[0]), _span_of(meta))
+    def positive(self, children: list[Token]) -> n.Number:
+        return n.Number(_number(children[0]), _spanning(children))
 
-    def negative(self, meta: Any, children: list[Token]) -> n.Number:
-        return n.Number(-_number(children[0]), _span_of(meta))
+    def negative(self, children: list[Token]) -> n.Number:
+        return n.Number(-_number(children[-1]), _spanning(children))
 
-    def percent(self, meta: Any, children: list[Token]) -> n.Percent:
-        return n.Percent(_number(children[0][:-1]), _span_of(meta))
+    def percent(self, children: list[Token]) -> n.Percent:
+        return n.Percent(_number(children[0][:-1]), _spanning(children))
 
-    def duration(self, meta: Any, children: list[Token]) -> n.Duration:
+    def duration(self, children: list[Token]) -> n.Duration:
         return self._duration(children[0])
 
-    def true(self, meta: Any, children: list[Any]) -> n.Boolean:
-        return n.Boolean(True, _span_of(meta))
+    def true(self, children: list[Token]) -> n.Boolean:
+        return n.Boolean(True, _spanning(children))
 
-    def false(self, meta: Any, children: list[Any]) -> n.Boolean:
-        return n.Boolean(False, _span_of(meta))
+    def false(self, children: list[Token]) -> n.Boolean:
+        return n.Boolean(False, _spanning(children))
 
     # schedules
-    def schedule(self, meta: Any, children: list[Any]) -> n.Schedule:
+    def schedule(self, children: list[Any]) -> n.Schedule:
         *windows, zone = children
         return n.Schedule(
-            tuple(windows), self._text(zone) if zone is not None else None, _span_of(meta)
+            tuple(windows), self._text(zone) if zone is not None else None, _spanning(children)
         )
 
-    def schedule_window(self, meta: Any, children: list[Any]) -> n.ScheduleWindow:
+    def schedule_window(self, children: list[Any]) -> n.ScheduleWindow:
         days, start_token, end_token = children
-        span = _span_of(meta)
+        span = _spanning(children)
         start = self._time(start_token, allow_midnight_end=False)
         end = self._time(end_token, allow_midnight_end=True)
         if start == end:
@@ -282,27 +321,29 @@ class _Builder(Transformer[Token, n.Program]):
                 f"the time range {start_token}-{end_token} is empty",
                 "the end is exclusive: write a later end, or 00:00-24:00 for the whole day",
             )
-        return n.ScheduleWindow(days, start, end % (24 * 60) if end != 24 * 60 else end, span)
+        return n.ScheduleWindow(days.value, start, end, span)
 
-    def days(self, meta: Any, children: list[frozenset[int]]) -> frozenset[int]:
-        return frozenset().union(*children)
+    def days(self, children: list[_Spanned]) -> _Spanned:
+        return _Spanned(frozenset().union(*(c.value for c in children)), _spanning(children))
 
-    def single_day(self, meta: Any, children: list[Token]) -> frozenset[int]:
+    def single_day(self, children: list[Token]) -> _Spanned:
         word = str(children[0])
-        return _GROUP_DAYS.get(word) or frozenset({n.DAY_NAMES.index(word)})
+        days = _GROUP_DAYS.get(word) or frozenset({n.DAY_NAMES.index(word)})
+        return _Spanned(days, _spanning(children))
 
-    def day_range(self, meta: Any, children: list[Token]) -> frozenset[int]:
+    def day_range(self, children: list[Token]) -> _Spanned:
         first, last = (str(t) for t in children)
+        span = _spanning(children)
         if first in _GROUP_DAYS or last in _GROUP_DAYS:
             self._error(
-                _span_of(meta),
+                span,
                 "bad-schedule",
                 f"`{first}-{last}` is not a day range",
                 "a range joins two days, such as mon-fri; weekdays, weekends and daily stand alone",
             )
-            return _GROUP_DAYS.get(first, frozenset())
+            return _Spanned(_GROUP_DAYS.get(first, frozenset()), span)
         a, b = n.DAY_NAMES.index(first), n.DAY_NAMES.index(last)
-        return frozenset((a + i) % 7 for i in range((b - a) % 7 + 1))
+        return _Spanned(frozenset((a + i) % 7 for i in range((b - a) % 7 + 1)), span)
 
     # tokens with content to check
     def _duration(self, token: Token) -> n.Duration:
@@ -597,7 +638,7 @@ def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnosti
                 n.Span(line, column, line, end),
                 path,
                 "syntax",
-                "this text never ends: add the closing `\"` on the same line",
+                'this text never ends: add the closing `"` on the same line',
             )
         if char == "\t":
             char = "\\t"
@@ -606,9 +647,7 @@ def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnosti
             path,
             "syntax",
             f"unexpected character `{char}`",
-            hints=[
-                "names use lowercase letters, digits and _; texts go in double quotes"
-            ],
+            hints=["names use lowercase letters, digits and _; texts go in double quotes"],
         )
     if isinstance(error, UnexpectedToken):
         token = error.token

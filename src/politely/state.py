@@ -57,8 +57,15 @@ class InvitationLog:
     session and ever, per rule, and each rule's last variant.
     """
 
-    __slots__ = ("by_rule_ever", "by_rule_session", "ever", "last_variant", "recent", "session",
-                 "session_count")
+    __slots__ = (
+        "by_rule_ever",
+        "by_rule_session",
+        "ever",
+        "last_variant",
+        "recent",
+        "session",
+        "session_count",
+    )
 
     def __init__(self) -> None:
         self.recent: list[InvitationRecord] = []
@@ -175,16 +182,37 @@ class VisitorState:
         self.log: InvitationLog | None = None
 
     def copy(self) -> VisitorState:
-        other = VisitorState.__new__(VisitorState)
-        for name in VisitorState.__slots__:
-            setattr(other, name, getattr(self, name))
-        return other
+        """A shallow copy; spelled out because it is on every event's path."""
+        o = VisitorState.__new__(VisitorState)
+        o.session, o.session_start, o.last_activity = (
+            self.session,
+            self.session_start,
+            self.last_activity,
+        )
+        o.pageviews, o.landing, o.session_referrer, o.utm = (
+            self.pageviews,
+            self.landing,
+            self.session_referrer,
+            self.utm,
+        )
+        o.visits, o.chats, o.in_chat = self.visits, self.chats, self.in_chat
+        o.page_url, o.page_path, o.page_title, o.page_referrer = (
+            self.page_url,
+            self.page_path,
+            self.page_title,
+            self.page_referrer,
+        )
+        o.page_start, o.scroll, o.attributes = self.page_start, self.scroll, self.attributes
+        o.last_dismiss, o.last_chat_end = self.last_dismiss, self.last_chat_end
+        o.seen, o.log = self.seen, self.log
+        return o
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, VisitorState):
             return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in VisitorState.__slots__
-                   if s != "log")
+        return all(
+            getattr(self, s) == getattr(other, s) for s in VisitorState.__slots__ if s != "log"
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

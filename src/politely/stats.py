@@ -85,7 +85,8 @@ def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
             )
         )
     visitor_level = {
-        what: count for (name, _, what), count in sorted(counts.items(), key=lambda kv: kv[0][2])
+        what: count
+        for (name, _, what), count in sorted(counts.items(), key=lambda kv: kv[0][2])
         if name is None
     }
     return Stats(ruleset=rules.hash, rules=per_rule, suppressed=visitor_level)

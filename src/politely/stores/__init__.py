@@ -1,8 +1,8 @@
 """Where state lives: a small protocol in domain terms, and stores chosen by URL.
 
-    >>> store = open_store("memory://")
-    >>> type(store).__name__
-    'MemoryStore'
+>>> store = open_store("memory://")
+>>> type(store).__name__
+'MemoryStore'
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from politely.stores.memory import MemoryStore
 __all__ = ["MemoryStore", "Store", "open_store"]
 
 
-def open_store(url: str = "memory://", *, clock: Callable[[], float] | None = None,
-               horizon: float | None = None) -> Store:
+def open_store(
+    url: str = "memory://",
+    *,
+    clock: Callable[[], float] | None = None,
+    horizon: float | None = None,
+) -> Store:
     """A store for a URL: `memory://` (others arrive with their own issue)."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":

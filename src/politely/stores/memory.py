@@ -75,8 +75,8 @@ class MemoryStore:
                 if allowed and verdict.sitewide:
                     allowed = sitewide_allows(verdict.sitewide, self._sitewide, now)
                 if allowed:
-                    if log is None:
-                        log = InvitationLog()
+                    # Copy on write: snapshots handed out earlier keep their history.
+                    log = log.copy() if log is not None else InvitationLog()
                     log.record(invitation, verdict.keep_for)
                     if verdict.sitewide:
                         self._record_sitewide(now, verdict.keep_sitewide_for)

@@ -1,0 +1,284 @@
+"""`politely`: check, format, simulate and explain rules from the command line.
+
+Exit codes: 0 success (warnings allowed), 1 a problem in the input (rule
+errors, files that need formatting, a bad traffic line), 2 a usage error
+(unknown option, missing file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from politely.checker import check_path, read_sources
+from politely.diagnostics import render, summary
+from politely.errors import PolitelyError, RulesError, TrafficError
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors; keep that
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="politely",
+        description="Proactive chat invitations that never pester visitors.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="check rules for errors and pestering")
+    check.add_argument("path", nargs="+", help="a .rules file or a site folder")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+
+    fmt = commands.add_parser("fmt", help="write rules in the canonical layout")
+    fmt.add_argument("path", nargs="+", help="a .rules file or a folder")
+    fmt.add_argument("--check", action="store_true", help="list files that would change")
+
+    simulate = commands.add_parser("simulate", help="replay traffic: what would fire")
+    simulate.add_argument("path", help="a .rules file or a site folder")
+    simulate.add_argument("traffic", help="a JSON Lines traffic file")
+    simulate.add_argument("--json", action="store_true", help="one decision a line")
+    _replay_options(simulate)
+
+    explain = commands.add_parser("explain", help="why each rule did or did not fire")
+    explain.add_argument("path", help="a .rules file or a site folder")
+    explain.add_argument("traffic", help="a JSON Lines traffic file")
+    explain.add_argument("--visitor", required=True, help="the visitor to explain")
+    _replay_options(explain)
+    return parser
+
+
+def _replay_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agents",
+        metavar="SPEC",
+        help="a constant agent status, e.g. online=3,available=1,queue_length=0,queue_wait=20",
+    )
+    parser.add_argument(
+        "--ticks",
+        action="store_true",
+        help="also send the ticks each decision asks for, as the website snippet does",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        if args.command == "check":
+            return _check(args.path, args.format, out)
+        if args.command == "fmt":
+            return _fmt(args.path, args.check, out)
+        if args.command == "simulate":
+            return _simulate(args, out)
+        if args.command == "explain":
+            return _explain(args, out)
+    except FileNotFoundError as error:
+        print(f"politely: {error.args[0] if error.args else error}", file=sys.stderr)
+        return USAGE_ERROR
+    except (RulesError, TrafficError) as error:
+        if isinstance(error, RulesError):
+            _print_diagnostics(error, out)
+        else:
+            print(f"politely: {error}", file=sys.stderr)
+        return 1
+    except PolitelyError as error:
+        print(f"politely: {error}", file=sys.stderr)
+        return 1
+    return USAGE_ERROR
+
+
+def _print_diagnostics(error: RulesError, out: IO[str]) -> None:
+    for diagnostic in error.diagnostics:
+        print(render(diagnostic, error.sources.get(diagnostic.path)), file=out)
+        print(file=out)
+    print(summary(error.diagnostics), file=out)
+
+
+# --- check ---------------------------------------------------------------------------
+
+
+def _check(paths: list[str], output: str, out: IO[str]) -> int:
+    results = [check_path(p) for p in paths]
+    diagnostics = [d for r in results for d in r.diagnostics]
+    errors = sum(d.is_error for d in diagnostics)
+    if output == "json":
+        json.dump(
+            {
+                "diagnostics": [d.to_dict() for d in diagnostics],
+                "errors": errors,
+                "warnings": len(diagnostics) - errors,
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        for result in results:
+            for diagnostic in result.diagnostics:
+                print(render(diagnostic, result.sources.get(diagnostic.path)), file=out)
+                print(file=out)
+        rules = sum(len(r.rules) for r in results)
+        files = sum(len(r.sources) for r in results)
+        print(
+            f"{rules} rule{'s' * (rules != 1)} in {files} file{'s' * (files != 1)}: "
+            f"{summary(diagnostics)}",
+            file=out,
+        )
+    return 1 if errors else 0
+
+
+# --- fmt -----------------------------------------------------------------------------------
+
+
+def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
+    from politely.formatter import FormatError, format_source
+
+    changed: list[str] = []
+    failed = False
+    for path in paths:
+        for name, text in read_sources(path).items():
+            try:
+                formatted = format_source(text, name)
+            except FormatError as error:
+                print(render(error.diagnostic, text), file=sys.stderr)  # type: ignore[arg-type]
+                failed = True
+                continue
+            if formatted == text:
+                continue
+            changed.append(name)
+            if not check_only:
+                Path(name).write_text(formatted, encoding="utf-8")
+    for name in changed:
+        print(f"{'would reformat' if check_only else 'reformatted'} {name}", file=out)
+    if check_only and not changed and not failed:
+        print("all files are formatted", file=out)
+    return 1 if failed or (check_only and changed) else 0
+
+
+# --- simulate and explain -------------------------------------------------------------------
+
+
+def _agents(spec: str | None) -> Any:
+    if spec is None:
+        return None
+    from politely.models import AgentsUpdate
+    from politely.parser import DURATION_UNITS
+
+    values: dict[str, Any] = {}
+    for part in spec.split(","):
+        key, _, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if key == "queue_wait" and value and value[-1] in DURATION_UNITS:
+            values[key] = float(value[:-1]) * DURATION_UNITS[value[-1]]
+        else:
+            values[key] = value
+    try:
+        return AgentsUpdate.model_validate(values)
+    except ValueError as error:
+        raise SystemExit(f"politely: --agents: {error}") from error
+
+
+def _compiled(path: str) -> Any:
+    from politely.compiler import compile_rules
+
+    return compile_rules(check_path(path))
+
+
+def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
+    from politely.simulate import Simulation, last_seen_times, read_traffic, render_summary
+
+    rules = _compiled(args.path)
+    simulation = Simulation(rules, agents=_agents(args.agents), follow_ticks=args.ticks)
+    last_seen = last_seen_times(args.traffic) if args.ticks else None
+    progress = _Progress(args.traffic)
+    for step in simulation.run(read_traffic(args.traffic), last_seen):
+        if args.json:
+            out.write(json.dumps(step.as_json()) + "\n")
+        if step.line is not None:
+            progress.update(step.line)
+    progress.done()
+    if not args.json:
+        print(render_summary(simulation.summary, simulation.stats()), file=out)
+    return 0
+
+
+def _explain(args: argparse.Namespace, out: IO[str]) -> int:
+    from politely.explain import explain
+    from politely.simulate import Simulation, iso, last_seen_times, read_traffic
+
+    rules = _compiled(args.path)
+    simulation = Simulation(rules, agents=_agents(args.agents), follow_ticks=args.ticks)
+    last_seen = last_seen_times(args.traffic) if args.ticks else None
+    found = 0
+
+    def show(step: Any, snapshot: Any) -> None:
+        nonlocal found
+        if step.event.visitor != args.visitor:
+            return
+        found += 1
+        report = explain(rules, snapshot, step.event, step.at, applied=step.verdict)
+        print(_explain_text(report, step, iso), file=out)
+
+    for _ in simulation.run(read_traffic(args.traffic), last_seen, on_step=show):
+        pass
+    if not found:
+        print(f"politely: no events of visitor {args.visitor!r} in {args.traffic}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _explain_text(report: Any, step: Any, iso: Any) -> str:
+    event = step.event
+    what = event.event + (f" {event.url}" if event.url else "")
+    where = f"line {step.line}" if step.line is not None else "sent tick"
+    decision = report.decision
+    if decision.invitation is not None:
+        answer = f'invite with {decision.invitation.rule}: "{decision.invitation.message}"'
+    else:
+        answer = "no invitation"
+    if decision.recheck_in is not None:
+        answer += f", ask again in {decision.recheck_in}s"
+    if decision.chat != "available":
+        answer += f" (chat: {decision.chat})"
+    lines = [f"{iso(step.at)}  {what}  ({where})  → {answer}"]
+    width = max((len(r.rule) for r in report.rules), default=0)
+    for rule in report.rules:
+        text = f"  {rule.rule:<{width}}  {rule.status.replace('_', ' ')}: {rule.detail}"
+        if rule.could_fire_in is not None:
+            text += f"; could fire in {rule.could_fire_in}s"
+        lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """A percentage on stderr for long traffic files, only on a terminal."""
+
+    def __init__(self, path: str) -> None:
+        self.enabled = sys.stderr.isatty() and os.path.getsize(path) > 1_000_000
+        self.total = 0
+        if self.enabled:
+            with open(path, "rb") as lines:
+                self.total = sum(1 for _ in lines)
+        self.shown = -1
+
+    def update(self, line: int) -> None:
+        if self.enabled and self.total:
+            percent = line * 100 // self.total
+            if percent != self.shown:
+                self.shown = percent
+                sys.stderr.write(f"\rsimulating: {percent}%")
+                sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 20 + "\r")

@@ -1,0 +1,258 @@
+"""Why each rule would or would not fire for an event, and when it could.
+
+`explain` runs the same pure evaluation as a decision, changes nothing, and
+then walks every rule in the order of LANGUAGE.md section 5: listening,
+schedule, condition, rule caps, policy gates, caps, quiet periods, schedule.
+A false condition is reported by its first false part and that field's
+actual value, computed by the same generated code that makes decisions.
+
+    >>> from politely.engine import Engine
+    >>> engine = Engine.from_source('rule hi { when page.dwell >= 30s say "Hi" }')
+    >>> result = engine.explain({"visitor": "v", "event": "page_view", "url": "/", "at": 0})
+    >>> result.rules[0].status, result.rules[0].detail, result.rules[0].could_fire_in
+    ('condition_false', 'page.dwell >= 30s is false: page.dwell is 0s', 30)
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from politely import nodes as n
+from politely.caps import Cap, sitewide_allows
+from politely.compiler import CompiledRule, RuleSet, generate_condition
+from politely.evaluator import (
+    OUTCOME_EVENTS,
+    Verdict,
+    evaluate,
+    policy_ticks,
+    rule_first_tick,
+)
+from politely.formatter import format_condition, format_duration, format_schedule
+from politely.models import Decision, Event
+from politely.state import InvitationLog, Snapshot, VisitorState
+
+Status = Literal[
+    "fired",
+    "would_fire",
+    "outranked",
+    "not_listening",
+    "not_considered",
+    "outside_schedule",
+    "condition_false",
+    "capped",
+    "policy",
+    "quiet",
+]
+
+
+class RuleExplanation(BaseModel):
+    rule: str
+    status: Status
+    detail: str
+    suppression: str | None = None  # the statistics' reason code, when one applies
+    could_fire_in: int | None = None  # seconds until time alone could let it fire
+
+
+class Explanation(BaseModel):
+    visitor: str
+    event: str
+    at: datetime
+    decision: Decision
+    rules: list[RuleExplanation]
+
+
+def explain(
+    rules: RuleSet, snapshot: Snapshot, event: Event, now: float, *, applied: Verdict | None = None
+) -> Explanation:
+    """Explain an event against the snapshot it was (or would be) evaluated on.
+
+    With `applied`, the verdict a replay applied, the rule that won says
+    `fired` instead of `would_fire`.
+    """
+    verdict = evaluate(rules, snapshot, event, now)  # pure: the state before any commit
+    decision = (applied or verdict).decision
+    state = verdict.state or snapshot.state or VisitorState()
+    agents = snapshot.agents if snapshot.agents is not None and snapshot.agents.fresh(now) else None
+    winner = decision.invitation.rule if decision.invitation is not None else None
+    visitor_reason = _visitor_reason(event, state, decision)
+    after, sitewide = state, snapshot.sitewide  # "could fire" counts this event's invitation
+    if verdict.invitation is not None and decision.invitation is not None:
+        after = state.copy()
+        after.log = state.log.copy() if state.log is not None else InvitationLog()
+        after.log.record(verdict.invitation, rules.keep_invitations_for)
+        sitewide = [*sitewide, now]
+    gate = policy_ticks(rules, after, snapshot, sitewide, now)
+    explained = []
+    for rule in rules.rules:
+        could = None
+        if not visitor_reason:
+            could = rule_first_tick(rules, rule, after, snapshot, gate, now)
+        status, detail, suppression = _status(
+            rules,
+            rule,
+            state,
+            event,
+            agents,
+            snapshot,
+            now,
+            visitor_reason,
+            winner,
+            applied is not None,
+        )
+        if status in ("fired", "would_fire"):
+            could = None
+        explained.append(
+            RuleExplanation(
+                rule=rule.name,
+                status=status,
+                detail=detail,
+                suppression=suppression,
+                could_fire_in=could,
+            )
+        )
+    return Explanation(
+        visitor=event.visitor,
+        event=event.event,
+        at=datetime.fromtimestamp(now, UTC),
+        decision=decision,
+        rules=explained,
+    )
+
+
+def _visitor_reason(event: Event, state: VisitorState, decision: Decision) -> str | None:
+    if event.event in OUTCOME_EVENTS:
+        return f"`{event.event}` is an outcome event: recorded, never answered with an invitation"
+    if decision.chat == "blocked":
+        return "the visitor is blocked"
+    if decision.chat == "in_chat":
+        return "the visitor is in a chat"
+    if state.session is None:
+        return "no session yet: a tick never starts one"
+    return None
+
+
+def _status(
+    rules: RuleSet,
+    rule: CompiledRule,
+    s: VisitorState,
+    event: Event,
+    agents: Any,
+    snapshot: Snapshot,
+    now: float,
+    visitor_reason: str | None,
+    winner: str | None,
+    applied: bool,
+) -> tuple[Status, str, str | None]:
+    if visitor_reason:
+        return "not_considered", visitor_reason, None
+    if event.event not in rule.events:
+        return "not_listening", "listens to " + ", ".join(sorted(rule.events)), None
+    if rule.schedule is not None and not rule.schedule.is_open(now):
+        return "outside_schedule", "during " + _schedule_text(rule), "outside_schedule"
+    false_part = first_false(rules, rule.condition, s, event, agents, now)
+    if false_part is not None:
+        return "condition_false", false_part, None
+    for cap in rule.caps:
+        if not cap.allows(s.log, s.session, now):
+            return "capped", _cap_text(cap, "this rule's"), "rule_cap"
+    policy = rules.policy
+    if policy.only is not None and not policy.only(s, event, agents, now):
+        assert policy.only_condition is not None
+        part = first_false(rules, policy.only_condition, s, event, agents, now)
+        return "policy", f"the policy's `only when`: {part}", "policy_only"
+    if policy.never is not None and policy.never(s, event, agents, now):
+        return (
+            "policy",
+            f"the policy's `never when` holds: {format_condition(policy.never_condition)}",
+            "policy_never",
+        )
+    for cap in policy.caps:
+        if not cap.allows(s.log, s.session, now):
+            return "capped", _cap_text(cap, "the policy's"), "visitor_cap"
+    if policy.sitewide and not sitewide_allows(policy.sitewide, snapshot.sitewide, now):
+        caps = ", ".join(_cap_text(c, "") for c in policy.sitewide)
+        return "capped", f"the sitewide cap ({caps.strip()})", "sitewide_cap"
+    if s.last_dismiss is not None and now < s.last_dismiss + policy.quiet_after_dismiss:
+        ago = format_duration(int(now - s.last_dismiss))
+        quiet = format_duration(policy.quiet_after_dismiss)
+        return "quiet", f"dismissed {ago} ago; quiet {quiet} after dismiss", "quiet_after_dismiss"
+    if s.last_chat_end is not None and now < s.last_chat_end + policy.quiet_after_chat:
+        ago = format_duration(int(now - s.last_chat_end))
+        quiet = format_duration(policy.quiet_after_chat)
+        return "quiet", f"a chat ended {ago} ago; quiet {quiet} after chat", "quiet_after_chat"
+    if policy.schedule is not None and not policy.schedule.is_open(now):
+        return "outside_schedule", "the policy's schedule", "policy_schedule"
+    if winner == rule.name:
+        return ("fired" if applied else "would_fire"), "its condition holds", None
+    if winner is not None:
+        return "outranked", f"`{winner}` fired instead", "outranked"
+    return "would_fire", "its condition holds", None
+
+
+def _schedule_text(rule: CompiledRule) -> str:
+    schedule = rule.schedule
+    assert schedule is not None
+    windows = tuple(n.ScheduleWindow(d, s, e) for d, s, e in schedule.windows)
+    zone = n.Text(schedule.zone_name) if schedule.zone_name != "UTC" else None
+    return format_schedule(n.Schedule(windows, zone))
+
+
+def _cap_text(cap: Cap, whose: str) -> str:
+    window = format_duration(cap.window) if isinstance(cap.window, int) else cap.window
+    noun = "invitation" if cap.limit == 1 else "invitations"
+    return f"{whose} cap: at most {cap.limit} {noun} per {window}".strip()
+
+
+# --- the first false part ------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _test_function(condition: n.Condition) -> Any:
+    """A condition compiled on its own, by the generator that compiles rule sets."""
+    return generate_condition(condition)
+
+
+def holds(condition: n.Condition, s: VisitorState, event: Any, agents: Any, now: float) -> bool:
+    return bool(_test_function(condition)(s, event, agents, now))
+
+
+def first_false(
+    rules: RuleSet, condition: n.Condition, s: VisitorState, event: Any, agents: Any, now: float
+) -> str | None:
+    """None when the condition holds; else its first false part, with the value seen."""
+    if holds(condition, s, event, agents, now):
+        return None
+    if isinstance(condition, n.And):
+        for operand in condition.operands:
+            found = first_false(rules, operand, s, event, agents, now)
+            if found is not None:
+                return found
+    if isinstance(condition, n.Compare | n.InList | n.Matches | n.Contains | n.Bare):
+        value = rules.value(condition.field.name, s, event, agents, now)
+        shown = show_value(condition.field.name, value)
+        return f"{format_condition(condition)} is false: {condition.field.name} is {shown}"
+    return f"{format_condition(condition)} is false"
+
+
+def show_value(name: str, value: Any) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, float) and math.isinf(value):
+        return "never (no invitation yet)"
+    from politely.fields import KNOWN_FIELDS
+
+    spec = KNOWN_FIELDS.get(name)
+    if spec is not None and spec.type == "duration" and isinstance(value, int | float):
+        return format_duration(max(0, int(value)))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if not isinstance(value, int | float) else str(value)
