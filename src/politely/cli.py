@@ -94,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolitelyError as error:
         print(f"politely: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `politely explain ... | head` closed our output: fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return USAGE_ERROR
 
 

@@ -305,14 +305,16 @@ def _attach(units: list[_Unit], comments: list[_Comment], end_of_file: int) -> N
         units.append(_Unit("", 0, end_of_file, end_of_file, item=True, leading=tail))
 
 
+def _blank_before(line: int, source_lines: list[str]) -> bool:
+    return 2 <= line <= len(source_lines) + 1 and not source_lines[line - 2].strip()
+
+
 def _render(units: list[_Unit], source_lines: list[str]) -> str:
     out: list[str] = []
     previous: _Unit | None = None
     for unit in units:
         first_line = min([unit.start, *(c.line for c in unit.leading)])
-        blank_in_source = (
-            2 <= first_line <= len(source_lines) + 1 and not source_lines[first_line - 2].strip()
-        )
+        blank_in_source = _blank_before(first_line, source_lines)
         if previous is not None:
             grouped_defines = previous.text.startswith("define ") and unit.text.startswith(
                 "define "
@@ -323,8 +325,14 @@ def _render(units: list[_Unit], source_lines: list[str]) -> str:
                 out.append("")
         comment_indent = INDENT * max(unit.depth, 1 if unit.text == "}" else 0)
         trailing = list(unit.trailing)
-        for comment in unit.leading + trailing[:-1]:
+        for i, comment in enumerate(unit.leading):
+            if i and _blank_before(comment.line, source_lines):
+                out.append("")
             out.append(comment_indent + comment.text)
+        for comment in trailing[:-1]:
+            out.append(comment_indent + comment.text)
+        if unit.leading and unit.text and _blank_before(unit.start, source_lines):
+            out.append("")
         if unit.text:
             line = INDENT * unit.depth + unit.text
             if trailing:
