@@ -125,6 +125,7 @@ class _Checker:
         self.sources = dict(sources)
         self.diagnostics: list[Diagnostic] = []
         self.path = ""
+        self.cyclic: set[str] = set()  # defines in a cycle: reported once, where defined
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -252,6 +253,7 @@ class _Checker:
                 visit(name, [name])
         for name in reported:
             del defines[name]
+        self.cyclic = reported
 
     def _check_rule(self, rule: n.Rule, defines: Mapping[str, n.Condition]) -> None:
         seen = self._check_clauses(rule.clauses, n.RULE_CLAUSES, _SINGLE_RULE_CLAUSES, "rule")
@@ -431,7 +433,7 @@ class _Checker:
     ) -> None:
         for node in analysis.walk(condition):
             if isinstance(node, n.Ref):
-                if node.name not in defines:
+                if node.name not in defines and node.name not in self.cyclic:
                     self._undefined(node, defines)
             elif isinstance(node, n.Compare):
                 self._check_compare(node)
