@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from politely import nodes as n
 
@@ -283,7 +284,7 @@ class CapLimit:
     """At most `limit` invitations per window: seconds, or "session" / "visitor"."""
 
     limit: int
-    window: int | str
+    window: int | Literal["session", "visitor"]
 
     def covers(self, other: CapLimit) -> bool:
         """True when this cap alone already keeps `other` from ever binding."""

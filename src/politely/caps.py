@@ -40,7 +40,7 @@ class Cap:
             return log.in_session(session, self.rule)
         if self.window == "visitor":
             return log.in_total(self.rule)
-        return _in_window(log.times(self.rule), self.window, now)  # type: ignore[arg-type]
+        return _in_window(log.times(self.rule), self.window, now)
 
     def allows(self, log: InvitationLog | None, session: str | None, now: float) -> bool:
         return self.count(log, session, now) < self.limit

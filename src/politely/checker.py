@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from functools import cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from politely import analysis
@@ -677,12 +678,18 @@ def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
     return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]
 
 
+def cap_window(cap: n.Cap) -> int | Literal["session", "visitor"]:
+    """A cap's window: seconds for a duration, else "session" or "visitor"."""
+    if cap.duration is not None:
+        return cap.duration.seconds
+    return "session" if cap.window == "session" else "visitor"
+
+
 def _cap_limit(clause: n.Clause) -> analysis.CapLimit | None:
     if isinstance(clause, n.Cooldown):
         return analysis.CapLimit(1, clause.duration.seconds)
     if isinstance(clause, n.Cap) and not clause.sitewide:
-        window = clause.duration.seconds if clause.duration is not None else clause.window
-        return analysis.CapLimit(int(clause.count.value), window)
+        return analysis.CapLimit(int(clause.count.value), cap_window(clause))
     return None
 
 

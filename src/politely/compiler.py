@@ -42,6 +42,7 @@ from politely.checker import (
     DEFAULT_QUIET_AFTER_DISMISS,
     DEFAULT_SESSION_TIMEOUT,
     CheckResult,
+    cap_window,
     rule_events,
     visitor_caps,
 )
@@ -701,7 +702,7 @@ class _Compiler:
             hash=ruleset_hash(self.result.sources),
             sources=MappingProxyType(dict(self.result.sources)),
             keep_invitations_for=keep,
-            keep_sitewide_for=max([int(c.window) for c in policy.sitewide] + [0]),  # type: ignore[call-overload]
+            keep_sitewide_for=max([int(c.window) for c in policy.sitewide] + [0]),
             _index=index,
             _getters={name: namespace[fn] for name, fn in getter_names.items()},
             _source=self.generator.source,
@@ -793,8 +794,7 @@ class _Compiler:
             if isinstance(clause, n.Cooldown):
                 caps.append(Cap(1, clause.duration.seconds, name))
             elif isinstance(clause, n.Cap):
-                window = clause.duration.seconds if clause.duration is not None else clause.window
-                caps.append(Cap(int(clause.count.value), window, name))  # type: ignore[arg-type]
+                caps.append(Cap(int(clause.count.value), cap_window(clause), name))
         return tuple(caps)
 
     def _getters(

@@ -166,6 +166,7 @@ def _status(
         part = first_false(rules, policy.only_condition, s, event, agents, now)
         return "policy", f"the policy's `only when`: {part}", "policy_only"
     if policy.never is not None and policy.never(s, event, agents, now):
+        assert policy.never_condition is not None
         return (
             "policy",
             f"the policy's `never when` holds: {format_condition(policy.never_condition)}",

@@ -13,7 +13,8 @@ what the formatter's round-trip law needs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as _field
 from typing import Literal as TypingLiteral
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -40,7 +41,7 @@ NO_SPAN = Span(1, 1, 1, 1)
 @dataclass(frozen=True, slots=True)
 class Number:
     value: int | float
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class Percent:
     """`50%`: the number 50, written so a reader sees a share."""
 
     value: int | float
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class Duration:
     """A whole number of seconds, written `1h30m`."""
 
     seconds: int
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +65,13 @@ class Text:
     """A string literal in a condition (already unescaped)."""
 
     value: str
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Boolean:
     value: bool
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 Value = Number | Percent | Duration | Text | Boolean
@@ -84,7 +85,7 @@ class Field:
     """A dotted field path such as `page.dwell` or `visitor.cart_value`."""
 
     path: tuple[str, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -96,7 +97,7 @@ class Compare:
     field: Field
     op: TypingLiteral["==", "!=", "<", "<=", ">", ">="]
     value: Value
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ class InList:
     field: Field
     values: tuple[Value, ...]
     negated: bool = False
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +114,14 @@ class Matches:
 
     field: Field
     pattern: Text
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Contains:
     field: Field
     text: Text
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ class Bare:
     """A field standing alone, true only when its value is boolean true."""
 
     field: Field
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +137,13 @@ class Ref:
     """The name of a `define`."""
 
     name: str
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Condition
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ class And:
     """Two or more operands; nested `and`s are flattened by the parser."""
 
     operands: tuple[Condition, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,7 @@ class Or:
     """Two or more operands; nested `or`s are flattened by the parser."""
 
     operands: tuple[Condition, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 Test = Compare | InList | Matches | Contains | Bare
@@ -174,7 +175,7 @@ class Slot:
 
     field: Field
     fallback: str | None = None
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +184,8 @@ class Message:
     still doubled, so `{{x}}` and `{x}` differ) and its parts (str or Slot)."""
 
     text: str
-    parts: tuple[str | Slot, ...] = field(compare=False, default=())
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    parts: tuple[str | Slot, ...] = _field(compare=False, default=())
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 # --- schedules ---------------------------------------------------------------
@@ -201,14 +202,14 @@ class ScheduleWindow:
     days: frozenset[int]
     start: int
     end: int
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
     windows: tuple[ScheduleWindow, ...]
     zone: Text | None = None
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 # --- clauses -----------------------------------------------------------------
@@ -219,37 +220,37 @@ class Name:
     """An identifier with its own span (rule names, event names)."""
 
     value: str
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class On:
     events: tuple[Name, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class When:
     condition: Condition
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Say:
     messages: tuple[Message, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Priority:
     value: Number
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Cooldown:
     duration: Duration
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 WindowKind = TypingLiteral["session", "visitor", "duration"]
@@ -263,39 +264,39 @@ class Cap:
     window: WindowKind
     duration: Duration | None = None
     sitewide: bool = False
-    says_invitations: bool = field(default=False, compare=False)  # wording only
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    says_invitations: bool = _field(default=False, compare=False)  # wording only
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class During:
     schedule: Schedule
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Quiet:
     duration: Duration
     after: TypingLiteral["dismiss", "chat"]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Only:
     condition: Condition
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Never:
     condition: Condition
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SessionTimeout:
     duration: Duration
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 Clause = (
@@ -314,20 +315,20 @@ POLICY_CLAUSES = (Cap, Quiet, Only, Never, During, SessionTimeout)
 class Define:
     name: Name
     condition: Condition
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     clauses: tuple[Clause, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: Name
     clauses: tuple[Clause, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
 
 
 Item = Define | Policy | Rule
@@ -338,4 +339,4 @@ class Program:
     """One parsed file."""
 
     items: tuple[Item, ...]
-    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = _field(default=NO_SPAN, compare=False, repr=False)

@@ -86,6 +86,7 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
             program = lark.parse(text)
         except UnexpectedInput as error:
             return ParseResult(None, (syntax_diagnostic(error, text, path),))
+        assert isinstance(program, n.Program)
         return ParseResult(program, tuple(builder.diagnostics))
 
 
@@ -276,7 +277,7 @@ class _Builder(Transformer[Token, n.Program]):
     def field(self, children: list[Token]) -> n.Field:
         return n.Field(tuple(str(t) for t in children), _spanning(children))
 
-    def list(self, children: list[Any]) -> _Spanned:
+    def values(self, children: list[Any]) -> _Spanned:
         values = tuple(c for c in children if c is not None and not isinstance(c, Token))
         return _Spanned(values, _spanning(children))
 
@@ -630,7 +631,8 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
 def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
     line, column = error.line or 1, error.column or 1
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
         span = n.Span(line, column, line, column + 1)
         if char == '"':
             end = len(text.splitlines()[line - 1]) + 1

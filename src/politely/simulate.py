@@ -183,7 +183,7 @@ class Simulation:
         wanted: dict[str, float] = {}
         order = 0
         for number, item in traffic:
-            at = item.timestamp if isinstance(item, Event) else item.at  # type: ignore[union-attr]
+            at = item.timestamp if isinstance(item, Event) else item.at
             assert at is not None
             while pending and pending[0][0] < at:
                 tick_at, _, visitor = heapq.heappop(pending)
