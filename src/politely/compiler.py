@@ -47,7 +47,8 @@ from politely.checker import (
     visitor_caps,
 )
 from politely.errors import RulesError
-from politely.fields import AGENT_FIELDS, lookup
+from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, KNOWN_FIELDS, lookup
+from politely.formatter import format_duration
 from politely.glob import compile_glob
 from politely.schedule import CompiledSchedule
 from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
@@ -66,7 +67,7 @@ class CompiledMessage:
     """A message variant: literal parts and field slots filled at render time."""
 
     template: str
-    parts: tuple[str | tuple[Getter, str], ...]
+    parts: tuple[str | tuple[Getter, str, bool], ...]  # literal, or (getter, fallback, duration)
 
     def render(
         self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
@@ -76,16 +77,22 @@ class CompiledMessage:
             if isinstance(part, str):
                 out.append(part)
             else:
-                getter, fallback = part
-                text = display(getter(state, event, agents, now))
+                getter, fallback, duration = part
+                text = display(getter(state, event, agents, now), duration=duration)
                 out.append(text if text else fallback)
         return "".join(out)
 
 
-def display(value: Any) -> str:
-    """A field value as plain text in a message; tags are taken out (never markup)."""
+def display(value: Any, *, duration: bool = False) -> str:
+    """A field value as plain text in a message; tags are taken out (never markup).
+
+    Durations read as written in rules (`2m`, `1h30m`); missing values are empty,
+    so the slot's fallback shows.
+    """
     if value is None:
         return ""
+    if duration and isinstance(value, int | float) and not isinstance(value, bool):
+        return "" if math.isinf(value) else format_duration(max(0, round(value)))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -430,6 +437,8 @@ class _Constants:
 
 def _typed(v: str, spec_type: str, value: object, test: str) -> str:
     """Guard a test so a missing or wrongly typed value makes it false."""
+    if spec_type == "attribute text":  # visitor.country etc.: sent by the site, any type
+        return f"(type({v}) is str and {test})"
     if spec_type == "any":
         if isinstance(value, bool):
             return f"(type({v}) is bool and {test})"
@@ -464,20 +473,21 @@ class _Emitter:
         spec = lookup(test.field.path).spec
         assert spec is not None, name
         v = self.fields.get(name)
+        kind = "attribute text" if name in ATTRIBUTE_FIELDS else spec.type
         if isinstance(test, n.Bare):
             return f"({v} is True)" if spec.type == "any" else f"({v})"
         if isinstance(test, n.Compare):
             value = analysis.literal(test.value)
-            return _typed(v, spec.type, value, f"{v} {test.op} {value!r}")
+            return _typed(v, kind, value, f"{v} {test.op} {value!r}")
         if isinstance(test, n.InList):
             values = frozenset(analysis.literal(x) for x in test.values)
             word = "not in" if test.negated else "in"
             constant = self.constants.add(values)
-            return _typed(v, spec.type, next(iter(values)), f"{v} {word} {constant}")
+            return _typed(v, kind, next(iter(values)), f"{v} {word} {constant}")
         if isinstance(test, n.Contains):
-            return _typed(v, spec.type, "", f"{test.text.value!r} in {v}")
+            return _typed(v, kind, "", f"{test.text.value!r} in {v}")
         assert isinstance(test, n.Matches)
-        return _typed(v, spec.type, "", self._glob(v, test.pattern.value))
+        return _typed(v, kind, "", self._glob(v, test.pattern.value))
 
     def _glob(self, v: str, pattern: str) -> str:
         stars = pattern.count("*")
@@ -693,7 +703,7 @@ class _Compiler:
         rules = tuple(compiled[p.order] for p in parts)
         windows_used = [c.window for c in (*policy.caps, *(cap for r in rules for cap in r.caps))]
         keep = max([w for w in windows_used if isinstance(w, int)] + [0])
-        if any("invitations.today" in r.time_dependent for r in rules):
+        if "invitations.today" in getter_names:  # read by a condition or a message
             keep = max(keep, DAY)
         return RuleSet(
             rules=rules,
@@ -819,10 +829,12 @@ class _Compiler:
         say = next(c for c in rule.clauses if isinstance(c, n.Say))
         messages = []
         for message in say.messages:
-            parts: list[str | tuple[Getter, str]] = []
+            parts: list[str | tuple[Getter, str, bool]] = []
             for part in message.parts:
                 if isinstance(part, n.Slot):
-                    parts.append((namespace[getters[part.field.name]], part.fallback or ""))
+                    name = part.field.name
+                    duration = name in KNOWN_FIELDS and KNOWN_FIELDS[name].type == "duration"
+                    parts.append((namespace[getters[name]], part.fallback or "", duration))
                 else:
                     parts.append(part)
             messages.append(CompiledMessage(message.text, tuple(parts)))

@@ -19,9 +19,10 @@ simulations; the HTTP service turns it off: its clock is the only clock).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,8 @@ class Engine:
 
     def block(self, visitor: str, reason: str, until: datetime | float | None = None) -> None:
         """Never invite this visitor (until `until`, if given); decisions say `blocked`."""
+        if isinstance(until, datetime) and until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)  # like an event's `at`: no zone means UTC
         expiry = until.timestamp() if isinstance(until, datetime) else until
         self.store.block(visitor, Block(reason, expiry, self.clock()))
 
@@ -159,15 +162,26 @@ def describe_validation(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
+REMEMBER_VISITORS_FOR = 30 * 86400.0
+
+
 def memory_horizon(rules: RuleSet) -> float:
-    """How long the memory store must remember an idle visitor for the rules to hold."""
+    """How long the memory store remembers an idle visitor.
+
+    At least every window, quiet period and timeout of the rules, and 30 days
+    so that returning visitors are recognised; forever (bounded only by the
+    store's size) when a cap counts a visitor's invitations ever.
+    """
     policy = rules.policy
+    caps = [*policy.caps, *(cap for rule in rules.rules for cap in rule.caps)]
+    if any(cap.window == "visitor" for cap in caps):
+        return math.inf
     return float(
         max(
             rules.keep_invitations_for,
             policy.quiet_after_dismiss,
             policy.quiet_after_chat,
             policy.session_timeout,
-            86400,
+            REMEMBER_VISITORS_FOR,
         )
     )

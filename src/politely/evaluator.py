@@ -41,7 +41,13 @@ from politely.state import InvitationLog, InvitationRecord, Snapshot, VisitorSta
 OUTCOME_EVENTS = frozenset(
     {"invitation_dismissed", "invitation_accepted", "chat_started", "chat_ended"}
 )
-REMEMBERED_EVENT_IDS = 16
+# Event ids are remembered for retries: those of the last 10 minutes, at most 64.
+REMEMBER_EVENT_IDS_FOR = 600.0
+REMEMBERED_EVENT_IDS = 64
+# Keys of inferred sessions ("~" + the visit number), shared so that a hundred
+# thousand first visits hold one string, not a hundred thousand.
+_SESSION_KEYS = tuple(f"~{i}" for i in range(100))
+_PROFILE = frozenset({"country", "language", "device"})
 
 # Why a rule whose condition held did not fire (stats, explain, simulate).
 SUPPRESSIONS = (
@@ -83,7 +89,8 @@ class Verdict:
         decision = self.decision.model_copy(update={"invitation": None, "recheck_in": 1})
         state = self.state
         if state is not None and self.event_id is not None and state.seen:
-            state.seen = {**state.seen, self.event_id: decision}
+            at = state.seen[self.event_id][0]
+            state.seen = {**state.seen, self.event_id: (at, decision)}
         counts = [c for c in self.counts if c[2] != "shown"]
         if self.invitation is not None:
             counts.append((self.invitation.rule, None, "cap_race"))
@@ -110,13 +117,21 @@ def record_event(
                 or now - s.last_activity > session_timeout
             )
         if starts:
-            _start_session(s, explicit or f"~{s.visits + 1}", now, name)
+            visit = s.visits + 1
+            key = explicit or (_SESSION_KEYS[visit] if visit < 100 else f"~{visit}")
+            _start_session(s, key, now, name)
         s.last_activity = now
     if name == "page_view":
         _view_page(s, event, now)
     elif event.scroll is not None and s.page_start is not None:
         s.scroll = max(s.scroll, event.scroll)
-    if event.attributes or event.country or event.language or event.device:
+    if (
+        event.attributes
+        or event.country is not None
+        or event.language is not None
+        or event.device is not None
+        or (s.attributes and not _PROFILE.isdisjoint(event.model_fields_set))
+    ):
         _merge_attributes(s, event)
     if name in OUTCOME_EVENTS:
         _record_outcome(s, name, now)
@@ -127,7 +142,9 @@ def _start_session(s: VisitorState, key: str, now: float, first_event: str) -> N
     s.session = key
     s.session_start = now
     s.visits += 1
-    s.in_chat = False  # an open chat ends with its session
+    if s.in_chat:  # an open chat ends with its session; its quiet period starts now
+        s.in_chat = False
+        s.last_chat_end = now
     s.pageviews, s.landing, s.session_referrer, s.utm = 0, None, None, None
     if first_event != "page_view" and s.page_path is not None:
         # The visitor is still on a page: it is this session's first page.
@@ -160,10 +177,8 @@ def _utm(url: str | None) -> tuple[str | None, str | None, str | None] | None:
 def _merge_attributes(s: VisitorState, event: Event) -> None:
     merged: dict[str, Any] = dict(s.attributes or {})
     changes = dict(event.attributes)
-    for key in ("country", "language", "device"):
-        value = getattr(event, key)
-        if value is not None:
-            changes[key] = value
+    for key in _PROFILE & event.model_fields_set:  # sent, possibly as null to remove it
+        changes[key] = getattr(event, key)
     for key, value in changes.items():
         if value is None:
             merged.pop(key, None)
@@ -191,8 +206,8 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
     previous = snapshot.state
     if event.id is not None and previous is not None and previous.seen:
         first = previous.seen.get(event.id)
-        if first is not None:
-            return Verdict(first, None)
+        if first is not None and now - first[0] < REMEMBER_EVENT_IDS_FOR:
+            return Verdict(first[1], None)
     policy = rules.policy
     s = record_event(previous, event, now, policy.session_timeout)
     counts: list[Count] = []
@@ -236,11 +251,7 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
         invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
     )
     if event.id is not None:
-        seen = dict(s.seen or {})
-        seen[event.id] = decision
-        while len(seen) > REMEMBERED_EVENT_IDS:
-            del seen[next(iter(seen))]
-        s.seen = seen
+        s.seen = _remember(s.seen, event.id, now, decision)
     return Verdict(
         decision,
         s,
@@ -252,6 +263,18 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
         counts,
         event.id,
     )
+
+
+def _remember(
+    seen: dict[str, tuple[float, Decision]] | None, event_id: str, now: float, decision: Decision
+) -> dict[str, tuple[float, Decision]]:
+    kept = {
+        key: entry for key, entry in (seen or {}).items() if now - entry[0] < REMEMBER_EVENT_IDS_FOR
+    }
+    kept[event_id] = (now, decision)
+    while len(kept) > REMEMBERED_EVENT_IDS:
+        del kept[next(iter(kept))]
+    return kept
 
 
 class _Gates:

@@ -69,6 +69,8 @@ CUSTOM_NAMESPACES = ("visitor", "event")
 # "fires the instant a page loads" warning look at these.
 TIME_FIELDS = frozenset({"page.dwell", "session.duration", "invitations.last", "invitations.today"})
 AGENT_FIELDS = frozenset({"agents.online", "agents.available", "queue.length", "queue.wait"})
+# Known fields read from the site's free-form attributes: typed at run time too.
+ATTRIBUTE_FIELDS = frozenset({"visitor.country", "visitor.language", "visitor.device"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,11 +51,14 @@ class InvitationRecord:
 class InvitationLog:
     """A visitor's invitations: recent ones (for rolling windows) and counters.
 
-    `recent` is trimmed to the longest window the rule set uses but always
-    keeps the last invitation (for `invitations.last` and for outcomes that
-    refer to it). Counters cover what trimming would lose: invitations this
-    session and ever, per rule, and each rule's last variant.
+    `recent` is trimmed to the longest window the rule set uses, but always
+    keeps the last `KEEP_AT_LEAST` invitations, so `invitations.last` is known
+    and an outcome naming a recent invitation finds it. Counters cover what
+    trimming would lose: invitations this session and ever, per rule, and each
+    rule's last variant.
     """
+
+    KEEP_AT_LEAST = 8
 
     __slots__ = (
         "by_rule_ever",
@@ -103,11 +106,13 @@ class InvitationLog:
         return [r.at for r in self.recent if rule is None or r.rule == rule]
 
     def find(self, invitation_id: str | None) -> InvitationRecord | None:
-        if invitation_id is not None:
-            for record in reversed(self.recent):
-                if record.id == invitation_id:
-                    return record
-        return self.last
+        """The invitation an outcome refers to: by id, or the last one if none is named."""
+        if invitation_id is None:
+            return self.last
+        for record in reversed(self.recent):
+            if record.id == invitation_id:
+                return record
+        return None
 
     def record(self, invitation: InvitationRecord, keep_for: float) -> None:
         if invitation.session != self.session:
@@ -122,7 +127,7 @@ class InvitationLog:
         self.last_variant[rule] = invitation.variant
         self.recent.append(invitation)
         horizon = invitation.at - keep_for
-        while len(self.recent) > 1 and self.recent[0].at <= horizon:
+        while len(self.recent) > self.KEEP_AT_LEAST and self.recent[0].at <= horizon:
             del self.recent[0]
 
 
@@ -178,7 +183,7 @@ class VisitorState:
         self.in_chat = False
         self.last_dismiss: float | None = None
         self.last_chat_end: float | None = None
-        self.seen: dict[str, Any] | None = None  # event id → first decision
+        self.seen: dict[str, tuple[float, Any]] | None = None  # event id → (time, decision)
         self.log: InvitationLog | None = None
 
     def copy(self) -> VisitorState:

@@ -1,13 +1,14 @@
 """The in-memory store: for tests, simulations and the library's default.
 
 Visitors live in a `cachetools.TTLCache` on the engine's clock. Eviction means
-forgetting: a visitor idle longer than the TTL (at least the longest window,
-quiet period and session timeout of the rules, and a day) comes back as new,
-which can break no rolling cap, cooldown or quiet period since all of them
-have run out by then; only `per visitor` (lifetime) caps are forgotten. When
-`maxsize` visitors are tracked, the least recently seen is forgotten early:
-size it above your active visitors, or use a durable store. Blocks are never
-evicted.
+forgetting: a visitor idle longer than the TTL comes back as a new visitor
+(first visit, no attributes, no history). The engine sets the TTL to at least
+every window, quiet period and session timeout of its rules and 30 days, so
+no rolling cap, cooldown or quiet period can be broken by it; when a rule set
+has a `per visitor` (lifetime) cap, visitors are never evicted by age. When
+`maxsize` visitors are tracked, the least recently seen one is forgotten
+early, whatever the rules: size the store above your active visitors, or use
+a durable store. Blocks are never evicted.
 """
 
 from __future__ import annotations
