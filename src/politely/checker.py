@@ -625,7 +625,9 @@ class _Checker:
                 looser = next((p for p in policy_caps if p.covers(limit)), None)
                 if looser is not None:
                     self.warn(
-                        _head(clause.span, "cooldown" if isinstance(clause, n.Cooldown) else "at"),
+                        _head(
+                            clause.span, "cooldown" if isinstance(clause, n.Cooldown) else "at most"
+                        ),
                         "cap-no-effect",
                         f"this cap never binds: the policy already allows {looser.describe()}",
                         "tighten it, or delete it",

@@ -15,11 +15,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import ValidationError
+
 from politely.checker import check_path, read_sources
 from politely.diagnostics import render, summary
 from politely.errors import PolitelyError, RulesError, TrafficError
 
 USAGE_ERROR = 2
+
+
+class _UsageError(Exception):
+    """A command-line mistake: printed as one line, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as error:
         print(f"politely: {error.args[0] if error.args else error}", file=sys.stderr)
         return USAGE_ERROR
+    except _UsageError as error:
+        print(f"politely: {error}", file=sys.stderr)
+        return USAGE_ERROR
     except (RulesError, TrafficError) as error:
         if isinstance(error, RulesError):
             _print_diagnostics(error, out)
@@ -149,11 +158,17 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
     changed: list[str] = []
     failed = False
     for path in paths:
-        for name, text in read_sources(path).items():
+        for name in read_sources(path):
+            try:
+                text = Path(name).read_bytes().decode("utf-8")
+            except UnicodeDecodeError as error:
+                print(f"{name}: not UTF-8 (byte {error.start}); left as it is", file=sys.stderr)
+                failed = True
+                continue
             try:
                 formatted = format_source(text, name)
             except FormatError as error:
-                print(render(error.diagnostic, text), file=sys.stderr)  # type: ignore[arg-type]
+                print(render(error.diagnostic, text), file=sys.stderr)
                 failed = True
                 continue
             if formatted == text:
@@ -174,21 +189,25 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
 def _agents(spec: str | None) -> Any:
     if spec is None:
         return None
+    from politely.engine import describe_validation
     from politely.models import AgentsUpdate
-    from politely.parser import DURATION_UNITS
+    from politely.parser import parse_duration
 
     values: dict[str, Any] = {}
     for part in spec.split(","):
         key, _, value = part.partition("=")
         key, value = key.strip(), value.strip()
-        if key == "queue_wait" and value and value[-1] in DURATION_UNITS:
-            values[key] = float(value[:-1]) * DURATION_UNITS[value[-1]]
+        if key == "queue_wait" and value and not value.replace(".", "", 1).isdigit():
+            seconds = parse_duration(value)
+            if seconds is None:
+                raise _UsageError(f"--agents: queue_wait={value} is not a duration such as 30s")
+            values[key] = seconds
         else:
             values[key] = value
     try:
         return AgentsUpdate.model_validate(values)
-    except ValueError as error:
-        raise SystemExit(f"politely: --agents: {error}") from error
+    except ValidationError as error:
+        raise _UsageError(f"--agents: {describe_validation(error)}") from error
 
 
 def _compiled(path: str) -> Any:

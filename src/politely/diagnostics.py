@@ -73,7 +73,7 @@ def render(diagnostic: Diagnostic, source: str | None) -> str:
     d = diagnostic
     head = f"{d.path}:{d.line}:{d.column}: {d.severity}[{d.code}]: {d.message}"
     lines = [head]
-    source_lines = source.splitlines() if source is not None else []
+    source_lines = source_lines_of(source) if source is not None else []
     if 1 <= d.line <= len(source_lines):
         text = source_lines[d.line - 1].expandtabs(1)
         gutter = str(d.line)
@@ -83,6 +83,15 @@ def render(diagnostic: Diagnostic, source: str | None) -> str:
         lines.append(f"  {' ' * len(gutter)} | {' ' * (d.column - 1)}{'^' * width}")
     lines.extend(f"  = help: {hint}" for hint in d.hints)
     return "\n".join(lines)
+
+
+def source_lines_of(text: str) -> list[str]:
+    """A file's lines as the parser counts them: split at \\n only.
+
+    `str.splitlines` also splits at form feeds, lone carriage returns and
+    Unicode line separators, which would put carets on the wrong line.
+    """
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:

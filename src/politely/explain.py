@@ -191,7 +191,8 @@ def _status(
     if winner == rule.name:
         return ("fired" if applied else "would_fire"), "its condition holds", None
     if winner is not None:
-        return "outranked", f"`{winner}` fired instead", "outranked"
+        verb = "fired" if applied else "would fire"
+        return "outranked", f"`{winner}` {verb} instead", "outranked"
     return "would_fire", "its condition holds", None
 
 

@@ -91,6 +91,11 @@ def lookup(path: tuple[str, ...]) -> Lookup:
         return Lookup(FieldSpec(name, "any", "custom value sent by the site", custom=True))
     if namespace in NAMESPACES:
         return Lookup(None, "unknown-field", _guess(name, namespace))
+    if len(path) == 1:  # `dwell` for `page.dwell`
+        ends = [f for f in KNOWN_FIELDS if f.endswith("." + namespace)]
+        close = get_close_matches(namespace, [f.split(".")[-1] for f in KNOWN_FIELDS], n=1)
+        ends += [f for f in KNOWN_FIELDS if close and f.endswith("." + close[0])]
+        return Lookup(None, "unknown-namespace", tuple(dict.fromkeys(ends))[:2])
     guesses = get_close_matches(namespace, NAMESPACES, n=1, cutoff=0.6)
     if guesses and len(path) > 1:
         fixed = ".".join((guesses[0], *path[1:]))

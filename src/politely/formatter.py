@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from politely import nodes as n
+from politely.diagnostics import Diagnostic, source_lines_of
 from politely.parser import escape_text, parse
 
 LINE_LENGTH = 88
@@ -31,11 +32,11 @@ _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 class FormatError(ValueError):
-    """The text does not parse; `diagnostic` says why."""
+    """The text has a syntax error or a malformed value; `diagnostic` says which."""
 
-    def __init__(self, diagnostic: object) -> None:
+    def __init__(self, diagnostic: Diagnostic) -> None:
         self.diagnostic = diagnostic
-        super().__init__(str(getattr(diagnostic, "message", diagnostic)))
+        super().__init__(diagnostic.message)
 
 
 def format_duration(seconds: int) -> str:
@@ -170,7 +171,7 @@ class _Unit:
 def scan_comments(text: str) -> list[_Comment]:
     """Every `#` comment outside a string (strings never span lines)."""
     comments = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(source_lines_of(text), start=1):
         in_string = escaped = False
         for i, char in enumerate(line):
             if in_string:
@@ -191,9 +192,12 @@ def scan_comments(text: str) -> list[_Comment]:
 def format_source(text: str, path: str = "<rules>") -> str:
     """The canonical layout of a file; raises FormatError when it does not parse."""
     result = parse(text, path)
-    if result.program is None:
-        raise FormatError(result.diagnostics[0])
-    source_lines = text.splitlines()
+    errors = [d for d in result.diagnostics if d.is_error]
+    if result.program is None or errors:
+        # A malformed duration or string parses to a placeholder: writing it
+        # back would silently change the rule's meaning.
+        raise FormatError(errors[0])
+    source_lines = source_lines_of(text)
     units = _layout(result.program)
     _attach(units, scan_comments(text), len(source_lines) + 1)
     return _render(units, source_lines)

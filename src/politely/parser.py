@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -23,7 +24,7 @@ from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from politely import nodes as n
-from politely.diagnostics import Diagnostic
+from politely.diagnostics import Diagnostic, source_lines_of
 
 DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(?:\d+[wdhms])+")
@@ -40,6 +41,13 @@ _GROUP_DAYS = {
 }
 
 
+def parse_duration(text: str) -> int | None:
+    """Seconds in a duration such as `1h30m`, or None if it is not one."""
+    if not _DURATION.fullmatch(text):
+        return None
+    return sum(int(count) * DURATION_UNITS[unit] for count, unit in _DURATION_PART.findall(text))
+
+
 @dataclass(frozen=True, slots=True)
 class ParseResult:
     """A file's syntax tree (None after a syntax error) and its diagnostics."""
@@ -54,6 +62,40 @@ def grammar_text() -> str:
     return (files("politely") / "politely.lark").read_text(encoding="utf-8")
 
 
+class _GluedWordError(Exception):
+    """A keyword matched the start of a longer word (`dismissal`, `whenever`)."""
+
+    def __init__(self, keyword: Token, word: str) -> None:
+        super().__init__(word)
+        self.keyword = keyword
+        self.word = word
+
+
+class _WholeWords:
+    """Lark post-lexer: a keyword must be a whole word.
+
+    Where only keywords can stand, Lark's contextual lexer happily reads
+    `sessions` as the keyword `session` followed by a name `s`; this turns
+    that into one clear error about the word as written.
+    """
+
+    always_accept: tuple[str, ...] = ()
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        previous: Token | None = None
+        for token in stream:
+            if (
+                previous is not None
+                and previous.type != "NAME"
+                and previous.value.isalpha()
+                and token.start_pos == previous.end_pos
+                and (token.value[:1].isalnum() or token.value[:1] == "_")
+            ):
+                raise _GluedWordError(previous, previous.value + token.value)
+            previous = token
+            yield token
+
+
 @cache
 def _parser() -> tuple[Lark, _Builder]:
     """One Lark parser with the builder inside it: no parse tree is ever built."""
@@ -64,6 +106,7 @@ def _parser() -> tuple[Lark, _Builder]:
         lexer="contextual",
         maybe_placeholders=True,
         transformer=builder,
+        postlex=_WholeWords(),
     )
     return lark, builder
 
@@ -86,6 +129,8 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
             program = lark.parse(text)
         except UnexpectedInput as error:
             return ParseResult(None, (syntax_diagnostic(error, text, path),))
+        except _GluedWordError as glued:
+            return ParseResult(None, (_glued_diagnostic(glued, path),))
         assert isinstance(program, n.Program)
         return ParseResult(program, tuple(builder.diagnostics))
 
@@ -315,6 +360,8 @@ class _Builder(Transformer[Token, n.Program]):
         span = _spanning(children)
         start = self._time(start_token, allow_midnight_end=False)
         end = self._time(end_token, allow_midnight_end=True)
+        if start is None or end is None:
+            return n.ScheduleWindow(days.value, start or 0, end or 0, span)
         if start == end:
             self._error(
                 span,
@@ -350,10 +397,8 @@ class _Builder(Transformer[Token, n.Program]):
     def _duration(self, token: Token) -> n.Duration:
         text = str(token)
         span = _token_span(token)
-        if _DURATION.fullmatch(text):
-            seconds = sum(
-                int(count) * DURATION_UNITS[unit] for count, unit in _DURATION_PART.findall(text)
-            )
+        seconds = parse_duration(text)
+        if seconds is not None:
             return n.Duration(seconds, span)
         self._error(
             span,
@@ -363,7 +408,7 @@ class _Builder(Transformer[Token, n.Program]):
         )
         return n.Duration(0, span)
 
-    def _time(self, token: Token, *, allow_midnight_end: bool) -> int:
+    def _time(self, token: Token, *, allow_midnight_end: bool) -> int | None:
         hours, minutes = (int(part) for part in str(token).split(":"))
         value = hours * 60 + minutes
         if minutes < 60 and (hours < 24 or (allow_midnight_end and value == 24 * 60)):
@@ -374,7 +419,7 @@ class _Builder(Transformer[Token, n.Program]):
             f"`{token}` is not a time of day",
             "times are 24-hour HH:MM from 00:00 to 23:59 (24:00 may end a range)",
         )
-        return 0
+        return None
 
     def _text(self, token: Token) -> n.Text:
         return n.Text(self._unescape(token, str(token)[1:-1], 1), _token_span(token))
@@ -525,6 +570,7 @@ _WORDS = {
     "$END": "the end of the file",
 }
 _ITEM_KEYWORDS = ("rule", "define", "policy")
+_CLAUSE_WORDS = frozenset(w.split()[0] for w in _CLAUSE_KEYWORDS.values()) - {"session"}
 _VALUE_TERMINALS = {"NUMBER", "DURATION", "PERCENT", "STRING", "TRUE", "FALSE"}
 
 
@@ -628,6 +674,63 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
     return f"expected {_join(words)}{where}, found {_found(token)}", hints
 
 
+def _glued_diagnostic(glued: _GluedWordError, path: str) -> Diagnostic:
+    keyword = glued.keyword
+    start = _token_span(keyword)
+    span = n.Span(
+        start.line,
+        start.column,
+        start.line,
+        start.column + len(glued.word),
+        start.start_pos,
+        start.start_pos + len(glued.word),
+    )
+    return Diagnostic.at(
+        span,
+        path,
+        "syntax",
+        f"`{glued.word}` is not a word politely knows here",
+        hints=[f"did you mean `{keyword.value}`?"],
+    )
+
+
+def _glued_in_text(text: str, token: Token, path: str) -> Diagnostic | None:
+    """The error token continues a keyword (`dismiss` + `al`): report the whole word."""
+    start = token.start_pos or 0
+    if token.type == "$END" or start == 0 or not re.match(r"\w", text[start - 1 : start + 1]):
+        return None
+    if not re.match(r"\w", text[start]):
+        return None
+    word_start = start
+    while word_start > 0 and re.match(r"\w", text[word_start - 1]):
+        word_start -= 1
+    end = re.compile(r"\w*").match(text, start).end()  # type: ignore[union-attr]
+    keyword = text[word_start:start]
+    if not keyword.isalpha():
+        return None
+    line = text.count("\n", 0, word_start) + 1
+    column = word_start - (text.rfind("\n", 0, word_start) + 1) + 1
+    span = n.Span(line, column, line, column + end - word_start, word_start, end)
+    return Diagnostic.at(
+        span,
+        path,
+        "syntax",
+        f"`{text[word_start:end]}` is not a word politely knows here",
+        hints=[f"did you mean `{keyword}`?"],
+    )
+
+
+def _dangling(text: str, token: Token) -> str | None:
+    """The clause keyword just before the error, read as a name after `and`/`or`/`not`."""
+    before = re.search(r"\b(and|or|not)\s+([a-z_]+)\s*$", text[: token.start_pos or 0])
+    if before is not None and before.group(2) in _CLAUSE_WORDS:
+        return (
+            f"`{before.group(1)}` needs a condition after it, but `{before.group(2)}` "
+            "starts a new clause"
+        )
+    return None
+
+
 def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
     line, column = error.line or 1, error.column or 1
     if isinstance(error, UnexpectedCharacters):
@@ -635,7 +738,7 @@ def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnosti
         char = text[position] if position < len(text) else ""
         span = n.Span(line, column, line, column + 1)
         if char == '"':
-            end = len(text.splitlines()[line - 1]) + 1
+            end = len(source_lines_of(text)[line - 1]) + 1
             return Diagnostic.at(
                 n.Span(line, column, line, end),
                 path,
@@ -653,10 +756,18 @@ def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnosti
         )
     if isinstance(error, UnexpectedToken):
         token = error.token
+        glued = _glued_in_text(text, token, path)
+        if glued is not None:
+            return glued
         message, hints = _syntax_message(error)
+        dangling = _dangling(text, token)
+        if dangling is not None:
+            message, hints = dangling, ["finish the condition, or remove the dangling word"]
         if token.type == "$END":
-            lines = text.splitlines() or [""]
-            line, column = len(lines), len(lines[-1]) + 1
+            lines = source_lines_of(text)
+            while len(lines) > 1 and not lines[-1].strip():  # point after the last text
+                lines.pop()
+            line, column = len(lines), len(lines[-1].rstrip()) + 1
             span = n.Span(line, column, line, column + 1)
         else:
             span = _token_span(token)

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from politely.compiler import RuleSet
-from politely.engine import Engine, describe_validation
+from politely.engine import Engine, describe_validation, memory_horizon
 from politely.errors import TrafficError
 from politely.evaluator import Verdict, evaluate
 from politely.models import AgentsUpdate, Decision, Event
@@ -119,7 +119,7 @@ def read_traffic(path: str | Path) -> Iterator[tuple[int, Event | _Control]]:
 
 def parse_traffic_line(text: str, where: str) -> Event | _Control:
     try:
-        data = json.loads(text)
+        data = json.loads(text.rstrip("\r\n"))
     except json.JSONDecodeError as error:
         raise TrafficError(f"{where}: not JSON: {error.msg} (column {error.colno})") from error
     if not isinstance(data, dict):
@@ -162,7 +162,8 @@ class Simulation:
         follow_ticks: bool = False,
     ) -> None:
         self.clock = SimulatedClock()
-        self.engine = Engine(rules, store=MemoryStore(clock=self.clock), clock=self.clock)
+        store = MemoryStore(clock=self.clock, ttl=memory_horizon(rules))
+        self.engine = Engine(rules, store=store, clock=self.clock)
         self.constant_agents = agents
         self.follow_ticks = follow_ticks
         self.summary = Summary()
@@ -277,10 +278,12 @@ def render_summary(summary: Summary, stats: Stats) -> str:
         span = f"from {iso(summary.first)} to {iso(summary.last)}"
     else:
         span = "no events"
-    ticks = f" (and {summary.sent_ticks:,} ticks sent as asked)" if summary.sent_ticks else ""
+    ticks = (
+        f" (and {_count(summary.sent_ticks, 'tick')} sent as asked)" if summary.sent_ticks else ""
+    )
     lines.append(
-        f"{summary.events:,} events{ticks} from {len(summary.visitors):,} visitors "
-        f"in {summary.sessions:,} sessions, {span}"
+        f"{_count(summary.events, 'event')}{ticks} from {_count(len(summary.visitors), 'visitor')} "
+        f"in {_count(summary.sessions, 'session')}, {span}"
     )
     lines.append("")
     per_1000 = 1000 / summary.sessions if summary.sessions else 0.0
@@ -336,6 +339,10 @@ def _row(label: str, shown: int, per: float, accepted: int, dismissed: int, inde
         f"{' ' * indent}{label:<{28 - indent}}{shown:>7,}{per:>20.1f}"
         f"{accepted if shown else '-':>10}{dismissed if shown else '-':>11}{rate:>12}"
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _short(text: str, width: int) -> str:
