@@ -598,9 +598,11 @@ class _Checker:
             used.update(r.name for r in analysis.refs(when.condition))
             condition = analysis.expand(when.condition, conditions)
             looks_at_agents |= analysis.reads_agents(condition)
-            if not self._never_holds(condition, when.condition) and policy_only is not None:
+            never = self._never_holds(condition, when.condition)
+            if not never and policy_only is not None:
                 both = analysis.conjoin(condition, policy_only)
                 if both is not None and analysis.contradiction(both) is not None:
+                    never = True
                     self.warn(
                         _head(when.span, "when"),
                         "never-holds",
@@ -608,8 +610,11 @@ class _Checker:
                         "policy's `only when`",
                     )
             events = rule_events(rule)
-            if "page_view" in events and not analysis.waits_before_inviting(
-                analysis.conjoin(condition, policy_only)
+            # A rule that never fires cannot fire on load: one warning, not two.
+            if (
+                not never
+                and "page_view" in events
+                and not analysis.waits_before_inviting(analysis.conjoin(condition, policy_only))
             ):
                 self.warn(
                     rule.name.span,

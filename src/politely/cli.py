@@ -89,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "explain":
             return _explain(args, out)
     except FileNotFoundError as error:
-        print(f"politely: {error.args[0] if error.args else error}", file=sys.stderr)
+        # open() names the file apart from the message; read_sources puts both in args[0]
+        message = f"{error.filename}: {error.strerror}" if error.filename else error.args[0]
+        print(f"politely: {message}", file=sys.stderr)
         return USAGE_ERROR
     except _UsageError as error:
         print(f"politely: {error}", file=sys.stderr)

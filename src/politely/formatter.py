@@ -318,7 +318,11 @@ def _render(units: list[_Unit], source_lines: list[str]) -> str:
     previous: _Unit | None = None
     for unit in units:
         first_line = min([unit.start, *(c.line for c in unit.leading)])
-        blank_in_source = _blank_before(first_line, source_lines)
+        # A blank line counts only before a unit that starts a new source line:
+        # a rule written on one line has no blank lines inside.
+        blank_in_source = _blank_before(first_line, source_lines) and (
+            previous is None or first_line > previous.end
+        )
         if previous is not None:
             grouped_defines = previous.text.startswith("define ") and unit.text.startswith(
                 "define "

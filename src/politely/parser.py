@@ -452,17 +452,27 @@ class _Builder(Transformer[Token, n.Program]):
         return "".join(out)
 
     def _message(self, token: Token) -> n.Message:
-        """A `say` string: literal text and `{field or fallback}` slots."""
+        """A `say` string: literal text and `{field or fallback}` slots.
+
+        Scanned on the raw text, so every position reported is the column in
+        the file; escapes are decoded per piece, braces `{{ }}` after that.
+        """
         raw = str(token)[1:-1]
         line, base = token.line or 1, (token.column or 1) + 1
         parts: list[str | n.Slot] = []
-        literal: list[str] = []
+        run = 0  # where the current literal run starts in `raw`
+
+        def flush(stop: int) -> None:
+            if run < stop:
+                text = self._unescape(token, raw[run:stop], 1 + run)
+                parts.append(text.replace("{{", "{").replace("}}", "}"))
+
         i = 0
         while i < len(raw):
-            if raw.startswith("{{", i) or raw.startswith("}}", i):
-                literal.append(raw[i])
+            char = raw[i]
+            if char == "\\" or raw.startswith(("{{", "}}"), i):
                 i += 2
-            elif raw[i] == "{":
+            elif char == "{":
                 close = raw.find("}", i)
                 match = _SLOT.fullmatch(raw, i + 1, close) if close != -1 else None
                 if match is None:
@@ -475,18 +485,17 @@ class _Builder(Transformer[Token, n.Program]):
                         else "this `{` is never closed",
                         "write {field} or {field or fallback}; write {{ for a literal brace",
                     )
-                    literal.append(raw[i:end])
                     i = end
                     continue
-                if literal:
-                    parts.append(self._unescape(token, "".join(literal), 1 + i - len(literal)))
-                    literal = []
+                flush(i)
                 field_start = base + match.start("field")
                 field = n.Field(
                     tuple(match["field"].split(".")),
                     n.Span(line, field_start, line, field_start + len(match["field"])),
                 )
                 fallback = match["fallback"]
+                if fallback is not None:
+                    fallback = self._unescape(token, fallback, 1 + match.start("fallback"))
                 parts.append(
                     n.Slot(
                         field,
@@ -494,21 +503,18 @@ class _Builder(Transformer[Token, n.Program]):
                         n.Span(line, base + i, line, base + close + 1),
                     )
                 )
-                i = close + 1
-            elif raw[i] == "}":
+                i = run = close + 1
+            elif char == "}":
                 self._error(
                     n.Span(line, base + i, line, base + i + 1),
                     "bad-template",
                     "a lone `}` in a message",
                     "write }} for a literal brace",
                 )
-                literal.append("}")
                 i += 1
             else:
-                literal.append(raw[i])
                 i += 1
-        if literal:
-            parts.append(self._unescape(token, "".join(literal), 1 + len(raw) - len(literal)))
+        flush(len(raw))
         return n.Message(template_source(parts), tuple(parts), _token_span(token))
 
 
@@ -622,6 +628,9 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
     clause, block = _context(error)
     where = f" in {block}" if block else ""
     after_condition = {"AND", "OR"} <= accepts
+    if accepts == {"WHEN"} and clause in ("only when", "never when"):
+        word = clause.split()[0]
+        return f"expected `when` after `{word}`", [f"write: {word} when <condition>"]
     if token.type == "NUMBER" and "DURATION" in accepts:
         return f"durations need a unit: write {token}s", [
             "units are s, m, h, d and w: 30s, 10m, 1h30m, 7d"
