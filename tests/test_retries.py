@@ -118,9 +118,11 @@ def test_a_retried_chat_start_does_not_open_a_second_chat(
     assert counters(engine) == (2, 1)
 
 
-def test_a_retry_later_returns_the_first_decision_unchanged(
+def test_a_retry_later_returns_the_first_decision_with_recheck_in_counted_from_now(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
+    """Same invitation and chat; recheck_in still points at the same moment, so a
+    site that retried late is never late (LANGUAGE.md section 5)."""
     engine = make_engine(
         "policy { at most 1000 invitations per visitor }\n"
         'rule r { when page.dwell >= 60s say "Hi" }\n'
@@ -128,8 +130,12 @@ def test_a_retry_later_returns_the_first_decision_unchanged(
     first = view(engine, "e1")
     assert first.recheck_in == 60
     clock.advance(45)
-    assert view(engine, "e1") == first
+    again = view(engine, "e1")
+    assert again.model_copy(update={"recheck_in": 60}) == first
+    assert again.recheck_in == 15
     assert send(engine, "v1", "tick").recheck_in == 15  # dwell was not reset by the retry
+    clock.advance(30)
+    assert view(engine, "e1").recheck_in == 1  # past the moment: ask at once
 
 
 def test_a_retry_with_a_different_body_still_returns_the_first_decision(

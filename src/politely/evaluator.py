@@ -207,7 +207,7 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
     if event.id is not None and previous is not None and previous.seen:
         first = previous.seen.get(event.id)
         if first is not None and now - first[0] < REMEMBER_EVENT_IDS_FOR:
-            return Verdict(first[1], None)
+            return Verdict(_retried(first[1], now - first[0]), None)
     policy = rules.policy
     s = record_event(previous, event, now, policy.session_timeout)
     counts: list[Count] = []
@@ -263,6 +263,15 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
         counts,
         event.id,
     )
+
+
+def _retried(decision: Decision, elapsed: float) -> Decision:
+    """The first decision again; its recheck_in counts from now, so a site that
+    retried late still asks again on time (at the same moment, never later)."""
+    if decision.recheck_in is None or elapsed <= 0:
+        return decision
+    remaining = max(1, decision.recheck_in - ticks.above(elapsed - 1))
+    return decision.model_copy(update={"recheck_in": remaining})
 
 
 def _remember(
