@@ -50,6 +50,7 @@ from politely.errors import RulesError
 from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, KNOWN_FIELDS, lookup
 from politely.formatter import format_duration
 from politely.glob import compile_glob
+from politely.models import Decision
 from politely.schedule import CompiledSchedule
 from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
 
@@ -138,6 +139,9 @@ class CompiledRule:
 
 @dataclass(frozen=True, eq=False)
 class CompiledPolicy:
+    """The policy ready to run. `only_gate`/`never_gate` are set when that
+    condition reads agent fields only (the common `only when agents.available > 0`)."""
+
     caps: tuple[Cap, ...]
     sitewide: tuple[Cap, ...]
     quiet_after_dismiss: int
@@ -150,6 +154,38 @@ class CompiledPolicy:
     never_window: Window | None
     only_condition: n.Condition | None
     never_condition: n.Condition | None
+    only_gate: AgentGate | None = None
+    never_gate: AgentGate | None = None
+
+
+class AgentGate:
+    """A condition that reads agent fields only: its value changes only when the
+    site reports a new status, or when the status goes stale. So it is computed
+    once per status, not once per event, and its future ticks are known:
+    its value while fresh until the status goes stale, its stale value after.
+    """
+
+    def __init__(self, test: Condition) -> None:
+        self.test = test
+        self.when_stale = bool(test(None, None, None, 0.0))  # type: ignore[arg-type]
+        self._memo: tuple[AgentStatus | None, bool] = (None, self.when_stale)
+
+    def holds(self, fresh: AgentStatus | None) -> bool:
+        """The value now; `fresh` is the status if it is fresh, else None."""
+        if fresh is None:
+            return self.when_stale
+        status, value = self._memo
+        if status is not fresh:
+            value = bool(self.test(None, None, fresh, 0.0))  # type: ignore[arg-type]
+            self._memo = (fresh, value)  # one assignment: safe across threads
+        return value
+
+    def window(self, agents: AgentStatus | None, now: float) -> ticks.Ticks:
+        if agents is None:
+            return ticks.of(self.when_stale)
+        stale = _stale_tick(agents, now)
+        out = ticks.until(stale) if self.holds(agents) else ticks.EMPTY
+        return ticks.either(out, ticks.since(stale)) if self.when_stale else out
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +213,24 @@ class RuleSet:
     _cache: LRUCache[tuple[str, str | None], tuple[Bucket, ...]] = field(
         default_factory=lambda: LRUCache(maxsize=4096)
     )
+    _listening: LRUCache[tuple[str, str | None], tuple[CompiledRule, ...]] = field(
+        default_factory=lambda: LRUCache(maxsize=4096)
+    )
+    _decisions: dict[tuple[int | None, str], Decision] = field(default_factory=dict)
+
+    def plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
+        """A decision without an invitation. Decisions are frozen, so these are
+        shared: building a pydantic model costs more than the rest of a tick."""
+        key = (recheck_in, chat)
+        found = self._decisions.get(key)
+        if found is None:
+            if len(self._decisions) >= 4096:
+                self._decisions.clear()
+            found = Decision.model_construct(
+                invitation=None, recheck_in=recheck_in, chat=chat, ruleset=self.hash
+            )
+            self._decisions[key] = found
+        return found
 
     def buckets(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         """The buckets an event must test: its name's unconstrained rules, and the
@@ -220,9 +274,15 @@ class RuleSet:
         by_rank = self.by_rank
         return [by_rank[r] for r in ranks]
 
-    def listening(self, event: str, path: str | None) -> list[CompiledRule]:
-        ranks = sorted({r for b in self.buckets(event, path) for r in b.ranks})
-        return [self.by_rank[r] for r in ranks]
+    def listening(self, event: str, path: str | None) -> tuple[CompiledRule, ...]:
+        """Rules listening to the event that could match the path, by priority."""
+        key = (event, path)
+        found = self._listening.get(key)
+        if found is None:
+            ranks = sorted({r for b in self.buckets(event, path) for r in b.ranks})
+            found = tuple(self.by_rank[r] for r in ranks)
+            self._listening[key] = found
+        return found
 
     def matching(
         self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
@@ -795,6 +855,8 @@ class _Compiler:
             never_window=windows.get("never"),
             only_condition=conditions.get("only"),
             never_condition=conditions.get("never"),
+            only_gate=_agent_gate(functions.get("only"), conditions.get("only")),
+            never_gate=_agent_gate(functions.get("never"), conditions.get("never")),
         )
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
@@ -839,6 +901,13 @@ class _Compiler:
                     parts.append(part)
             messages.append(CompiledMessage(message.text, tuple(parts)))
         return tuple(messages)
+
+
+def _agent_gate(test: Condition | None, condition: n.Condition | None) -> AgentGate | None:
+    if test is None or condition is None:
+        return None
+    reads = analysis.fields_read(condition)
+    return AgentGate(test) if reads and reads <= AGENT_FIELDS else None
 
 
 def _merge(existing: Bucket | None, bucket: Bucket) -> Bucket:

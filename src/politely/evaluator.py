@@ -247,9 +247,12 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
         view.log.record(record, rules.keep_invitations_for)
     sitewide = snapshot.sitewide if record is None else [*snapshot.sitewide, now]
     recheck = recheck_in(rules, view, snapshot, sitewide, now)
-    decision = Decision.model_construct(
-        invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
-    )
+    if invitation is None:
+        decision = rules.plain_decision(recheck, chat)
+    else:
+        decision = Decision.model_construct(
+            invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
+        )
     if event.id is not None:
         s.seen = _remember(s.seen, event.id, now, decision)
     return Verdict(
@@ -322,9 +325,15 @@ def policy_reason(
 ) -> str | None:
     """The first policy gate that stops any invitation now, or None."""
     policy = rules.policy
-    if policy.only is not None and not policy.only(s, event, agents, now):
+    if policy.only_gate is not None:
+        if not policy.only_gate.holds(agents):
+            return "policy_only"
+    elif policy.only is not None and not policy.only(s, event, agents, now):
         return "policy_only"
-    if policy.never is not None and policy.never(s, event, agents, now):
+    if policy.never_gate is not None:
+        if policy.never_gate.holds(agents):
+            return "policy_never"
+    elif policy.never is not None and policy.never(s, event, agents, now):
         return "policy_never"
     log = s.log
     if log is not None and not all(c.allows(log, s.session, now) for c in policy.caps):
@@ -402,11 +411,14 @@ def recheck_in(
     """
     if s.session is None or s.in_chat:
         return None
+    listening = rules.listening("tick", s.page_path)
+    if not listening:
+        return None
     gate = policy_ticks(rules, s, snapshot, sitewide, now)
     if not gate:
         return None
     best: int | None = None
-    for rule in rules.listening("tick", s.page_path):
+    for rule in listening:
         k = rule_first_tick(rules, rule, s, snapshot, gate, now, best)
         if k is not None and (best is None or k < best):
             best = k
@@ -420,28 +432,35 @@ def policy_ticks(
 ) -> ticks.Ticks:
     """The future ticks at which the policy (and any block) would let a rule fire."""
     policy = rules.policy
-    lowest = 1
+    opens = now + 1  # the earliest moment every release below allows
     block = snapshot.block
     if block is not None and block.active(now):
         if block.until is None:
             return ticks.EMPTY
-        lowest = max(lowest, ticks.at_least(block.until - now))
-    for cap in policy.caps:
-        release = cap.release(s.log, s.session, now)
-        if release is None:
-            return ticks.EMPTY
-        lowest = max(lowest, ticks.at_least(release - now))
-    if policy.sitewide:
-        lowest = max(lowest, ticks.at_least(sitewide_release(policy.sitewide, sitewide, now) - now))
+        opens = max(opens, block.until)
+    log = s.log
+    if log is not None:
+        for cap in policy.caps:
+            release = cap.release(log, s.session, now)
+            if release is None:
+                return ticks.EMPTY
+            if release > opens:
+                opens = release
+    if policy.sitewide and sitewide:
+        opens = max(opens, sitewide_release(policy.sitewide, sitewide, now))
     if s.last_dismiss is not None:
-        lowest = max(lowest, ticks.at_least(s.last_dismiss + policy.quiet_after_dismiss - now))
+        opens = max(opens, s.last_dismiss + policy.quiet_after_dismiss)
     if s.last_chat_end is not None:
-        lowest = max(lowest, ticks.at_least(s.last_chat_end + policy.quiet_after_chat - now))
-    gate = ticks.since(lowest)
+        opens = max(opens, s.last_chat_end + policy.quiet_after_chat)
+    gate = ticks.since(ticks.at_least(opens - now))
     agents = snapshot.agents
-    if policy.only_window is not None:
+    if policy.only_gate is not None:
+        gate = ticks.both(gate, policy.only_gate.window(agents, now))
+    elif policy.only_window is not None:
         gate = ticks.both(gate, policy.only_window(s, agents, now))
-    if policy.never_window is not None:
+    if policy.never_gate is not None:
+        gate = ticks.both(gate, ticks.invert(policy.never_gate.window(agents, now)))
+    elif policy.never_window is not None:
         gate = ticks.both(gate, ticks.invert(policy.never_window(s, agents, now)))
     return gate
 

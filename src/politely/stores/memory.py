@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from cachetools import TTLCache
+from cachetools import Cache, TTLCache
 
 from politely.caps import sitewide_allows
 from politely.state import AgentStatus, Block, InvitationLog, Snapshot, VisitorState
@@ -61,14 +61,21 @@ class MemoryStore:
         if block is not None and not block.active(now):
             self._blocks.pop(visitor, None)
             block = None
-        return Snapshot(self._visitors.get(visitor), block, self._agents, self._sitewide)
+        try:
+            state: VisitorState | None = self._visitors[visitor]  # one expiry check, not two
+        except KeyError:
+            state = None
+        return Snapshot(state, block, self._agents, self._sitewide)
 
     def commit(self, visitor: str, verdict: Verdict, now: float) -> Verdict:
         state = verdict.state
         if state is None:
             return verdict
         with self._lock:
-            current = self._visitors.get(visitor)
+            try:  # a peek at the latest state: no expiry check, no reordering
+                current: VisitorState | None = Cache.__getitem__(self._visitors, visitor)
+            except KeyError:
+                current = None
             log = current.log if current is not None else state.log
             invitation = verdict.invitation
             if invitation is not None:
