@@ -7,28 +7,13 @@ and `not in` included, so `not (agents.available > 0)` is true.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from conftest import FakeClock
-from politely import Decision, Engine
+from events import MakeEngine, tick, view
+from politely import Engine
 
-MakeEngine = Callable[..., Engine]
 LOOSE = "policy { at most 1000 invitations per visitor }\n"
-
-
-def send(engine: Engine, visitor: str, event: str, **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": event, **fields})
-
-
-def view(engine: Engine, visitor: str = "v1") -> Decision:
-    return send(engine, visitor, "page_view", url="/")
-
-
-def tick(engine: Engine, visitor: str = "v1") -> Decision:
-    return send(engine, visitor, "tick")
 
 
 def engine_for(make_engine: MakeEngine, condition: str) -> Engine:

@@ -7,27 +7,19 @@ window checks both t + D - 1 (still capped) and t + D (allowed again).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from conftest import FakeClock
-from politely import Decision, Engine
-
-MakeEngine = Callable[..., Engine]
+from events import DAY, HOUR, MINUTE, MakeEngine, view
+from politely import Engine
 
 LOOSE = "policy { at most 1000 invitations per visitor }\n"
 ALWAYS = 'rule {name} {{ on page_view when session.pageviews >= 1 say "Hi" {clauses} }}\n'
-MINUTE, HOUR, DAY = 60, 3600, 86400
 
 
 def rule(name: str = "r", clauses: str = "") -> str:
     """A rule that would fire on every page view but for its caps."""
     return ALWAYS.format(name=name, clauses=clauses)
-
-
-def view(engine: Engine, visitor: str = "v1", **fields: Any) -> Decision:
-    fields.setdefault("url", "/")
-    return engine.evaluate({"visitor": visitor, "event": "page_view", **fields})
 
 
 def invited(engine: Engine, visitor: str = "v1", **fields: Any) -> str | None:

@@ -4,7 +4,6 @@ errors that name what is wrong, statistics, `explain`, and the default system cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,11 @@ import pytest
 
 import politely
 from conftest import T0, FakeClock, require
-from politely import Decision, Engine, Event
+from events import MakeEngine, send, view
+from politely import Engine, Event
 
-MakeEngine = Callable[..., Engine]
 LOOSE = "policy { at most 1000 invitations per visitor }\n"
 DWELL = 'rule hello { when page.dwell >= 30s say "Hello!" or "Hi!" }\n'
-
-
-def send(engine: Engine, visitor: str, event: str, **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": event, **fields})
-
-
-def view(engine: Engine, visitor: str = "v1", url: str = "/", **fields: Any) -> Decision:
-    return send(engine, visitor, "page_view", url=url, **fields)
 
 
 def explained(engine: Engine, visitor: str, event: str, **fields: Any) -> dict[str, Any]:

@@ -9,19 +9,18 @@ so that every thread reads its snapshot before any commits: the worst case.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from conftest import FakeClock
+from events import MakeEngine
 from politely import Decision, Engine, Event, MemoryStore
 from politely.compiler import RuleSet
 from politely.evaluator import evaluate
 from politely.state import Block, Snapshot
 
-MakeEngine = Callable[..., Engine]
 ALWAYS = 'rule r { on page_view when session.pageviews >= 1 say "Hi" or "Hello" }\n'
 PAGE = Event(visitor="v1", event="page_view", url="/")
 

@@ -16,16 +16,12 @@ import pytest
 
 import politely
 from conftest import FakeClock
-from politely import Decision, Engine, Invitation
+from events import MakeEngine, view
+from politely import Engine, Invitation
 
-MakeEngine = Callable[..., Engine]
 LOOSE = "policy { at most 1000 invitations per visitor }\n"
 VARIANTS = ("One", "Two", "Three")
 THREE = 'rule r { on page_view when session.pageviews >= 1 say "One" or "Two" or "Three" }\n'
-
-
-def view(engine: Engine, visitor: str = "v1", **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": "page_view", "url": "/", **fields})
 
 
 def invitation(engine: Engine, visitor: str = "v1", **fields: Any) -> Invitation:

@@ -8,33 +8,18 @@ event (not time) can change that.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 import politely
 from conftest import FakeClock
-from politely import Decision, Engine
+from events import DAY, HOUR, MINUTE, MakeEngine, send, tick, view
+from politely import Engine
 
-MakeEngine = Callable[..., Engine]
-MINUTE, HOUR, DAY = 60, 3600, 86400
 OUTCOMES = ("invitation_dismissed", "invitation_accepted", "chat_started", "chat_ended")
 LOOSE = "policy {\n    at most 1000 invitations per visitor\n    quiet 1s after chat\n}\n"
 ALWAYS = 'rule r { when session.pageviews >= 1 say "Hi" or "Hello" or "Hey" }\n'
-
-
-def send(engine: Engine, visitor: str, event: str, **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": event, **fields})
-
-
-def view(engine: Engine, visitor: str = "v1", url: str = "/", **fields: Any) -> Decision:
-    return send(engine, visitor, "page_view", url=url, **fields)
-
-
-def tick(engine: Engine, visitor: str = "v1") -> Decision:
-    return send(engine, visitor, "tick")
 
 
 def chats(engine: Engine, visitor: str = "v1") -> int:

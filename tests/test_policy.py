@@ -9,31 +9,16 @@ Priority picks one winner per evaluation; `on` chooses the events a rule hears.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from conftest import FakeClock
+from events import DAY, HOUR, MINUTE, MakeEngine, send, tick, view
 from politely import Decision, Engine
 
-MakeEngine = Callable[..., Engine]
-MINUTE, HOUR, DAY = 60, 3600, 86400
 LOOSE = "policy { at most 1000 invitations per visitor }\n"
 ALWAYS = 'rule r { when session.pageviews >= 1 say "Hi" }\n'
-
-
-def send(engine: Engine, visitor: str, event: str, **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": event, **fields})
-
-
-def view(engine: Engine, visitor: str = "v1", url: str = "/", **fields: Any) -> Decision:
-    return send(engine, visitor, "page_view", url=url, **fields)
-
-
-def tick(engine: Engine, visitor: str = "v1", **fields: Any) -> Decision:
-    return send(engine, visitor, "tick", **fields)
 
 
 def invited(decision: Decision) -> str | None:

@@ -28,10 +28,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import T0, FakeClock
+from events import DAY, HOUR, MINUTE
 from politely import Decision, Engine, Event, check_sources, compile_rules
 from politely.compiler import RuleSet
 
-MINUTE, HOUR, DAY = 60, 3600, 86400
 LOOSE = "policy { at most 100 invitations per session }\n"
 
 

@@ -5,13 +5,12 @@ statistic is counted twice. Ids are per visitor.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from conftest import FakeClock
+from events import MakeEngine, send
 from politely import Decision, Engine
 
-MakeEngine = Callable[..., Engine]
 PAGEVIEWS = (
     "policy { at most 1000 invitations per visitor quiet 1s after chat }\n"
     'rule probe { on ask when visitor.visits >= 1 say "{session.pageviews}/{visitor.chats}" }\n'
@@ -21,10 +20,6 @@ TWO_PER_SESSION = (
     "policy { at most 2 invitations per session }\n"
     'rule r { on page_view when session.pageviews >= 1 say "A" or "B" or "C" }\n'
 )
-
-
-def send(engine: Engine, visitor: str, event: str, **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": event, **fields})
 
 
 def view(engine: Engine, event_id: str | None, visitor: str = "v1", **fields: Any) -> Decision:

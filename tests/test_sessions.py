@@ -7,13 +7,11 @@ session; time-dependent fields are read through conditions and `recheck_in`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from conftest import FakeClock
-from politely import Decision, Engine
+from events import MakeEngine, send, view
+from politely import Engine
 
 PROBED = (
     "session.pageviews",
@@ -44,16 +42,6 @@ PROBE = (
     '    say "' + "|".join(f"{name}={{{name} or {MISSING}}}" for name in PROBED) + '"\n'
     "}\n"
 )
-
-MakeEngine = Callable[..., Engine]
-
-
-def send(engine: Engine, visitor: str, event: str, **fields: Any) -> Decision:
-    return engine.evaluate({"visitor": visitor, "event": event, **fields})
-
-
-def view(engine: Engine, visitor: str, url: str = "/", **fields: Any) -> Decision:
-    return send(engine, visitor, "page_view", url=url, **fields)
 
 
 def probe(engine: Engine, visitor: str) -> dict[str, str] | None:

@@ -139,8 +139,8 @@ class CompiledRule:
 
 @dataclass(frozen=True, eq=False)
 class CompiledPolicy:
-    """The policy ready to run. `only_gate`/`never_gate` are set when that
-    condition reads agent fields only (the common `only when agents.available > 0`)."""
+    """The policy ready to run. A gate that reads agent fields only (the common
+    `only when agents.available > 0`) is an `AgentGate`, with the same calls."""
 
     caps: tuple[Cap, ...]
     sitewide: tuple[Cap, ...]
@@ -154,8 +154,6 @@ class CompiledPolicy:
     never_window: Window | None
     only_condition: n.Condition | None
     never_condition: n.Condition | None
-    only_gate: AgentGate | None = None
-    never_gate: AgentGate | None = None
 
 
 class AgentGate:
@@ -170,8 +168,8 @@ class AgentGate:
         self.when_stale = bool(test(None, None, None, 0.0))  # type: ignore[arg-type]
         self._memo: tuple[AgentStatus | None, bool] = (None, self.when_stale)
 
-    def holds(self, fresh: AgentStatus | None) -> bool:
-        """The value now; `fresh` is the status if it is fresh, else None."""
+    def __call__(self, s: Any, e: Any, fresh: AgentStatus | None, now: float) -> bool:
+        """The value now, like a generated condition; `fresh` is None when stale."""
         if fresh is None:
             return self.when_stale
         status, value = self._memo
@@ -180,11 +178,12 @@ class AgentGate:
             self._memo = (fresh, value)  # one assignment: safe across threads
         return value
 
-    def window(self, agents: AgentStatus | None, now: float) -> ticks.Ticks:
+    def window(self, s: Any, agents: AgentStatus | None, now: float) -> ticks.Ticks:
+        """Future ticks at which it holds, like a generated tick-set function."""
         if agents is None:
             return ticks.of(self.when_stale)
         stale = _stale_tick(agents, now)
-        out = ticks.until(stale) if self.holds(agents) else ticks.EMPTY
+        out = ticks.until(stale) if self(None, None, agents, now) else ticks.EMPTY
         return ticks.either(out, ticks.since(stale)) if self.when_stale else out
 
 
@@ -726,9 +725,10 @@ class _Compiler:
             kind: self.generator.condition(f"policy_{kind}", condition)
             for kind, condition in policy_conditions.items()
         }
-        window_names = {
+        window_names = {  # an agent-only condition's ticks come from its AgentGate
             kind: self.generator.window(f"policy_{kind}_window", condition)
             for kind, condition in policy_conditions.items()
+            if not _reads_agents_only(condition)
         }
         getter_names = self._getters(parts, policy_conditions)
 
@@ -838,6 +838,11 @@ class _Compiler:
             if isinstance(c, n.Cap) and c.sitewide and c.duration is not None
         )
         quiet = {c.after: c.duration.seconds for c in clauses if isinstance(c, n.Quiet)}
+        gates = {
+            kind: AgentGate(functions[kind])
+            for kind, condition in conditions.items()
+            if _reads_agents_only(condition)
+        }
         timeout = next(
             (c.duration.seconds for c in clauses if isinstance(c, n.SessionTimeout)),
             DEFAULT_SESSION_TIMEOUT,
@@ -849,14 +854,12 @@ class _Compiler:
             quiet_after_chat=quiet.get("chat", DEFAULT_QUIET_AFTER_CHAT),
             session_timeout=timeout,
             schedule=_schedule(clauses),
-            only=functions.get("only"),
-            never=functions.get("never"),
-            only_window=windows.get("only"),
-            never_window=windows.get("never"),
+            only=gates.get("only") or functions.get("only"),
+            never=gates.get("never") or functions.get("never"),
+            only_window=gates["only"].window if "only" in gates else windows.get("only"),
+            never_window=gates["never"].window if "never" in gates else windows.get("never"),
             only_condition=conditions.get("only"),
             never_condition=conditions.get("never"),
-            only_gate=_agent_gate(functions.get("only"), conditions.get("only")),
-            never_gate=_agent_gate(functions.get("never"), conditions.get("never")),
         )
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
@@ -903,11 +906,8 @@ class _Compiler:
         return tuple(messages)
 
 
-def _agent_gate(test: Condition | None, condition: n.Condition | None) -> AgentGate | None:
-    if test is None or condition is None:
-        return None
-    reads = analysis.fields_read(condition)
-    return AgentGate(test) if reads and reads <= AGENT_FIELDS else None
+def _reads_agents_only(condition: n.Condition) -> bool:
+    return analysis.fields_read(condition) <= AGENT_FIELDS
 
 
 def _merge(existing: Bucket | None, bucket: Bucket) -> Bucket:

@@ -325,15 +325,9 @@ def policy_reason(
 ) -> str | None:
     """The first policy gate that stops any invitation now, or None."""
     policy = rules.policy
-    if policy.only_gate is not None:
-        if not policy.only_gate.holds(agents):
-            return "policy_only"
-    elif policy.only is not None and not policy.only(s, event, agents, now):
+    if policy.only is not None and not policy.only(s, event, agents, now):
         return "policy_only"
-    if policy.never_gate is not None:
-        if policy.never_gate.holds(agents):
-            return "policy_never"
-    elif policy.never is not None and policy.never(s, event, agents, now):
+    if policy.never is not None and policy.never(s, event, agents, now):
         return "policy_never"
     log = s.log
     if log is not None and not all(c.allows(log, s.session, now) for c in policy.caps):
@@ -454,13 +448,9 @@ def policy_ticks(
         opens = max(opens, s.last_chat_end + policy.quiet_after_chat)
     gate = ticks.since(ticks.at_least(opens - now))
     agents = snapshot.agents
-    if policy.only_gate is not None:
-        gate = ticks.both(gate, policy.only_gate.window(agents, now))
-    elif policy.only_window is not None:
+    if policy.only_window is not None:
         gate = ticks.both(gate, policy.only_window(s, agents, now))
-    if policy.never_gate is not None:
-        gate = ticks.both(gate, ticks.invert(policy.never_gate.window(agents, now)))
-    elif policy.never_window is not None:
+    if policy.never_window is not None:
         gate = ticks.both(gate, ticks.invert(policy.never_window(s, agents, now)))
     return gate
 
