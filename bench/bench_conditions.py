@@ -32,7 +32,8 @@ from typing import Any
 
 from harness import Table, Target, fmt_ns, fmt_ratio, interleaved
 from politely.checker import check_sources
-from politely.compiler import RuleSet, compile_rules
+from politely.compiler import compile_rules
+from politely.ruleset import RuleSet
 from workload import (
     NOW,
     cel_text,

@@ -32,8 +32,9 @@ from typing import Any
 import politely
 from harness import Sample, Table, Target, fmt_ns, percentile
 from politely.checker import check_sources
-from politely.compiler import RuleSet, compile_rules
+from politely.compiler import compile_rules
 from politely.models import Event
+from politely.ruleset import RuleSet
 from workload import site_source, traffic
 
 

@@ -18,9 +18,9 @@ from conftest import FakeClock
 from politely import analysis
 from politely import nodes as n
 from politely.cli import main
-from politely.compiler import CompiledRule, RuleSet
 from politely.formatter import format_source
 from politely.parser import parse
+from politely.ruleset import CompiledRule, RuleSet
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 RULE_FILES = sorted(RULES.glob("*.rules"))

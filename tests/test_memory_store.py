@@ -17,8 +17,8 @@ import pytest
 from conftest import FakeClock
 from events import MakeEngine
 from politely import Decision, Engine, Event, MemoryStore
-from politely.compiler import RuleSet
 from politely.evaluator import evaluate
+from politely.ruleset import RuleSet
 from politely.state import Block, Snapshot
 
 ALWAYS = 'rule r { on page_view when session.pageviews >= 1 say "Hi" or "Hello" }\n'

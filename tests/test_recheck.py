@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from conftest import T0, FakeClock
 from events import DAY, HOUR, MINUTE
 from politely import Decision, Engine, Event, check_sources, compile_rules
-from politely.compiler import RuleSet
+from politely.ruleset import RuleSet
 
 LOOSE = "policy { at most 100 invitations per session }\n"
 

@@ -7,11 +7,12 @@
 """
 
 from politely.checker import CheckResult, check_path, check_sources
-from politely.compiler import RuleSet, compile_rules
+from politely.compiler import compile_rules
 from politely.diagnostics import Diagnostic
 from politely.engine import Engine
 from politely.errors import EventError, PolitelyError, RulesError, StoreError, TrafficError
 from politely.models import Decision, Event, Invitation
+from politely.ruleset import RuleSet
 from politely.stats import Stats
 from politely.stores import MemoryStore, Store, open_store
 

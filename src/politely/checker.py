@@ -258,7 +258,6 @@ class _Checker:
 
     def _check_rule(self, rule: n.Rule, defines: Mapping[str, n.Condition]) -> None:
         seen = self._check_clauses(rule.clauses, n.RULE_CLAUSES, _SINGLE_RULE_CLAUSES, "rule")
-        head = _head(rule.span, "rule")
         if n.When not in seen:
             self.error(
                 rule.name.span,
@@ -273,7 +272,6 @@ class _Checker:
                 f"rule `{rule.name.value}` has no `say` message",
                 'every rule says what to say: say "Can I help?" or "Questions?"',
             )
-        del head
         for clause in rule.clauses:
             if isinstance(clause, n.When):
                 self._check_condition(clause.condition, defines)

@@ -68,6 +68,18 @@ class Diagnostic:
         return (self.path, self.line, self.column, self.code)
 
 
+def token_span(token: Any) -> Span:
+    """The span of a Lark token (1-based, end exclusive)."""
+    return Span(
+        token.line or 1,
+        token.column or 1,
+        token.end_line or token.line or 1,
+        token.end_column or token.column or 1,
+        token.start_pos or 0,
+        token.end_pos or 0,
+    )
+
+
 def render(diagnostic: Diagnostic, source: str | None) -> str:
     """`path:line:col: severity[code]: message`, the source line and a caret run."""
     d = diagnostic

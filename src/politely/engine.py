@@ -29,10 +29,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from politely.checker import check_path, check_sources
-from politely.compiler import RuleSet, compile_rules
+from politely.compiler import compile_rules
 from politely.errors import EventError
 from politely.evaluator import Verdict, evaluate
 from politely.models import Decision, Event
+from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block
 from politely.stats import Stats, build_stats
 from politely.stores import MemoryStore, Store

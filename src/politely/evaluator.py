@@ -33,8 +33,8 @@ from urllib.parse import parse_qs
 
 from politely import ticks
 from politely.caps import Cap, sitewide_allows, sitewide_release
-from politely.compiler import CompiledRule, RuleSet
 from politely.models import Decision, Event, Invitation, split_url
+from politely.ruleset import CompiledRule, RuleSet
 from politely.schedule import DAY, CompiledSchedule
 from politely.state import InvitationLog, InvitationRecord, Snapshot, VisitorState
 

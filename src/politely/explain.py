@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from politely import nodes as n
 from politely.caps import Cap, sitewide_allows
-from politely.compiler import CompiledRule, RuleSet, generate_condition
+from politely.codegen import generate_condition
 from politely.evaluator import (
     OUTCOME_EVENTS,
     Verdict,
@@ -34,6 +34,7 @@ from politely.evaluator import (
 )
 from politely.formatter import format_condition, format_duration, format_schedule
 from politely.models import Decision, Event
+from politely.ruleset import CompiledRule, RuleSet
 from politely.state import InvitationLog, Snapshot, VisitorState
 
 Status = Literal[

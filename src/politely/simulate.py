@@ -27,11 +27,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from politely.compiler import RuleSet
 from politely.engine import Engine, describe_validation, memory_horizon
 from politely.errors import TrafficError
 from politely.evaluator import Verdict, evaluate
 from politely.models import AgentsUpdate, Decision, Event
+from politely.ruleset import RuleSet
 from politely.state import Block
 from politely.stats import Stats
 from politely.stores import MemoryStore

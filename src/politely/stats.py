@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from politely.compiler import RuleSet
     from politely.evaluator import Count
+    from politely.ruleset import RuleSet
 
 
 class VariantStats(BaseModel):

@@ -1,0 +1,391 @@
+"""Conditions as generated Python: one source of truth for their meaning at run time.
+
+Every way politely evaluates a condition goes through the `Emitter` here: the
+bucket functions that pick candidates, the tick-set functions behind
+`recheck_in`, the field getters for messages, and the one-off functions
+`explain` compiles. Fields load into locals once per function; a missing or
+wrongly typed value makes a test false (`!=` included), as LANGUAGE.md
+section 4 says.
+
+    >>> from politely.parser import parse
+    >>> when = parse('rule r { when page.dwell >= 30s say "x" }').program.items[0].clauses[0]
+    >>> generator = Generator("example")
+    >>> name = generator.condition("test", when.condition)
+    >>> print(generator.source.strip())
+    def test(s, e, a, now):
+        f0 = (now - s.page_start) if s.page_start is not None else None
+        return (f0 is not None and f0 >= 30)
+"""
+
+from __future__ import annotations
+
+import linecache
+import math
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from politely import analysis, ticks
+from politely import nodes as n
+from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, lookup
+from politely.glob import compile_glob
+from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
+
+DAY = 86400
+Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
+Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
+Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]
+
+# Fields whose value grows one second per second (`base + k` at tick k).
+GROWING = frozenset({"page.dwell", "session.duration", "invitations.last"})
+
+
+class _Tick:
+    """The event a future tick would bring: what `recheck_in` evaluates against."""
+
+    event = "tick"
+    props: Mapping[str, Any] = MappingProxyType({})
+
+
+def _dig(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _today(log: InvitationLog | None, now: float) -> int:
+    if log is None:
+        return 0
+    return sum(1 for r in log.recent if r.at + DAY > now)
+
+
+def _today_releases(log: InvitationLog | None, now: float) -> list[int]:
+    if log is None:
+        return []
+    return [ticks.at_least(r.at + DAY - now) for r in log.recent if r.at + DAY > now]
+
+
+def stale_tick(agents: AgentStatus | None, now: float) -> int:
+    """The first tick at which the agent status is too old to use."""
+    if agents is None:
+        return -ticks.INF
+    return ticks.above(agents.at + AGENT_STATUS_TTL - now)
+
+
+def _in_ticks(base: float, values: tuple[float, ...], negated: bool) -> ticks.Ticks:
+    found: ticks.Ticks = ticks.EMPTY
+    for value in values:
+        found = ticks.either(found, ticks.equal_to(value - base))
+    return ticks.invert(found) if negated else found
+
+
+def _steps_in(releases: list[int], values: tuple[float, ...], negated: bool) -> ticks.Ticks:
+    found: ticks.Ticks = ticks.EMPTY
+    for value in values:
+        found = ticks.either(found, ticks.steps(releases, "==", value))
+    return ticks.invert(found) if negated else found
+
+
+def _all_of(*sets: ticks.Ticks) -> ticks.Ticks:
+    out = sets[0]
+    for other in sets[1:]:
+        out = ticks.both(out, other)
+    return out
+
+
+def _any_of(*sets: ticks.Ticks) -> ticks.Ticks:
+    out = sets[0]
+    for other in sets[1:]:
+        out = ticks.either(out, other)
+    return out
+
+
+_HELPERS: dict[str, Any] = {
+    "_NUM": (int, float),
+    "_INF": math.inf,
+    "_NOATTR": MappingProxyType({}),
+    "_TICK": _Tick(),
+    "_dig": _dig,
+    "_today": _today,
+    "_today_releases": _today_releases,
+    "stale_tick": stale_tick,
+    "_FULL": ticks.FULL,
+    "_EMPTY": ticks.EMPTY,
+    "_of": ticks.of,
+    "_cmp": ticks.compare,
+    "_until": ticks.until,
+    "_invert": ticks.invert,
+    "_steps": ticks.steps,
+    "_in_ticks": _in_ticks,
+    "_steps_in": _steps_in,
+    "_all_of": _all_of,
+    "_any_of": _any_of,
+}
+
+
+class _Fields:
+    """The locals a generated function loads: one per field, in first-use order."""
+
+    def __init__(self, *, window: bool) -> None:
+        self.window = window
+        self.lines: list[str] = []
+        self.names: dict[str, str] = {}
+
+    def _load(self, key: str, expression: str) -> str:
+        if key not in self.names:
+            self.names[key] = f"f{len(self.names)}"
+            self.lines.append(f"{self.names[key]} = {expression}")
+        return self.names[key]
+
+    def get(self, name: str) -> str:
+        path = tuple(name.split("."))
+        namespace, rest = path[0], path[1:]
+        simple = {
+            "event": "e.event",
+            "page.url": "s.page_url",
+            "page.path": "s.page_path",
+            "page.title": "s.page_title",
+            "page.referrer": "s.page_referrer",
+            "page.dwell": "(now - s.page_start) if s.page_start is not None else None",
+            "page.scroll": "s.scroll if s.page_start is not None else None",
+            "session.pageviews": "s.pageviews",
+            "session.duration": "(now - s.session_start) if s.session_start is not None else None",
+            "session.landing": "s.landing",
+            "session.referrer": "s.session_referrer",
+            "session.utm_source": "s.utm[0] if s.utm is not None else None",
+            "session.utm_medium": "s.utm[1] if s.utm is not None else None",
+            "session.utm_campaign": "s.utm[2] if s.utm is not None else None",
+            "visitor.visits": "s.visits",
+            "visitor.returning": "s.visits > 1",
+            "visitor.chats": "s.chats",
+            "agents.online": "a.online if a is not None else None",
+            "agents.available": "a.available if a is not None else None",
+            "queue.length": "a.queue_length if a is not None else None",
+            "queue.wait": "a.queue_wait if a is not None else None",
+        }
+        if name in simple:
+            return self._load(name, simple[name])
+        if namespace == "invitations":
+            log = self._load("log", "s.log")
+            expression = {
+                "invitations.session": f"({log}.session_count if {log} is not None "
+                f"and {log}.session == s.session else 0)",
+                "invitations.today": f"_today_releases({log}, now)"
+                if self.window
+                else f"_today({log}, now)",
+                "invitations.last": f"(now - {log}.recent[-1].at) if {log} is not None "
+                f"and {log}.recent else _INF",
+            }[name]
+            return self._load(name, expression)
+        if namespace == "visitor":
+            attrs = self._load("attributes", "s.attributes or _NOATTR")
+            first = self._load(f"visitor.{rest[0]}", f"{attrs}.get({rest[0]!r})")
+            return first if len(rest) == 1 else self._load(name, f"_dig({first}, {rest[1:]!r})")
+        # event.X
+        props = self._load("props", "e.props")
+        first = self._load(f"event.{rest[0]}", f"{props}.get({rest[0]!r})")
+        return first if len(rest) == 1 else self._load(name, f"_dig({first}, {rest[1:]!r})")
+
+    def agents_expiry(self) -> str:
+        return self._load("agents expiry", "stale_tick(a, now)")
+
+
+class _Constants:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> str:
+        name = f"_c{len(self.values)}"
+        self.values[name] = value
+        return name
+
+
+def _typed(v: str, spec_type: str, value: object, test: str) -> str:
+    """Guard a test so a missing or wrongly typed value makes it false."""
+    if spec_type == "attribute text":  # visitor.country etc.: sent by the site, any type
+        return f"(type({v}) is str and {test})"
+    if spec_type == "any":
+        if isinstance(value, bool):
+            return f"(type({v}) is bool and {test})"
+        if isinstance(value, str):
+            return f"(type({v}) is str and {test})"
+        return f"(type({v}) in _NUM and {test})"
+    if spec_type == "bool":
+        return f"({test})"
+    return f"({v} is not None and {test})"
+
+
+class _Emitter:
+    """Python expressions for conditions: booleans, or tick sets for recheck_in."""
+
+    def __init__(self, constants: _Constants, fields: _Fields) -> None:
+        self.constants = constants
+        self.fields = fields
+
+    # booleans
+    def boolean(self, condition: n.Condition) -> str:
+        if isinstance(condition, n.And):
+            return "(" + " and ".join(self.boolean(o) for o in condition.operands) + ")"
+        if isinstance(condition, n.Or):
+            return "(" + " or ".join(self.boolean(o) for o in condition.operands) + ")"
+        if isinstance(condition, n.Not):
+            return f"(not {self.boolean(condition.operand)})"
+        assert not isinstance(condition, n.Ref), "defines must be expanded"
+        return self.test(condition)
+
+    def test(self, test: n.Test) -> str:
+        name = test.field.name
+        spec = lookup(test.field.path).spec
+        assert spec is not None, name
+        v = self.fields.get(name)
+        kind = "attribute text" if name in ATTRIBUTE_FIELDS else spec.type
+        if isinstance(test, n.Bare):
+            return f"({v} is True)" if spec.type == "any" else f"({v})"
+        if isinstance(test, n.Compare):
+            value = analysis.literal(test.value)
+            return _typed(v, kind, value, f"{v} {test.op} {value!r}")
+        if isinstance(test, n.InList):
+            values = frozenset(analysis.literal(x) for x in test.values)
+            word = "not in" if test.negated else "in"
+            constant = self.constants.add(values)
+            return _typed(v, kind, next(iter(values)), f"{v} {word} {constant}")
+        if isinstance(test, n.Contains):
+            return _typed(v, kind, "", f"{test.text.value!r} in {v}")
+        assert isinstance(test, n.Matches)
+        return _typed(v, kind, "", self._glob(v, test.pattern.value))
+
+    def _glob(self, v: str, pattern: str) -> str:
+        stars = pattern.count("*")
+        if "?" not in pattern:
+            if stars == 0:
+                return f"{v} == {pattern!r}"
+            if stars == 1 and pattern.endswith("*"):
+                return f"{v}.startswith({pattern[:-1]!r})"
+            if stars == 1 and pattern.startswith("*"):
+                return f"{v}.endswith({pattern[1:]!r})"
+            if stars == 2 and pattern.startswith("*") and pattern.endswith("*"):
+                return f"{pattern[1:-1]!r} in {v}"
+        return f"{self.constants.add(compile_glob(pattern))}({v})"
+
+    # tick sets
+    def window(self, condition: n.Condition) -> str:
+        if not _moves(condition):
+            return f"_of({self.boolean(condition)})"
+        if isinstance(condition, n.Not):
+            return f"_invert({self.window(condition.operand)})"
+        if isinstance(condition, n.And | n.Or):
+            fixed = [o for o in condition.operands if not _moves(o)]
+            moving = ", ".join(self.window(o) for o in condition.operands if _moves(o))
+            if isinstance(condition, n.And):
+                combined = f"_all_of({moving})"
+                if not fixed:
+                    return combined
+                guard = " and ".join(self.boolean(o) for o in fixed)
+                return f"({combined} if ({guard}) else _EMPTY)"
+            combined = f"_any_of({moving})"
+            if not fixed:
+                return combined
+            guard = " or ".join(self.boolean(o) for o in fixed)
+            return f"(_FULL if ({guard}) else {combined})"
+        assert isinstance(condition, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
+        name = condition.field.name
+        if name in AGENT_FIELDS:
+            return f"(_until({self.fields.agents_expiry()}) if {self.test(condition)} else _EMPTY)"
+        v = self.fields.get(name)
+        if name == "invitations.today":
+            if isinstance(condition, n.InList):
+                values = tuple(analysis.literal(x) for x in condition.values)
+                return f"_steps_in({v}, {values!r}, {condition.negated})"
+            assert isinstance(condition, n.Compare)
+            return f"_steps({v}, {condition.op!r}, {analysis.literal(condition.value)!r})"
+        if isinstance(condition, n.InList):
+            values = tuple(analysis.literal(x) for x in condition.values)
+            moving = f"_in_ticks({v}, {values!r}, {condition.negated})"
+        else:
+            assert isinstance(condition, n.Compare)
+            value = analysis.literal(condition.value)
+            moving = f"_cmp({v}, {condition.op!r}, {value!r})"
+        if name == "invitations.last":  # infinite until the first invitation
+            return f"(_of({self.test(condition)}) if {v} == _INF else {moving})"
+        return f"(_EMPTY if {v} is None else {moving})"
+
+
+def _moves(condition: n.Condition) -> bool:
+    """Can the passage of time alone change this condition's value?"""
+    return any(
+        isinstance(node, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
+        and (
+            node.field.name in GROWING
+            or node.field.name in AGENT_FIELDS
+            or node.field.name == "invitations.today"
+        )
+        for node in analysis.walk(condition)
+    )
+
+
+class Generator:
+    """Collects generated functions and their constants, then compiles them together."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.constants = _Constants()
+        self.functions: list[str] = []
+
+    def _add(self, name: str, args: str, fields: _Fields, body: list[str]) -> str:
+        lines = [f"def {name}({args}):"]
+        lines.extend(f"    {line}" for line in (*fields.lines, *body))
+        self.functions.append("\n".join(lines))
+        return name
+
+    def bucket(self, name: str, members: Sequence[tuple[int, str, n.Condition]]) -> str:
+        """A function returning the ranks of the members whose condition holds."""
+        fields = _Fields(window=False)
+        emitter = _Emitter(self.constants, fields)
+        body = ["found = []"]
+        for rank, label, condition in members:
+            body.append(f"if {emitter.boolean(condition)}:")
+            body.append(f"    found.append({rank})  # {label}")
+        body.append("return found")
+        return self._add(name, "s, e, a, now", fields, body)
+
+    def condition(self, name: str, condition: n.Condition) -> str:
+        fields = _Fields(window=False)
+        expression = _Emitter(self.constants, fields).boolean(condition)
+        return self._add(name, "s, e, a, now", fields, [f"return {expression}"])
+
+    def window(self, name: str, condition: n.Condition) -> str:
+        fields = _Fields(window=True)
+        expression = _Emitter(self.constants, fields).window(condition)
+        fields.lines.insert(0, "e = _TICK")
+        return self._add(name, "s, a, now", fields, [f"return {expression}"])
+
+    def getter(self, name: str, field_name: str) -> str:
+        fields = _Fields(window=False)
+        local = fields.get(field_name)
+        return self._add(name, "s, e, a, now", fields, [f"return {local}"])
+
+    @property
+    def source(self) -> str:
+        return "\n\n".join(self.functions) + "\n"
+
+    def run(self) -> dict[str, Any]:
+        source = self.source
+        filename = f"<politely {self.label}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = {**_HELPERS, **self.constants.values}
+        exec(compile(source, filename, "exec"), namespace)
+        return namespace
+
+
+def generate_window(condition: n.Condition) -> Window:
+    generator = Generator("recheck")
+    name = generator.window("window", condition)
+    return generator.run()[name]  # type: ignore[no-any-return]
+
+
+def generate_condition(condition: n.Condition) -> Condition:
+    generator = Generator("condition")
+    name = generator.condition("test", condition)
+    return generator.run()[name]  # type: ignore[no-any-return]

@@ -1,0 +1,262 @@
+"""Syntax errors in a marketer's words, never Lark's terminal names.
+
+`syntax_diagnostic` turns Lark's UnexpectedToken/UnexpectedCharacters into a
+diagnostic that says what was expected where ("expected `say` after the
+condition", "durations need a unit: write 30s"), using the parser's state to
+know which rule and clause the writer was in.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from politely import nodes as n
+from politely.diagnostics import Diagnostic, source_lines_of, token_span
+
+_CLAUSE_KEYWORDS = {
+    "ON": "on",
+    "WHEN": "when",
+    "SAY": "say",
+    "PRIORITY": "priority",
+    "COOLDOWN": "cooldown",
+    "AT": "at most",
+    "DURING": "during",
+    "QUIET": "quiet",
+    "ONLY": "only when",
+    "NEVER": "never when",
+    "SESSION": "session timeout",
+}
+_WORDS = {
+    "NAME": "a name",
+    "STRING": 'a quoted text such as "Hi"',
+    "NUMBER": "a number",
+    "DURATION": "a duration such as 30s",
+    "PERCENT": "a percentage such as 50%",
+    "TIME": "a time such as 09:00",
+    "DAY": "days such as mon-fri or weekdays",
+    "COMPARATOR": "a comparison such as >= or ==",
+    "INVITATIONS": "`invitations`",
+    "SITEWIDE": "`sitewide`",
+    "QUIET_AFTER": "`dismiss` or `chat`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "DOT": "`.`",
+    "EQUAL": "`=`",
+    "MINUS": "`-`",
+    "$END": "the end of the file",
+}
+_ITEM_KEYWORDS = ("rule", "define", "policy")
+_CLAUSE_WORDS = frozenset(w.split()[0] for w in _CLAUSE_KEYWORDS.values()) - {"session"}
+_VALUE_TERMINALS = {"NUMBER", "DURATION", "PERCENT", "STRING", "TRUE", "FALSE"}
+
+
+def _word(terminal: str) -> str:
+    if terminal in _WORDS:
+        return _WORDS[terminal]
+    return f"`{terminal.lower()}`"
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "STRING":
+        return f"the text {token}"
+    return f"`{token}`"
+
+
+def _join(words: list[str]) -> str:
+    words = list(dict.fromkeys(words))
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _context(error: UnexpectedToken) -> tuple[str | None, str | None]:
+    """(the clause keyword being written, `rule NAME` / `policy` / `define NAME`)."""
+    parser = error.interactive_parser
+    stack = parser.parser_state.value_stack if parser is not None else []
+    tokens: list[Token] = []
+    for value in stack:
+        if isinstance(value, Token):
+            tokens.append(value)
+        elif isinstance(value, Tree):
+            tokens.extend(t for t in value.scan_values(lambda v: isinstance(v, Token)))
+    clause = block = None
+    for i, token in enumerate(tokens):
+        if token.type in ("RULE", "DEFINE") and i + 1 < len(tokens):
+            block, clause = f"{token.lower()} `{tokens[i + 1]}`", None
+        elif token.type == "POLICY":
+            block, clause = "the policy", None
+        elif token.type in _CLAUSE_KEYWORDS:
+            clause = _CLAUSE_KEYWORDS[token.type]
+    return clause, block
+
+
+def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
+    token = error.token
+    accepts = set(error.accepts or error.expected)
+    clause, block = _context(error)
+    where = f" in {block}" if block else ""
+    after_condition = {"AND", "OR"} <= accepts
+    if accepts == {"WHEN"} and clause in ("only when", "never when"):
+        word = clause.split()[0]
+        return f"expected `when` after `{word}`", [f"write: {word} when <condition>"]
+    if token.type == "NUMBER" and "DURATION" in accepts:
+        return f"durations need a unit: write {token}s", [
+            "units are s, m, h, d and w: 30s, 10m, 1h30m, 7d"
+        ]
+    if after_condition and token.type == "STRING" and clause == "when":
+        return "expected `say` after the condition", ['write say "..." before the message']
+    if "COMPARATOR" in accepts and token.type in _VALUE_TERMINALS:
+        return (
+            f"expected a comparison such as >= or == before {_found(token)}",
+            ["compare with == != < <= > >=, or use in [...], matches, contains"],
+        )
+    if token.type == "$END":
+        if block is not None and "RBRACE" in accepts:
+            return f"the file ends inside {block}: is a `}}` missing?", []
+        return f"the file ends too early{where}: expected {_join([_word(t) for t in accepts])}", []
+    hints: list[str] = []
+    if accepts & set(_CLAUSE_KEYWORDS) and token.type == "NAME" and not after_condition:
+        from difflib import get_close_matches
+
+        guess = get_close_matches(str(token), [w.split()[0] for w in _CLAUSE_KEYWORDS.values()])
+        hints = [f"did you mean `{guess[0]}`?"] if guess else []
+        return f"`{token}` does not start a clause{where}", [
+            *hints,
+            "clauses are on, when, say, priority, cooldown, at most, during"
+            + (" (policy: at most, quiet, only when, never when, during, session timeout)"),
+        ]
+    if accepts <= {"RULE", "DEFINE", "POLICY", "$END"}:
+        from difflib import get_close_matches
+
+        guess = get_close_matches(str(token), _ITEM_KEYWORDS)
+        return f"expected `rule`, `define` or `policy`, found {_found(token)}", (
+            [f"did you mean `{guess[0]}`?"] if guess else []
+        )
+    if after_condition:
+        if block is None or block.startswith("define"):
+            expected = "`and`, `or`, or the next `rule`, `define` or `policy`"
+        else:
+            expected = "`and`, `or`, the next clause or `}`"
+        return f"expected {expected} after the condition, found {_found(token)}", []
+    if "COMPARATOR" in accepts and token.type != "COMPARATOR":
+        return (
+            f"expected a comparison after the field, found {_found(token)}",
+            ["compare with == != < <= > >=, or use in [...], matches, contains"],
+        )
+    if token.type == "COMPARATOR" and "COMPARATOR" not in accepts:
+        return f"unexpected `{token}`{where}: a comparison needs a field on its left", []
+    words = [_word(t) for t in sorted(accepts) if t not in _CLAUSE_KEYWORDS]
+    if accepts & set(_CLAUSE_KEYWORDS):
+        words.insert(0, "a clause")
+    return f"expected {_join(words)}{where}, found {_found(token)}", hints
+
+
+def glued_word_diagnostic(keyword: Token, word: str, path: str) -> Diagnostic:
+    """A keyword read at the start of a longer word (`dismissal`): name the word."""
+    start = token_span(keyword)
+    span = n.Span(
+        start.line,
+        start.column,
+        start.line,
+        start.column + len(word),
+        start.start_pos,
+        start.start_pos + len(word),
+    )
+    return Diagnostic.at(
+        span,
+        path,
+        "syntax",
+        f"`{word}` is not a word politely knows here",
+        hints=[f"did you mean `{keyword.value}`?"],
+    )
+
+
+def _glued_in_text(text: str, token: Token, path: str) -> Diagnostic | None:
+    """The error token continues a keyword (`dismiss` + `al`): report the whole word."""
+    start = token.start_pos or 0
+    if token.type == "$END" or start == 0 or not re.match(r"\w", text[start - 1 : start + 1]):
+        return None
+    if not re.match(r"\w", text[start]):
+        return None
+    word_start = start
+    while word_start > 0 and re.match(r"\w", text[word_start - 1]):
+        word_start -= 1
+    end = re.compile(r"\w*").match(text, start).end()  # type: ignore[union-attr]
+    keyword = text[word_start:start]
+    if not keyword.isalpha():
+        return None
+    line = text.count("\n", 0, word_start) + 1
+    column = word_start - (text.rfind("\n", 0, word_start) + 1) + 1
+    span = n.Span(line, column, line, column + end - word_start, word_start, end)
+    return Diagnostic.at(
+        span,
+        path,
+        "syntax",
+        f"`{text[word_start:end]}` is not a word politely knows here",
+        hints=[f"did you mean `{keyword}`?"],
+    )
+
+
+def _dangling(text: str, token: Token) -> str | None:
+    """The clause keyword just before the error, read as a name after `and`/`or`/`not`."""
+    before = re.search(r"\b(and|or|not)\s+([a-z_]+)\s*$", text[: token.start_pos or 0])
+    if before is not None and before.group(2) in _CLAUSE_WORDS:
+        return (
+            f"`{before.group(1)}` needs a condition after it, but `{before.group(2)}` "
+            "starts a new clause"
+        )
+    return None
+
+
+def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    line, column = error.line or 1, error.column or 1
+    if isinstance(error, UnexpectedCharacters):
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else ""
+        span = n.Span(line, column, line, column + 1)
+        if char == '"':
+            end = len(source_lines_of(text)[line - 1]) + 1
+            return Diagnostic.at(
+                n.Span(line, column, line, end),
+                path,
+                "syntax",
+                'this text never ends: add the closing `"` on the same line',
+            )
+        if char == "\t":
+            char = "\\t"
+        return Diagnostic.at(
+            span,
+            path,
+            "syntax",
+            f"unexpected character `{char}`",
+            hints=["names use lowercase letters, digits and _; texts go in double quotes"],
+        )
+    if isinstance(error, UnexpectedToken):
+        token = error.token
+        glued = _glued_in_text(text, token, path)
+        if glued is not None:
+            return glued
+        message, hints = _syntax_message(error)
+        dangling = _dangling(text, token)
+        if dangling is not None:
+            message, hints = dangling, ["finish the condition, or remove the dangling word"]
+        if token.type == "$END":
+            lines = source_lines_of(text)
+            while len(lines) > 1 and not lines[-1].strip():  # point after the last text
+                lines.pop()
+            line, column = len(lines), len(lines[-1].rstrip()) + 1
+            span = n.Span(line, column, line, column + 1)
+        else:
+            span = token_span(token)
+        return Diagnostic.at(span, path, "syntax", message, hints=hints)
+    return Diagnostic.at(n.Span(line, column, line, column + 1), path, "syntax", str(error))
