@@ -10,6 +10,7 @@ costs about what a 20-rule set costs per event.
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -180,6 +181,8 @@ class RuleSet:
     _listening: LRUCache[tuple[str, str | None], tuple[CompiledRule, ...]] = field(
         default_factory=lambda: LRUCache(maxsize=4096)
     )
+    # cachetools caches are not thread-safe; evaluations share this rule set.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _decisions: dict[tuple[int | None, str], Decision] = field(default_factory=dict)
 
     def plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
@@ -200,10 +203,12 @@ class RuleSet:
         """The buckets an event must test: its name's unconstrained rules, and the
         rules whose required prefix starts the page's path."""
         key = (event, path)
-        found = self._cache.get(key)
+        with self._lock:
+            found = self._cache.get(key)
         if found is None:
             found = self._lookup(event, path)
-            self._cache[key] = found
+            with self._lock:
+                self._cache[key] = found
         return found
 
     def _lookup(self, event: str, path: str | None) -> tuple[Bucket, ...]:
@@ -241,11 +246,13 @@ class RuleSet:
     def listening(self, event: str, path: str | None) -> tuple[CompiledRule, ...]:
         """Rules listening to the event that could match the path, by priority."""
         key = (event, path)
-        found = self._listening.get(key)
+        with self._lock:
+            found = self._listening.get(key)
         if found is None:
             ranks = sorted({r for b in self.buckets(event, path) for r in b.ranks})
             found = tuple(self.by_rank[r] for r in ranks)
-            self._listening[key] = found
+            with self._lock:
+                self._listening[key] = found
         return found
 
     def matching(
