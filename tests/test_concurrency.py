@@ -47,3 +47,22 @@ def test_concurrent_evaluations_over_thousands_of_pages_never_fail() -> None:
     with ThreadPoolExecutor(8) as pool:
         answered = list(pool.map(browse, range(8)))
     assert answered == [1500] * 8
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_a_full_memory_store_evicting_under_threads_never_fails() -> None:
+    """Every commit of a new visitor evicts one when the store is full."""
+    engine = politely.Engine.from_source(
+        'rule r { when page.dwell >= 30s say "Hi" }', store=politely.MemoryStore(maxsize=64)
+    )
+
+    def browse(thread: int) -> int:
+        for i in range(3000):
+            engine.evaluate(
+                {"visitor": f"v{i % 200}", "event": "page_view", "url": "/", "at": 1000 + i}
+            )
+        return thread
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(browse, range(8))) == list(range(8))
+    assert len(engine.store) <= 64  # type: ignore[arg-type]

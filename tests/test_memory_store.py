@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import FakeClock
-from events import MakeEngine
+from events import DAY, HOUR, MakeEngine
 from politely import Decision, Engine, Event, MemoryStore
 from politely.evaluator import evaluate
 from politely.ruleset import RuleSet
@@ -146,7 +146,7 @@ def test_threads_racing_for_one_visitor_never_exceed_the_default_cap(
 ) -> None:
     rules = make_engine(ALWAYS).rules
     workers = 8
-    engine = engine_on(rules, BarrierStore(workers, clock=clock), clock)
+    engine = engine_on(rules, BarrierStore(workers), clock)
     events = [{"visitor": "v1", "event": "page_view", "url": "/"}] * workers
     decisions = run_concurrently(engine, events, workers)
     assert invited(decisions) == 1
@@ -159,7 +159,7 @@ def test_threads_racing_for_one_visitor_never_exceed_a_session_cap(
 ) -> None:
     rules = make_engine("policy { at most 3 invitations per session }\n" + ALWAYS).rules
     workers = 12
-    engine = engine_on(rules, BarrierStore(workers, clock=clock), clock)
+    engine = engine_on(rules, BarrierStore(workers), clock)
     events = [{"visitor": "v1", "session": "s1", "event": "page_view", "url": "/"}] * workers
     assert invited(run_concurrently(engine, events, workers)) == 3
 
@@ -181,7 +181,7 @@ def test_threads_racing_across_visitors_never_exceed_a_sitewide_cap(
 ) -> None:
     rules = make_engine("policy { at most 5 invitations per 1m sitewide }\n" + ALWAYS).rules
     workers = 20
-    engine = engine_on(rules, BarrierStore(workers, clock=clock), clock)
+    engine = engine_on(rules, BarrierStore(workers), clock)
     events = [{"visitor": f"v{i}", "event": "page_view", "url": "/"} for i in range(workers)]
     assert invited(run_concurrently(engine, events, workers)) == 5
     assert suppressed(engine) == {"cap_race": workers - 5}
@@ -196,15 +196,15 @@ def test_many_unsynchronised_visitors_respect_a_sitewide_cap(make_engine: MakeEn
 # --- eviction -------------------------------------------------------------------------------
 
 
-def test_an_idle_visitor_is_evicted_after_the_ttl_of_the_injected_clock(
+def test_an_idle_visitor_is_evicted_after_the_ttl_on_the_engines_clock(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
     rules = make_engine(ALWAYS).rules
-    store = MemoryStore(clock=clock, ttl=100)
+    store = MemoryStore(ttl=2 * DAY)
     engine = engine_on(rules, store, clock)
     engine.evaluate(PAGE)
     assert len(store) == 1
-    clock.advance(99)
+    clock.advance(2 * DAY - 1)
     assert store.load("v1", clock.now).state is not None
     clock.advance(2)
     assert store.load("v1", clock.now).state is None
@@ -213,12 +213,48 @@ def test_an_idle_visitor_is_evicted_after_the_ttl_of_the_injected_clock(
 
 def test_activity_renews_the_ttl(make_engine: MakeEngine, clock: FakeClock) -> None:
     rules = make_engine(ALWAYS).rules
-    store = MemoryStore(clock=clock, ttl=100)
+    store = MemoryStore(ttl=2 * DAY)
     engine = engine_on(rules, store, clock)
     for _ in range(5):
         engine.evaluate(PAGE)
-        clock.advance(90)
+        clock.advance(DAY + HOUR)
     assert store.load("v1", clock.now).state is not None
+
+
+def test_an_engine_extends_a_store_ttl_its_rules_need(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    """The default policy's quiet periods last a day: a 100 s TTL would break them."""
+    rules = make_engine(ALWAYS).rules
+    store = MemoryStore(ttl=100)
+    engine_on(rules, store, clock)
+    assert store.ttl == rules.retention == DAY
+
+
+def test_a_lifetime_cap_keeps_visitors_forever(make_engine: MakeEngine, clock: FakeClock) -> None:
+    rules = make_engine("policy { at most 1 invitation per visitor }\n" + ALWAYS).rules
+    store = MemoryStore()
+    engine = engine_on(rules, store, clock)
+    assert engine.evaluate(PAGE).invitation is not None
+    clock.advance(400 * DAY)
+    assert engine.evaluate(PAGE).invitation is None
+
+
+def test_a_visitor_expired_before_a_commit_comes_back_new_without_its_history(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    """Expired means gone everywhere: the commit does not resurrect the old history."""
+    rules = make_engine(ALWAYS).rules
+    store = MemoryStore(ttl=DAY)
+    engine = engine_on(rules, store, clock)
+    engine.evaluate(PAGE)
+    clock.advance(DAY + 1)
+    engine.evaluate(PAGE)
+    state = store.load("v1", clock.now).state
+    assert state is not None
+    assert state.visits == 1
+    assert state.log is not None
+    assert state.log.ever == 1
 
 
 def test_the_engines_memory_store_keeps_visitors_through_every_window(
@@ -236,7 +272,7 @@ def test_the_engines_memory_store_keeps_visitors_through_every_window(
 
 def test_blocks_are_never_evicted(make_engine: MakeEngine, clock: FakeClock) -> None:
     rules = make_engine(ALWAYS).rules
-    store = MemoryStore(clock=clock, ttl=100)
+    store = MemoryStore(ttl=DAY)
     engine = engine_on(rules, store, clock)
     engine.block("v1", "abusive")
     engine.evaluate(PAGE)
@@ -250,7 +286,7 @@ def test_blocks_are_never_evicted(make_engine: MakeEngine, clock: FakeClock) -> 
 def test_an_expired_block_is_dropped_on_the_injected_clock(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
-    store = MemoryStore(clock=clock, ttl=100)
+    store = MemoryStore()
     store.block("v1", Block("short", until=clock.now + 50, at=clock.now))
     assert store.load("v1", clock.now + 49).block is not None
     assert store.load("v1", clock.now + 50).block is None
@@ -307,9 +343,16 @@ def test_a_verdict_does_not_change_the_snapshot_it_came_from(
 
 
 @pytest.mark.parametrize("url", ["memory://", "memory://anything"])
-def test_open_store_gives_a_memory_store(url: str, clock: FakeClock) -> None:
+def test_open_store_gives_a_memory_store(url: str) -> None:
     from politely import open_store
 
-    store = open_store(url, clock=clock, horizon=100)
+    store = open_store(url)
     assert isinstance(store, MemoryStore)
-    assert store.ttl == 100
+    assert store.ttl == 30 * DAY
+
+
+def test_open_store_refuses_an_unknown_url_with_a_store_error() -> None:
+    from politely import StoreError, open_store
+
+    with pytest.raises(StoreError, match="unknown store URL"):
+        open_store("mysql://db")

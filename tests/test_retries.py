@@ -195,3 +195,42 @@ def test_a_retry_after_many_ticks_is_still_recognised(
         send(engine, "v1", "tick", id=f"t{i}")
     view(engine, "e1")  # a page view retried after 200 s of network trouble
     assert counters(engine) == (1, 0)
+
+
+def test_a_retry_racing_its_original_gets_the_first_decision_and_records_nothing(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    """Both requests load before either commits: the store's atomic step sees the id."""
+    from politely import Event
+    from politely.evaluator import evaluate
+
+    engine = make_engine(
+        "policy { at most 1000 invitations per visitor }\n"
+        'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n'
+    )
+    event = Event(visitor="v1", event="page_view", url="/", id="e1")
+    now = clock.now
+    original = evaluate(engine.rules, engine.store.load("v1", now), event, now)
+    retry = evaluate(engine.rules, engine.store.load("v1", now), event, now)
+    first = engine.apply("v1", original, now).decision
+    second = engine.apply("v1", retry, now).decision
+    assert first.invitation is not None
+    assert second == first
+    state = engine.store.load("v1", now).state
+    assert state is not None
+    assert state.log is not None
+    assert state.log.ever == 1
+    assert state.pageviews == 1
+    assert sum(r.shown for r in engine.stats().rules) == 1
+
+
+def test_a_retry_a_fraction_of_a_second_late_is_never_told_a_later_moment(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    engine = make_engine(
+        "policy { at most 1000 invitations per visitor }\n"
+        'rule r { when page.dwell >= 10s say "Hi" }\n'
+    )
+    assert view(engine, "e1").recheck_in == 10  # due at now + 10
+    clock.advance(2.5)
+    assert view(engine, "e1").recheck_in == 7  # at now + 7 = 9.5 s after the first: early, not late

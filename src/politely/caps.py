@@ -48,11 +48,11 @@ class Cap:
     def release(self, log: InvitationLog | None, session: str | None, now: float) -> float | None:
         """The earliest time >= now at which this cap allows an invitation, or None
         when only a new session (or nothing) could free it."""
-        if self.allows(log, session, now):
+        if log is None:
             return now
-        if not self.rolling or log is None:
-            return None
-        return self.release_time(log.times(self.rule), now)
+        if isinstance(self.window, int):
+            return self.release_time(log.times(self.rule), now)
+        return now if self.allows(log, session, now) else None
 
     def release_time(self, times: Sequence[float], now: float) -> float:
         """For a rolling cap over `times` (oldest first): when the count drops below limit."""

@@ -390,11 +390,13 @@ class _Checker:
             self._positive(cap.duration, "a cap's window")
 
     def _positive(self, duration: n.Duration, what: str) -> None:
-        if duration.seconds == 0 and duration.span != n.NO_SPAN:
-            text = self.sources[self.path][duration.span.start_pos : duration.span.end_pos]
-            if any(ch.isdigit() and ch != "0" for ch in text):
-                return  # malformed: the parser already reported it
-            self.error(duration.span, "bad-duration", f"{what} must be longer than 0s")
+        span = duration.span
+        reported = any(  # a malformed duration reads as 0s; the parser said why
+            d.path == self.path and (d.line, d.column) == (span.line, span.column)
+            for d in self.diagnostics
+        )
+        if duration.seconds == 0 and not reported:
+            self.error(span, "bad-duration", f"{what} must be longer than 0s")
 
     def _check_schedule(self, schedule: n.Schedule) -> None:
         if schedule.zone is None:

@@ -155,7 +155,8 @@ def _check(paths: list[str], output: str, out: IO[str]) -> int:
 
 
 def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
-    from politely.formatter import FormatError, format_source
+    from politely.errors import FormatError
+    from politely.formatter import format_source
 
     changed: list[str] = []
     failed = False

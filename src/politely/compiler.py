@@ -14,6 +14,7 @@ tick-set functions behind `recheck_in` are generated per rule on first use.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,7 @@ class _Compiler:
             hash=ruleset_hash(self.result.sources),
             sources=MappingProxyType(dict(self.result.sources)),
             keep_invitations_for=keep,
+            retention=_retention(policy, rules, keep),
             keep_sitewide_for=max([int(c.window) for c in policy.sitewide] + [0]),
             _index=index,
             _getters={name: namespace[fn] for name, fn in getter_names.items()},
@@ -281,6 +283,16 @@ class _Compiler:
                     parts.append(part)
             messages.append(CompiledMessage(message.text, tuple(parts)))
         return tuple(messages)
+
+
+def _retention(policy: CompiledPolicy, rules: tuple[CompiledRule, ...], keep: int) -> float:
+    """Every window, quiet period and timeout; forever when a cap counts ever."""
+    caps = [*policy.caps, *(cap for rule in rules for cap in rule.caps)]
+    if any(cap.window == "visitor" for cap in caps):
+        return math.inf
+    return float(
+        max(keep, policy.quiet_after_dismiss, policy.quiet_after_chat, policy.session_timeout)
+    )
 
 
 def _reads_agents_only(condition: n.Condition) -> bool:

@@ -19,7 +19,6 @@ simulations; the HTTP service turns it off: its clock is the only clock).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -58,9 +57,8 @@ class Engine:
     ) -> None:
         self.clock = clock or system_clock
         self.rules = rules
-        self.store = (
-            store if store is not None else MemoryStore(clock=self.clock, ttl=memory_horizon(rules))
-        )
+        self.store = store if store is not None else MemoryStore()
+        self.store.retain_for(rules.retention)
         self.trust_event_time = trust_event_time
 
     @classmethod
@@ -161,28 +159,3 @@ def describe_validation(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "event"
         problems.append(f"{where}: {item['msg']}")
     return "; ".join(problems)
-
-
-REMEMBER_VISITORS_FOR = 30 * 86400.0
-
-
-def memory_horizon(rules: RuleSet) -> float:
-    """How long the memory store remembers an idle visitor.
-
-    At least every window, quiet period and timeout of the rules, and 30 days
-    so that returning visitors are recognised; forever (bounded only by the
-    store's size) when a cap counts a visitor's invitations ever.
-    """
-    policy = rules.policy
-    caps = [*policy.caps, *(cap for rule in rules.rules for cap in rule.caps)]
-    if any(cap.window == "visitor" for cap in caps):
-        return math.inf
-    return float(
-        max(
-            rules.keep_invitations_for,
-            policy.quiet_after_dismiss,
-            policy.quiet_after_chat,
-            policy.session_timeout,
-            REMEMBER_VISITORS_FOR,
-        )
-    )

@@ -2,6 +2,7 @@
 
     PolitelyError
     ├── RulesError        rules that do not check: carries the diagnostics
+    ├── FormatError       a file `politely fmt` cannot rewrite without changing it
     ├── EventError        an event that is not valid JSON of the event shape
     ├── TrafficError      a bad line in a traffic file (simulate, explain)
     └── StoreError        a store that cannot be reached or answered wrongly
@@ -33,6 +34,17 @@ class RulesError(PolitelyError):
         self.sources = dict(sources)
         errors = [d for d in self.diagnostics if d.is_error]
         super().__init__(f"{summary(errors)}\n{render_all(errors, self.sources)}")
+
+
+class FormatError(PolitelyError, ValueError):
+    """A file with a syntax error or a malformed value; `diagnostic` says which.
+
+    Formatting it would silently change its meaning, so the formatter refuses.
+    """
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+        super().__init__(diagnostic.message)
 
 
 class EventError(PolitelyError, ValueError):

@@ -26,6 +26,7 @@ with the caps to check again atomically. The order is LANGUAGE.md section 5:
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -82,6 +83,11 @@ class Verdict:
     keep_sitewide_for: float = 0
     counts: list[Count] = field(default_factory=list)
     event_id: str | None = None
+    changed: bool = True  # False: the state is the snapshot's, nothing to write
+
+    def replay(self, first: Decision) -> Verdict:
+        """The verdict for a retried event: the first decision, no change, no counts."""
+        return Verdict(first, None, changed=False)
 
     def refused(self) -> Verdict:
         """The verdict when the store's atomic re-check refuses the invitation
@@ -103,9 +109,21 @@ class Verdict:
 def record_event(
     previous: VisitorState | None, event: Event, now: float, session_timeout: float
 ) -> VisitorState:
-    """The visitor's state after this event (a new object; `previous` is unchanged)."""
-    s = previous.copy() if previous is not None else VisitorState()
+    """The visitor's state after this event (a new object; `previous` is unchanged).
+
+    A plain tick changes nothing: `previous` itself is returned, so the store
+    has nothing to write for three events out of four.
+    """
     name = event.event
+    if (
+        name == "tick"
+        and previous is not None
+        and event.scroll is None
+        and not event.attributes
+        and _PROFILE.isdisjoint(event.model_fields_set)
+    ):
+        return previous
+    s = previous.copy() if previous is not None else VisitorState()
     if name != "tick":  # ticks never start a session, nor keep one alive
         explicit = event.session
         if explicit is not None:
@@ -204,10 +222,10 @@ def _record_outcome(s: VisitorState, name: str, now: float) -> None:
 
 def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Verdict:
     previous = snapshot.state
-    if event.id is not None and previous is not None and previous.seen:
-        first = previous.seen.get(event.id)
-        if first is not None and now - first[0] < REMEMBER_EVENT_IDS_FOR:
-            return Verdict(_retried(first[1], now - first[0]), None)
+    if event.id is not None and previous is not None:
+        first = replayed(previous, event.id, now)
+        if first is not None:
+            return Verdict(first, None, changed=False)
     policy = rules.policy
     s = record_event(previous, event, now, policy.session_timeout)
     counts: list[Count] = []
@@ -240,13 +258,13 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
                 caps = (*winner.caps, *policy.caps)
                 counts.append((winner.name, record.variant, "shown"))
 
-    view = s
+    after, sitewide = s, snapshot.sitewide
     if record is not None:  # recheck_in counts the invitation just made
-        view = s.copy()
-        view.log = log.copy() if log is not None else InvitationLog()
-        view.log.record(record, rules.keep_invitations_for)
-    sitewide = snapshot.sitewide if record is None else [*snapshot.sitewide, now]
-    recheck = recheck_in(rules, view, snapshot, sitewide, now)
+        after = with_invitation(s, record, rules.keep_invitations_for)
+        sitewide = [*sitewide, now]
+        if s is previous:  # the store sets the new log on the state it saves
+            s = s.copy()
+    recheck = recheck_in(rules, after, snapshot, sitewide, now)
     if invitation is None:
         decision = rules.plain_decision(recheck, chat)
     else:
@@ -254,6 +272,8 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
             invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
         )
     if event.id is not None:
+        if s is previous:
+            s = s.copy()
         s.seen = _remember(s.seen, event.id, now, decision)
     return Verdict(
         decision,
@@ -265,15 +285,31 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
         rules.keep_sitewide_for,
         counts,
         event.id,
+        changed=s is not previous,
     )
 
 
-def _retried(decision: Decision, elapsed: float) -> Decision:
-    """The first decision again; its recheck_in counts from now, so a site that
-    retried late still asks again on time (at the same moment, never later)."""
-    if decision.recheck_in is None or elapsed <= 0:
+def with_invitation(s: VisitorState, record: InvitationRecord, keep_for: float) -> VisitorState:
+    """A copy of the state as it is once this invitation is recorded."""
+    after = s.copy()
+    after.log = s.log.copy() if s.log is not None else InvitationLog()
+    after.log.record(record, keep_for)
+    return after
+
+
+def replayed(state: VisitorState, event_id: str, now: float) -> Decision | None:
+    """The decision an event id already got, if it is remembered, for a retry.
+
+    Its recheck_in counts from now, so a site that retried late still asks
+    again at the moment the first answer meant (early is allowed, late is not).
+    """
+    entry = state.seen.get(event_id) if state.seen else None
+    if entry is None or now - entry[0] >= REMEMBER_EVENT_IDS_FOR:
+        return None
+    at, decision = entry
+    if decision.recheck_in is None or now <= at:
         return decision
-    remaining = max(1, decision.recheck_in - ticks.above(elapsed - 1))
+    remaining = max(1, decision.recheck_in - math.ceil(now - at))
     return decision.model_copy(update={"recheck_in": remaining})
 
 

@@ -31,11 +31,12 @@ from politely.evaluator import (
     evaluate,
     policy_ticks,
     rule_first_tick,
+    with_invitation,
 )
 from politely.formatter import format_condition, format_duration, format_schedule
 from politely.models import Decision, Event
 from politely.ruleset import CompiledRule, RuleSet
-from politely.state import InvitationLog, Snapshot, VisitorState
+from politely.state import Snapshot, VisitorState
 
 Status = Literal[
     "fired",
@@ -83,9 +84,7 @@ def explain(
     visitor_reason = _visitor_reason(event, state, decision)
     after, sitewide = state, snapshot.sitewide  # "could fire" counts this event's invitation
     if verdict.invitation is not None and decision.invitation is not None:
-        after = state.copy()
-        after.log = state.log.copy() if state.log is not None else InvitationLog()
-        after.log.record(verdict.invitation, rules.keep_invitations_for)
+        after = with_invitation(state, verdict.invitation, rules.keep_invitations_for)
         sitewide = [*sitewide, now]
     gate = policy_ticks(rules, after, snapshot, sitewide, now)
     explained = []

@@ -22,21 +22,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from politely import nodes as n
-from politely.diagnostics import Diagnostic, source_lines_of
+from politely.diagnostics import source_lines_of
+from politely.errors import FormatError
 from politely.parser import escape_text, parse
 
 LINE_LENGTH = 88
 INDENT = "    "
 # Weeks are read but not written: `per 7d` and `per 14d` read better than `per 1w`.
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-class FormatError(ValueError):
-    """The text has a syntax error or a malformed value; `diagnostic` says which."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        self.diagnostic = diagnostic
-        super().__init__(diagnostic.message)
 
 
 def format_duration(seconds: int) -> str:

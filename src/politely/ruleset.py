@@ -172,6 +172,7 @@ class RuleSet:
     sources: Mapping[str, str]
     keep_invitations_for: int
     keep_sitewide_for: int
+    retention: float  # how long a store must keep an idle visitor for the rules to hold
     _index: dict[str, tuple[Bucket | None, tuple[int, ...], dict[str, Bucket]]]
     _getters: dict[str, Getter]
     _source: str = field(repr=False, default="")

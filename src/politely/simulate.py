@@ -27,14 +27,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from politely.engine import Engine, describe_validation, memory_horizon
+from politely.engine import Engine, describe_validation
 from politely.errors import TrafficError
 from politely.evaluator import Verdict, evaluate
 from politely.models import AgentsUpdate, Decision, Event
 from politely.ruleset import RuleSet
 from politely.state import Block
 from politely.stats import Stats
-from politely.stores import MemoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +161,7 @@ class Simulation:
         follow_ticks: bool = False,
     ) -> None:
         self.clock = SimulatedClock()
-        store = MemoryStore(clock=self.clock, ttl=memory_horizon(rules))
-        self.engine = Engine(rules, store=store, clock=self.clock)
+        self.engine = Engine(rules, clock=self.clock)
         self.constant_agents = agents
         self.follow_ticks = follow_ticks
         self.summary = Summary()

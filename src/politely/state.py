@@ -10,7 +10,10 @@ cap still allows it" step, so concurrent requests can never exceed a cap.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from politely.models import Decision
 
 AGENT_STATUS_TTL = 120.0  # seconds; an older status is unknown (LANGUAGE.md section 1)
 
@@ -183,7 +186,7 @@ class VisitorState:
         self.in_chat = False
         self.last_dismiss: float | None = None
         self.last_chat_end: float | None = None
-        self.seen: dict[str, tuple[float, Any]] | None = None  # event id → (time, decision)
+        self.seen: dict[str, tuple[float, Decision]] | None = None  # event id → (time, decision)
         self.log: InvitationLog | None = None
 
     def copy(self) -> VisitorState:

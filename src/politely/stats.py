@@ -9,7 +9,7 @@ held back on ten ticks counts ten.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -49,6 +49,10 @@ def _rate(accepted: int, shown: int) -> float | None:
 
 
 def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
+    held: dict[str | None, dict[str, int]] = defaultdict(dict)  # rule (None: visitor) → reasons
+    for (name, variant, what), count in sorted(counts.items(), key=lambda kv: kv[0][2]):
+        if variant is None and count:
+            held[name][what] = count
     per_rule: list[RuleStats] = []
     for rule in rules.rules:
         variants = []
@@ -66,11 +70,7 @@ def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
                     acceptance_rate=_rate(accepted, shown),
                 )
             )
-        suppressed = {
-            what: count
-            for (name, variant, what), count in sorted(counts.items(), key=lambda kv: kv[0][2])
-            if name == rule.name and variant is None and count
-        }
+        suppressed = held.get(rule.name, {})
         shown = sum(v.shown for v in variants)
         accepted = sum(v.accepted for v in variants)
         per_rule.append(
@@ -84,9 +84,4 @@ def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
                 suppressed=suppressed,
             )
         )
-    visitor_level = {
-        what: count
-        for (name, _, what), count in sorted(counts.items(), key=lambda kv: kv[0][2])
-        if name is None
-    }
-    return Stats(ruleset=rules.hash, rules=per_rule, suppressed=visitor_level)
+    return Stats(ruleset=rules.hash, rules=per_rule, suppressed=held.get(None, {}))

@@ -7,22 +7,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from politely.errors import StoreError
 from politely.stores.base import Store
 from politely.stores.memory import MemoryStore
 
 __all__ = ["MemoryStore", "Store", "open_store"]
 
 
-def open_store(
-    url: str = "memory://",
-    *,
-    clock: Callable[[], float] | None = None,
-    horizon: float | None = None,
-) -> Store:
-    """A store for a URL: `memory://` (others arrive with their own issue)."""
+def open_store(url: str = "memory://") -> Store:
+    """A store for a URL: `memory://` (SQLite and Redis arrive with their own issue).
+
+    An engine asks the store it is given to keep visitors as long as its rules
+    need (`Store.retain_for`), whoever built the store.
+    """
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
-        return MemoryStore(clock=clock, ttl=horizon)
-    raise ValueError(f"unknown store URL {url!r}: use memory://")
+        return MemoryStore()
+    raise StoreError(f"unknown store URL {url!r}: use memory://")

@@ -3,9 +3,11 @@
 Only `commit` must be atomic: it checks every cap of the verdict's invitation
 against the store's own invitation history (which concurrent requests on any
 server instance may have changed since `load`) and records the invitation
-only if they all still allow it; it then saves the visitor's new state. The
-rest of a visitor's state is last-writer-wins: two events of one visitor
-arriving at the same instant may lose one page view, never break a cap.
+only if they all still allow it; it then saves the visitor's new state. An
+event id the stored state has already seen means a retry raced its original:
+commit returns the original's decision and changes nothing. The rest of a
+visitor's state is last-writer-wins: two events of one visitor arriving at
+the same instant may lose one page view, never break a cap.
 """
 
 from __future__ import annotations
@@ -28,8 +30,13 @@ class Store(Protocol):
     def commit(self, visitor: str, verdict: Verdict, now: float) -> Verdict:
         """Atomically: record the invitation if every cap still allows it, save the state.
 
-        Returns the verdict as applied: `verdict.refused()` when a cap no longer allowed it.
+        Returns the verdict as applied: `verdict.refused()` when a cap no longer
+        allowed it, `verdict.replay(first)` when its event id was already seen.
         """
+        ...
+
+    def retain_for(self, seconds: float) -> None:
+        """Keep an idle visitor at least this long (a rule set's `retention`)."""
         ...
 
     def block(self, visitor: str, block: Block) -> None: ...

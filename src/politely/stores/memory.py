@@ -1,12 +1,13 @@
 """The in-memory store: for tests, simulations and the library's default.
 
-Visitors live in a `cachetools.TTLCache` on the engine's clock. Eviction means
-forgetting: a visitor idle longer than the TTL comes back as a new visitor
-(first visit, no attributes, no history). The engine sets the TTL to at least
-every window, quiet period and session timeout of its rules and 30 days, so
-no rolling cap, cooldown or quiet period can be broken by it; when a rule set
-has a `per visitor` (lifetime) cap, visitors are never evicted by age. When
-`maxsize` visitors are tracked, the least recently seen one is forgotten
+Visitors live in a `cachetools.TTLCache` aged by the `now` the engine passes
+in (one clock: the engine's). Eviction means forgetting: a visitor idle
+longer than the TTL comes back as a new visitor (first visit, no attributes,
+no history). The TTL is 30 days by default and never less than the rule set's
+`retention` (every window, quiet period and timeout it uses; forever when a
+cap counts a visitor's invitations ever), which the engine asks for with
+`retain_for`, so eviction by age can break no cap, cooldown or quiet period.
+When `maxsize` visitors are tracked, the least recently seen one is forgotten
 early, whatever the rules: size the store above your active visitors, or use
 a durable store. Blocks are never evicted.
 """
@@ -14,72 +15,76 @@ a durable store. Blocks are never evicted.
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from cachetools import Cache, TTLCache
+from cachetools import TTLCache
 
-from politely.caps import sitewide_allows
+from politely.caps import sitewide_allows, visitor_allows
 from politely.state import AgentStatus, Block, InvitationLog, Snapshot, VisitorState
 
 if TYPE_CHECKING:
     from politely.evaluator import Count, Verdict
 
-DEFAULT_TTL = 8 * 86400.0
-
-
-def _system_clock() -> float:
-    return time.time()  # looked up at call time, so freezegun can move it
+DEFAULT_TTL = 30 * 86400.0  # long enough to recognise most returning visitors
 
 
 class MemoryStore:
-    def __init__(
-        self,
-        *,
-        maxsize: int = 1_000_000,
-        ttl: float | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        self.clock = clock or _system_clock
-        self.ttl = ttl or DEFAULT_TTL
-        self._visitors: TTLCache[str, VisitorState] = TTLCache(
-            maxsize=maxsize, ttl=self.ttl, timer=self.clock
-        )
+    def __init__(self, *, maxsize: int = 1_000_000, ttl: float = DEFAULT_TTL) -> None:
+        self.maxsize = maxsize
+        self.ttl = ttl
+        self._now = 0.0  # the time of the operation under way: the cache's timer
+        self._visitors: TTLCache[str, VisitorState] = self._cache(ttl)
         self._blocks: dict[str, Block] = {}
         self._agents: AgentStatus | None = None
         self._sitewide: list[float] = []
         self._stats: Counter[Count] = Counter()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # cachetools caches are not thread-safe
+
+    def _cache(self, ttl: float) -> TTLCache[str, VisitorState]:
+        return TTLCache(maxsize=self.maxsize, ttl=ttl, timer=lambda: self._now)
 
     def __len__(self) -> int:
         return len(self._visitors)
 
+    def retain_for(self, seconds: float) -> None:
+        """Keep idle visitors at least this long (the rule set's retention)."""
+        with self._lock:
+            if seconds <= self.ttl:
+                return
+            self.ttl = seconds
+            longer = self._cache(seconds)
+            longer.update(self._visitors)
+            self._visitors = longer
+
     def load(self, visitor: str, now: float) -> Snapshot:
-        block = self._blocks.get(visitor)
-        if block is not None and not block.active(now):
-            self._blocks.pop(visitor, None)
-            block = None
-        try:
-            state: VisitorState | None = self._visitors[visitor]  # one expiry check, not two
-        except KeyError:
-            state = None
+        with self._lock:
+            self._now = now
+            block = self._blocks.get(visitor)
+            if block is not None and not block.active(now):
+                del self._blocks[visitor]
+                block = None
+            state = self._visitors.get(visitor)
         return Snapshot(state, block, self._agents, self._sitewide)
 
     def commit(self, visitor: str, verdict: Verdict, now: float) -> Verdict:
+        from politely.evaluator import replayed
+
         state = verdict.state
-        if state is None:
+        if state is None or not verdict.changed:
             return verdict
         with self._lock:
-            try:  # a peek at the latest state: no expiry check, no reordering
-                current: VisitorState | None = Cache.__getitem__(self._visitors, visitor)
-            except KeyError:
-                current = None
+            self._now = now
+            current = self._visitors.get(visitor)  # expired entries are gone here too
+            if verdict.event_id is not None and current is not None:
+                first = replayed(current, verdict.event_id, now)
+                if first is not None:  # a retry raced its original: the first one won
+                    return verdict.replay(first)
             log = current.log if current is not None else state.log
             invitation = verdict.invitation
             if invitation is not None:
-                allowed = all(c.allows(log, invitation.session, now) for c in verdict.caps)
+                allowed = visitor_allows(verdict.caps, log, invitation.session, now)
                 if allowed and verdict.sitewide:
                     allowed = sitewide_allows(verdict.sitewide, self._sitewide, now)
                 if allowed:
@@ -100,13 +105,16 @@ class MemoryStore:
         self._sitewide = [t for t in self._sitewide if t > horizon] + [now]
 
     def block(self, visitor: str, block: Block) -> None:
-        self._blocks[visitor] = block
+        with self._lock:
+            self._blocks[visitor] = block
 
     def unblock(self, visitor: str) -> bool:
-        return self._blocks.pop(visitor, None) is not None
+        with self._lock:
+            return self._blocks.pop(visitor, None) is not None
 
     def blocks(self, now: float) -> Mapping[str, Block]:
-        return {v: b for v, b in self._blocks.items() if b.active(now)}
+        with self._lock:
+            return {v: b for v, b in self._blocks.items() if b.active(now)}
 
     def set_agents(self, status: AgentStatus) -> None:
         self._agents = status
@@ -116,7 +124,9 @@ class MemoryStore:
             self._stats.update(counts)
 
     def stats(self) -> Counter[Count]:
-        return Counter(self._stats)
+        with self._lock:
+            return Counter(self._stats)
 
     def close(self) -> None:
-        self._visitors.clear()
+        with self._lock:
+            self._visitors.clear()
