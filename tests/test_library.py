@@ -416,3 +416,18 @@ def test_freezegun_moves_block_expiry_and_agent_freshness() -> None:
         assert view(engine, "v1").invitation is not None
         frozen.tick(timedelta(seconds=61))
         assert view(engine, "v2").invitation is None  # the status is 121 s old
+
+
+def test_explain_names_a_suppression_only_where_statistics_count_one(
+    make_engine: MakeEngine,
+) -> None:
+    """Outside its schedule with a false condition: explain shows the schedule first
+    (LANGUAGE.md section 5) but, like the statistics, counts no suppression."""
+    engine = make_engine(
+        LOOSE + 'rule r { when page.dwell >= 30s say "Hi" during sat 09:00-10:00 }\n'
+    )  # the clock is a Monday
+    explained_rule = engine.explain({"visitor": "v1", "event": "page_view", "url": "/"}).rules[0]
+    assert (explained_rule.status, explained_rule.suppression) == ("outside_schedule", None)
+    assert explained_rule.detail == "during sat 09:00-10:00"
+    view(engine)
+    assert engine.stats().rules[0].suppressed == {}

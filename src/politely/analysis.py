@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
 
 from politely import nodes as n
+from politely.fields import AGENT_FIELDS
 
 # --- define expansion ------------------------------------------------------------
 
@@ -226,7 +226,7 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
 def reads_agents(condition: n.Condition | None) -> bool:
     if condition is None:
         return False
-    return any(f.startswith(("agents.", "queue.")) for f in fields_read(condition))
+    return bool(fields_read(condition) & AGENT_FIELDS)
 
 
 # --- the path index ---------------------------------------------------------------------
@@ -274,33 +274,3 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
     if name == "page.url":  # the url starts with the path, which ends at "?"
         prefixes = {p.split("?", 1)[0] for p in prefixes}
     return frozenset(prefixes)
-
-
-# --- caps -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CapLimit:
-    """At most `limit` invitations per window: seconds, or "session" / "visitor"."""
-
-    limit: int
-    window: int | Literal["session", "visitor"]
-
-    def covers(self, other: CapLimit) -> bool:
-        """True when this cap alone already keeps `other` from ever binding."""
-        if self.limit > other.limit:
-            return False
-        if self.window == "visitor":
-            return True
-        if isinstance(self.window, int) and isinstance(other.window, int):
-            return self.window >= other.window
-        return self.window == other.window
-
-    def describe(self) -> str:
-        if isinstance(self.window, int):
-            from politely.formatter import format_duration
-
-            window = format_duration(self.window)
-        else:
-            window = self.window
-        return f"at most {self.limit} per {window}"

@@ -33,6 +33,24 @@ class Cap:
     def rolling(self) -> bool:
         return isinstance(self.window, int)
 
+    def covers(self, other: Cap) -> bool:
+        """True when this cap alone already keeps `other` from ever binding."""
+        if self.limit > other.limit:
+            return False
+        if self.window == "visitor":
+            return True
+        if isinstance(self.window, int) and isinstance(other.window, int):
+            return self.window >= other.window
+        return self.window == other.window
+
+    def describe(self) -> str:
+        """As a rule writer would write it: `at most 2 invitations per 1d`."""
+        from politely.durations import format_duration
+
+        window = format_duration(self.window) if isinstance(self.window, int) else self.window
+        noun = "invitation" if self.limit == 1 else "invitations"
+        return f"at most {self.limit} {noun} per {window}"
+
     def count(self, log: InvitationLog | None, session: str | None, now: float) -> int:
         if log is None:
             return 0

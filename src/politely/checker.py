@@ -17,26 +17,20 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from functools import cache
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from politely import analysis
 from politely import nodes as n
 from politely.diagnostics import Diagnostic
 from politely.fields import KNOWN_FIELDS, FieldSpec, lookup
-from politely.parser import parse
-
-OUTCOME_EVENTS = frozenset(
-    {"invitation_dismissed", "invitation_accepted", "chat_started", "chat_ended"}
+from politely.language import (
+    BUILTIN_EVENTS,
+    OUTCOME_EVENTS,
+    cap_of,
+    rule_events,
+    visitor_caps,
 )
-DEFAULT_EVENTS = ("page_view", "tick")
-BUILTIN_EVENTS = ("page_view", "tick", *sorted(OUTCOME_EVENTS))
-
-# The policy defaults of LANGUAGE.md section 3, kept unless the policy writes its kind.
-DEFAULT_VISITOR_CAPS = (analysis.CapLimit(1, 600), analysis.CapLimit(3, "session"))
-DEFAULT_QUIET_AFTER_DISMISS = 86400
-DEFAULT_QUIET_AFTER_CHAT = 86400
-DEFAULT_SESSION_TIMEOUT = 1800
+from politely.parser import parse
 
 _SINGLE_RULE_CLAUSES = (n.When, n.Say, n.On, n.Priority, n.During)
 _SINGLE_POLICY_CLAUSES = (n.Only, n.Never, n.During, n.SessionTimeout)
@@ -573,8 +567,8 @@ class _Checker:
     ) -> None:
         conditions = {name: d.condition for name, d in defines.items()}
         policy_only = None
-        policy_caps: list[analysis.CapLimit] = []
         looks_at_agents = False
+        policy_caps = visitor_caps(policy)
         if policy is not None:
             for clause in policy.clauses:
                 if isinstance(clause, n.Only | n.Never):
@@ -584,9 +578,6 @@ class _Checker:
                     self._never_holds(expanded, clause.condition)
                     if isinstance(clause, n.Only):
                         policy_only = expanded
-            policy_caps = visitor_caps(policy)
-        else:
-            policy_caps = list(DEFAULT_VISITOR_CAPS)
 
         used: set[str] = set()
         for condition in [*conditions.values(), *_policy_conditions(policy)]:
@@ -624,7 +615,7 @@ class _Checker:
                     "page.scroll >= 50%, or listen to a specific event with `on`",
                 )
             for clause in rule.clauses:
-                limit = _cap_limit(clause)
+                limit = cap_of(clause)
                 if limit is None:
                     continue
                 looser = next((p for p in policy_caps if p.covers(limit)), None)
@@ -683,34 +674,6 @@ def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
     if policy is None:
         return []
     return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]
-
-
-def cap_window(cap: n.Cap) -> int | Literal["session", "visitor"]:
-    """A cap's window: seconds for a duration, else "session" or "visitor"."""
-    if cap.duration is not None:
-        return cap.duration.seconds
-    return "session" if cap.window == "session" else "visitor"
-
-
-def _cap_limit(clause: n.Clause) -> analysis.CapLimit | None:
-    if isinstance(clause, n.Cooldown):
-        return analysis.CapLimit(1, clause.duration.seconds)
-    if isinstance(clause, n.Cap) and not clause.sitewide:
-        return analysis.CapLimit(int(clause.count.value), cap_window(clause))
-    return None
-
-
-def visitor_caps(policy: n.Policy | None) -> list[analysis.CapLimit]:
-    """The policy's per-visitor caps, or the defaults when it writes none."""
-    if policy is None:
-        return list(DEFAULT_VISITOR_CAPS)
-    written = [c for c in map(_cap_limit, policy.clauses) if c is not None]
-    return written or list(DEFAULT_VISITOR_CAPS)
-
-
-def rule_events(rule: n.Rule) -> tuple[str, ...]:
-    on = next((c for c in rule.clauses if isinstance(c, n.On)), None)
-    return tuple(e.value for e in on.events) if on is not None else DEFAULT_EVENTS
 
 
 @cache

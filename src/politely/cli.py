@@ -192,9 +192,9 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
 def _agents(spec: str | None) -> Any:
     if spec is None:
         return None
+    from politely.durations import parse_duration
     from politely.engine import describe_validation
     from politely.models import AgentsUpdate
-    from politely.parser import parse_duration
 
     values: dict[str, Any] = {}
     for part in spec.split(","):

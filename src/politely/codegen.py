@@ -27,11 +27,11 @@ from typing import Any
 
 from politely import analysis, ticks
 from politely import nodes as n
+from politely.durations import DAY
 from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, lookup
 from politely.glob import compile_glob
 from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
 
-DAY = 86400
 Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
 Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
 Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]

@@ -24,18 +24,20 @@ from typing import Any
 from politely import analysis
 from politely import nodes as n
 from politely.caps import Cap
-from politely.checker import (
+from politely.checker import CheckResult
+from politely.codegen import GROWING, Condition, Generator, Getter, Window
+from politely.durations import DAY
+from politely.errors import RulesError
+from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
+from politely.formatter import format_schedule
+from politely.language import (
     DEFAULT_QUIET_AFTER_CHAT,
     DEFAULT_QUIET_AFTER_DISMISS,
     DEFAULT_SESSION_TIMEOUT,
-    CheckResult,
-    cap_window,
+    cap_of,
     rule_events,
     visitor_caps,
 )
-from politely.codegen import DAY, GROWING, Condition, Generator, Getter, Window
-from politely.errors import RulesError
-from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
 from politely.ruleset import (
     AgentGate,
     Bucket,
@@ -210,7 +212,7 @@ class _Compiler:
     ) -> CompiledPolicy:
         policy = self.result.policy
         clauses = policy.clauses if policy is not None else ()
-        caps = tuple(Cap(c.limit, c.window) for c in visitor_caps(policy))
+        caps = tuple(visitor_caps(policy))
         sitewide = tuple(
             Cap(int(c.count.value), c.duration.seconds)
             for c in clauses
@@ -242,14 +244,8 @@ class _Compiler:
         )
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
-        name = rule.name.value
-        caps: list[Cap] = []
-        for clause in rule.clauses:
-            if isinstance(clause, n.Cooldown):
-                caps.append(Cap(1, clause.duration.seconds, name))
-            elif isinstance(clause, n.Cap):
-                caps.append(Cap(int(clause.count.value), cap_window(clause), name))
-        return tuple(caps)
+        caps = (cap_of(clause, rule.name.value) for clause in rule.clauses)
+        return tuple(cap for cap in caps if cap is not None)
 
     def _getters(
         self, parts: list[_RuleParts], policy_conditions: dict[str, n.Condition]
@@ -313,7 +309,9 @@ def _merge(existing: Bucket | None, bucket: Bucket) -> Bucket:
 
 def _schedule(clauses: Sequence[n.Clause]) -> CompiledSchedule | None:
     during = next((c for c in clauses if isinstance(c, n.During)), None)
-    return CompiledSchedule.from_node(during.schedule) if during is not None else None
+    if during is None:
+        return None
+    return CompiledSchedule.from_node(during.schedule, format_schedule(during.schedule))
 
 
 def ruleset_hash(sources: Mapping[str, str]) -> str:

@@ -34,14 +34,13 @@ from urllib.parse import parse_qs
 
 from politely import ticks
 from politely.caps import Cap, sitewide_allows, sitewide_release
+from politely.durations import DAY
+from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation, split_url
 from politely.ruleset import CompiledRule, RuleSet
-from politely.schedule import DAY, CompiledSchedule
+from politely.schedule import CompiledSchedule
 from politely.state import InvitationLog, InvitationRecord, Snapshot, VisitorState
 
-OUTCOME_EVENTS = frozenset(
-    {"invitation_dismissed", "invitation_accepted", "chat_started", "chat_ended"}
-)
 # Event ids are remembered for retries: those of the last 10 minutes, at most 64.
 REMEMBER_EVENT_IDS_FOR = 600.0
 REMEMBERED_EVENT_IDS = 64

@@ -23,20 +23,23 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from politely import nodes as n
-from politely.caps import Cap, sitewide_allows
+from politely.caps import Cap
 from politely.codegen import generate_condition
+from politely.durations import format_duration
 from politely.evaluator import (
-    OUTCOME_EVENTS,
     Verdict,
     evaluate,
+    policy_reason,
     policy_ticks,
     rule_first_tick,
+    rule_reason,
     with_invitation,
 )
-from politely.formatter import format_condition, format_duration, format_schedule
+from politely.formatter import format_condition
+from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event
 from politely.ruleset import CompiledRule, RuleSet
-from politely.state import Snapshot, VisitorState
+from politely.state import AgentStatus, Snapshot, VisitorState
 
 Status = Literal[
     "fired",
@@ -136,58 +139,56 @@ def _visitor_reason(event: Event, state: VisitorState, decision: Decision) -> st
     return None
 
 
+_STATUS: dict[str, Status] = {  # a suppression reason → the status explain shows
+    "outside_schedule": "outside_schedule",
+    "rule_cap": "capped",
+    "policy_only": "policy",
+    "policy_never": "policy",
+    "visitor_cap": "capped",
+    "sitewide_cap": "capped",
+    "quiet_after_dismiss": "quiet",
+    "quiet_after_chat": "quiet",
+    "policy_schedule": "outside_schedule",
+}
+
+
 def _status(
     rules: RuleSet,
     rule: CompiledRule,
     s: VisitorState,
     event: Event,
-    agents: Any,
+    agents: AgentStatus | None,
     snapshot: Snapshot,
     now: float,
     visitor_reason: str | None,
     winner: str | None,
     applied: bool,
 ) -> tuple[Status, str, str | None]:
+    """The rule's status, in words, and the statistics' reason code when one applies.
+
+    The reasons come from the evaluator's own `rule_reason` and `policy_reason`,
+    so explain cannot disagree with decisions or statistics; like statistics,
+    it names a suppression only for a rule whose condition held.
+    """
     if visitor_reason:
         return "not_considered", visitor_reason, None
     if event.event not in rule.events:
         return "not_listening", "listens to " + ", ".join(sorted(rule.events)), None
-    if rule.schedule is not None and not rule.schedule.is_open(now):
-        return "outside_schedule", "during " + _schedule_text(rule), "outside_schedule"
     false_part = first_false(rules, rule.condition, s, event, agents, now)
+    reason = rule_reason(rule, s, now) or policy_reason(
+        rules, s, event, agents, snapshot.sitewide, now
+    )
+    if reason == "outside_schedule":  # the rule's schedule comes before its condition
+        assert rule.schedule is not None
+        return (
+            "outside_schedule",
+            f"during {rule.schedule.text}",
+            (reason if false_part is None else None),
+        )
     if false_part is not None:
         return "condition_false", false_part, None
-    for cap in rule.caps:
-        if not cap.allows(s.log, s.session, now):
-            return "capped", _cap_text(cap, "this rule's"), "rule_cap"
-    policy = rules.policy
-    if policy.only is not None and not policy.only(s, event, agents, now):
-        assert policy.only_condition is not None
-        part = first_false(rules, policy.only_condition, s, event, agents, now)
-        return "policy", f"the policy's `only when`: {part}", "policy_only"
-    if policy.never is not None and policy.never(s, event, agents, now):
-        assert policy.never_condition is not None
-        return (
-            "policy",
-            f"the policy's `never when` holds: {format_condition(policy.never_condition)}",
-            "policy_never",
-        )
-    for cap in policy.caps:
-        if not cap.allows(s.log, s.session, now):
-            return "capped", _cap_text(cap, "the policy's"), "visitor_cap"
-    if policy.sitewide and not sitewide_allows(policy.sitewide, snapshot.sitewide, now):
-        caps = ", ".join(_cap_text(c, "") for c in policy.sitewide)
-        return "capped", f"the sitewide cap ({caps.strip()})", "sitewide_cap"
-    if s.last_dismiss is not None and now < s.last_dismiss + policy.quiet_after_dismiss:
-        ago = format_duration(int(now - s.last_dismiss))
-        quiet = format_duration(policy.quiet_after_dismiss)
-        return "quiet", f"dismissed {ago} ago; quiet {quiet} after dismiss", "quiet_after_dismiss"
-    if s.last_chat_end is not None and now < s.last_chat_end + policy.quiet_after_chat:
-        ago = format_duration(int(now - s.last_chat_end))
-        quiet = format_duration(policy.quiet_after_chat)
-        return "quiet", f"a chat ended {ago} ago; quiet {quiet} after chat", "quiet_after_chat"
-    if policy.schedule is not None and not policy.schedule.is_open(now):
-        return "outside_schedule", "the policy's schedule", "policy_schedule"
+    if reason is not None:
+        return _STATUS[reason], _why(reason, rules, rule, s, event, agents, now), reason
     if winner == rule.name:
         return ("fired" if applied else "would_fire"), "its condition holds", None
     if winner is not None:
@@ -196,18 +197,49 @@ def _status(
     return "would_fire", "its condition holds", None
 
 
-def _schedule_text(rule: CompiledRule) -> str:
-    schedule = rule.schedule
-    assert schedule is not None
-    windows = tuple(n.ScheduleWindow(d, s, e) for d, s, e in schedule.windows)
-    zone = n.Text(schedule.zone_name) if schedule.zone_name != "UTC" else None
-    return format_schedule(n.Schedule(windows, zone))
+def _why(
+    reason: str,
+    rules: RuleSet,
+    rule: CompiledRule,
+    s: VisitorState,
+    event: Event,
+    agents: AgentStatus | None,
+    now: float,
+) -> str:
+    """The words for a suppression reason: which cap, which gate, how long ago."""
+    policy = rules.policy
+    if reason == "rule_cap":
+        return f"this rule's cap: {_binding(rule.caps, s, now).describe()}"
+    if reason == "visitor_cap":
+        return f"the policy's cap: {_binding(policy.caps, s, now).describe()}"
+    if reason == "sitewide_cap":
+        caps = ", ".join(cap.describe() for cap in policy.sitewide)
+        return f"the sitewide cap: {caps} sitewide"
+    if reason == "policy_only":
+        assert policy.only_condition is not None
+        part = first_false(rules, policy.only_condition, s, event, agents, now)
+        return f"the policy's `only when`: {part}"
+    if reason == "policy_never":
+        assert policy.never_condition is not None
+        return f"the policy's `never when` holds: {format_condition(policy.never_condition)}"
+    if reason == "quiet_after_dismiss":
+        assert s.last_dismiss is not None
+        ago, quiet = now - s.last_dismiss, policy.quiet_after_dismiss
+        return f"dismissed {_ago(ago)} ago; quiet {format_duration(quiet)} after dismiss"
+    if reason == "quiet_after_chat":
+        assert s.last_chat_end is not None
+        ago, quiet = now - s.last_chat_end, policy.quiet_after_chat
+        return f"a chat ended {_ago(ago)} ago; quiet {format_duration(quiet)} after chat"
+    assert policy.schedule is not None  # policy_schedule
+    return f"the policy's schedule: during {policy.schedule.text}"
 
 
-def _cap_text(cap: Cap, whose: str) -> str:
-    window = format_duration(cap.window) if isinstance(cap.window, int) else cap.window
-    noun = "invitation" if cap.limit == 1 else "invitations"
-    return f"{whose} cap: at most {cap.limit} {noun} per {window}".strip()
+def _binding(caps: tuple[Cap, ...], s: VisitorState, now: float) -> Cap:
+    return next(cap for cap in caps if not cap.allows(s.log, s.session, now))
+
+
+def _ago(seconds: float) -> str:
+    return format_duration(max(0, int(seconds)))
 
 
 # --- the first false part ------------------------------------------------------------
@@ -256,7 +288,7 @@ def show_value(name: str, value: Any) -> str:
 
     spec = KNOWN_FIELDS.get(name)
     if spec is not None and spec.type == "duration" and isinstance(value, int | float):
-        return format_duration(max(0, int(value)))
+        return _ago(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -23,24 +23,12 @@ from decimal import Decimal
 
 from politely import nodes as n
 from politely.diagnostics import source_lines_of
+from politely.durations import format_duration
 from politely.errors import FormatError
 from politely.parser import escape_text, parse
 
 LINE_LENGTH = 88
 INDENT = "    "
-# Weeks are read but not written: `per 7d` and `per 14d` read better than `per 1w`.
-_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def format_duration(seconds: int) -> str:
-    if seconds == 0:
-        return "0s"
-    out = []
-    for unit, size in _UNITS:
-        count, seconds = divmod(seconds, size)
-        if count:
-            out.append(f"{count}{unit}")
-    return "".join(out)
 
 
 def format_number(value: int | float) -> str:

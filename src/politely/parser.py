@@ -25,11 +25,9 @@ from lark.exceptions import UnexpectedInput
 
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
+from politely.durations import parse_duration
 from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
 
-DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(?:\d+[wdhms])+")
-_DURATION_PART = re.compile(r"(\d+)([wdhms])")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
 _SLOT = re.compile(
     r"\s*(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
@@ -40,13 +38,6 @@ _GROUP_DAYS = {
     "weekends": frozenset({5, 6}),
     "daily": frozenset(range(7)),
 }
-
-
-def parse_duration(text: str) -> int | None:
-    """Seconds in a duration such as `1h30m`, or None if it is not one."""
-    if not _DURATION.fullmatch(text):
-        return None
-    return sum(int(count) * DURATION_UNITS[unit] for count, unit in _DURATION_PART.findall(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from politely import nodes as n
 from politely import ticks
 from politely.caps import Cap
 from politely.codegen import Condition, Generator, Getter, Window, generate_window, stale_tick
-from politely.formatter import format_duration
+from politely.durations import format_duration
 from politely.models import Decision
 from politely.schedule import CompiledSchedule
 from politely.state import AgentStatus, VisitorState

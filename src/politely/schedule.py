@@ -21,8 +21,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from politely import nodes as n
+from politely.durations import DAY
 
-DAY = 86400
 Window = tuple[frozenset[int], int, int]  # days, start minute, end minute (exclusive)
 
 
@@ -30,15 +30,16 @@ Window = tuple[frozenset[int], int, int]  # days, start minute, end minute (excl
 class CompiledSchedule:
     windows: tuple[Window, ...]
     zone_name: str = "UTC"
+    text: str = ""  # as written in the rules (canonical), for explanations
     zone: ZoneInfo = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zone", ZoneInfo(self.zone_name))
 
     @classmethod
-    def from_node(cls, schedule: n.Schedule) -> CompiledSchedule:
+    def from_node(cls, schedule: n.Schedule, text: str = "") -> CompiledSchedule:
         windows = tuple((w.days, w.start, w.end) for w in schedule.windows)
-        return cls(windows, schedule.zone.value if schedule.zone else "UTC")
+        return cls(windows, schedule.zone.value if schedule.zone else "UTC", text)
 
     def is_open(self, t: float) -> bool:
         starts, ends = _day_intervals(self, int(t // DAY))
