@@ -13,7 +13,7 @@ others a dict (and CEL a `cel.Context`), so only evaluation is timed.
   generated function, against calling each hand-written closure on the dict.
 - D: `RuleSet.candidates(event, state, agents, now)`: the index (buckets by
   event and path prefix) against the scan of all closures at 200 rules; and
-  candidates() at 10,000 rules against 20 rules. The index keeps an LRU cache
+  candidates() at 10,000 rules against 20 rules. The index memoises its lookups
   of (event, path) → buckets; a second pair of rows uses a path that never
   repeats (a long tail of product pages), so every lookup misses the cache.
 - E: the same 20 rules in rule-engine (`rule_engine.Rule.matches(dict)`) and
@@ -235,7 +235,7 @@ def run_d(quick: bool = False) -> Table:
     )
     table.targets.append(Target(f"candidates at {big:,} rules / at 20 rules", scale, 3.0, "x"))
 
-    # Unique paths: more distinct (event, path) pairs than the index's LRU cache holds.
+    # Unique paths: more distinct (event, path) pairs than the index's memo holds.
     cold_visits = 6000 if quick else 12_000
     cold_big = w_big.with_visits(cold_visits, unique_paths=True)
     cold_20 = w20.with_visits(cold_visits, unique_paths=True)

@@ -28,7 +28,7 @@ from typing import Any
 from politely import analysis, ticks
 from politely import nodes as n
 from politely.durations import DAY
-from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, lookup
+from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, TIME_FIELDS, lookup
 from politely.glob import compile_glob
 from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
 
@@ -37,7 +37,7 @@ Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
 Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]
 
 # Fields whose value grows one second per second (`base + k` at tick k).
-GROWING = frozenset({"page.dwell", "session.duration", "invitations.last"})
+GROWING = TIME_FIELDS - {"invitations.today"}  # worth `base + k` at tick k
 
 
 class _Tick:
@@ -276,18 +276,25 @@ class _Emitter:
         if isinstance(condition, n.Not):
             return f"_invert({self.window(condition.operand)})"
         if isinstance(condition, n.And | n.Or):
+            word = " and " if isinstance(condition, n.And) else " or "
             fixed = [o for o in condition.operands if not _moves(o)]
-            moving = ", ".join(self.window(o) for o in condition.operands if _moves(o))
-            if isinstance(condition, n.And):
-                combined = f"_all_of({moving})"
-                if not fixed:
-                    return combined
-                guard = " and ".join(self.boolean(o) for o in fixed)
-                return f"({combined} if ({guard}) else _EMPTY)"
-            combined = f"_any_of({moving})"
+            agent = [o for o in condition.operands if _agent_test(o)]
+            parts = [self.window(o) for o in condition.operands if _moves(o) and o not in agent]
+            if agent:
+                # Every agent field goes stale at the same tick, and a test on a
+                # missing field is false: while fresh they hold as they do now.
+                tests = word.join(self.test(o) for o in agent)  # type: ignore[arg-type]
+                expiry = self.fields.agents_expiry()
+                parts.append(f"(_until({expiry}) if ({tests}) else _EMPTY)")
+            if len(parts) == 1:
+                combined = parts[0]
+            else:
+                combined = f"_{'all' if word == ' and ' else 'any'}_of({', '.join(parts)})"
             if not fixed:
                 return combined
-            guard = " or ".join(self.boolean(o) for o in fixed)
+            guard = word.join(self.boolean(o) for o in fixed)
+            if word == " and ":
+                return f"({combined} if ({guard}) else _EMPTY)"
             return f"(_FULL if ({guard}) else {combined})"
         assert isinstance(condition, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
         name = condition.field.name
@@ -314,14 +321,14 @@ class _Emitter:
 
 def _moves(condition: n.Condition) -> bool:
     """Can the passage of time alone change this condition's value?"""
-    return any(
-        isinstance(node, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
-        and (
-            node.field.name in GROWING
-            or node.field.name in AGENT_FIELDS
-            or node.field.name == "invitations.today"
-        )
-        for node in analysis.walk(condition)
+    return bool(analysis.fields_read(condition) & (TIME_FIELDS | AGENT_FIELDS))
+
+
+def _agent_test(condition: n.Condition) -> bool:
+    """A test of an agent field, not under `not`: false once the status is stale."""
+    return (
+        isinstance(condition, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
+        and condition.field.name in AGENT_FIELDS
     )
 
 

@@ -25,10 +25,10 @@ from politely import analysis
 from politely import nodes as n
 from politely.caps import Cap
 from politely.checker import CheckResult
-from politely.codegen import GROWING, Condition, Generator, Getter, Window
+from politely.codegen import Condition, Generator, Window
 from politely.durations import DAY
 from politely.errors import RulesError
-from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
+from politely.fields import KNOWN_FIELDS, TIME_FIELDS
 from politely.formatter import format_schedule
 from politely.language import (
     DEFAULT_QUIET_AFTER_CHAT,
@@ -39,21 +39,15 @@ from politely.language import (
     visitor_caps,
 )
 from politely.ruleset import (
-    AgentGate,
     Bucket,
     CompiledMessage,
     CompiledPolicy,
     CompiledRule,
+    EventIndex,
     RuleSet,
+    Slot,
 )
 from politely.schedule import CompiledSchedule
-from politely.state import AgentStatus, VisitorState
-
-
-def compile_path(path: str | Path) -> RuleSet:
-    from politely.checker import check_path
-
-    return compile_rules(check_path(path))
 
 
 def compile_rules(result: CheckResult) -> RuleSet:
@@ -77,7 +71,8 @@ class _Compiler:
     def __init__(self, result: CheckResult) -> None:
         self.result = result
         self.defines = {name: d.condition for name, d in result.defines.items()}
-        self.generator = Generator(f"rules {ruleset_hash(result.sources)}")
+        self.hash = ruleset_hash(result.sources)
+        self.generator = Generator(f"rules {self.hash}")
 
     def build(self) -> RuleSet:
         parts = [self._parts(i, path, rule) for i, (path, rule) in enumerate(self.result.rules)]
@@ -86,10 +81,8 @@ class _Compiler:
 
         # buckets: (events, prefix) -> members, in priority order
         groups: dict[tuple[tuple[str, ...], str | None], list[_RuleParts]] = {}
-        prefixes_of: dict[int, frozenset[str] | None] = {}
         for p in ranked:
             prefixes = analysis.path_prefixes(p.condition)
-            prefixes_of[p.order] = prefixes
             events = tuple(sorted(set(p.events)))
             for prefix in sorted(prefixes) if prefixes is not None else [None]:
                 groups.setdefault((events, prefix), []).append(p)
@@ -105,15 +98,13 @@ class _Compiler:
             kind: self.generator.condition(f"policy_{kind}", condition)
             for kind, condition in policy_conditions.items()
         }
-        window_names = {  # an agent-only condition's ticks come from its AgentGate
+        window_names = {
             kind: self.generator.window(f"policy_{kind}_window", condition)
             for kind, condition in policy_conditions.items()
-            if not _reads_agents_only(condition)
         }
         getter_names = self._getters(parts, policy_conditions)
 
         namespace = self.generator.run()
-        index = self._index(groups, bucket_names, namespace, rank_of)
         policy = self._policy(
             {kind: namespace[name] for kind, name in policy_names.items()},
             {kind: namespace[name] for kind, name in window_names.items()},
@@ -131,32 +122,31 @@ class _Compiler:
                 schedule=_schedule(p.rule.clauses),
                 messages=self._messages(p.rule, namespace, getter_names),
                 condition=p.condition,
-                time_dependent=frozenset(
-                    f
-                    for f in analysis.fields_read(p.condition)
-                    if f in GROWING or f == "invitations.today"
-                ),
-                prefixes=prefixes_of[p.order],
-                path=p.path,
-                line=p.rule.span.line,
+                time_dependent=analysis.fields_read(p.condition) & TIME_FIELDS,
             )
         rules = tuple(compiled[p.order] for p in parts)
+        by_rank = tuple(compiled[p.order] for p in ranked)
         windows_used = [c.window for c in (*policy.caps, *(cap for r in rules for cap in r.caps))]
         keep = max([w for w in windows_used if isinstance(w, int)] + [0])
         if "invitations.today" in getter_names:  # read by a condition or a message
             keep = max(keep, DAY)
+        buckets = {
+            key: Bucket(
+                namespace[bucket_names[key]], tuple(by_rank[rank_of[m.order]] for m in members)
+            )
+            for key, members in groups.items()
+        }
         return RuleSet(
             rules=rules,
-            by_rank=tuple(compiled[p.order] for p in ranked),
+            by_rank=by_rank,
             policy=policy,
-            hash=ruleset_hash(self.result.sources),
+            hash=self.hash,
             sources=MappingProxyType(dict(self.result.sources)),
             keep_invitations_for=keep,
             retention=_retention(policy, rules, keep),
             keep_sitewide_for=max([int(c.window) for c in policy.sitewide] + [0]),
-            _index=index,
-            _getters={name: namespace[fn] for name, fn in getter_names.items()},
-            _source=self.generator.source,
+            index=_index(buckets),
+            getters={name: namespace[fn] for name, fn in getter_names.items()},
         )
 
     def _parts(self, order: int, path: str, rule: n.Rule) -> _RuleParts:
@@ -170,30 +160,6 @@ class _Compiler:
             rule_events(rule),
             int(priority),
         )
-
-    def _index(
-        self,
-        groups: dict[tuple[tuple[str, ...], str | None], list[_RuleParts]],
-        names: dict[tuple[tuple[str, ...], str | None], str],
-        namespace: dict[str, Any],
-        rank_of: dict[int, int],
-    ) -> dict[str, tuple[Bucket | None, tuple[int, ...], dict[str, Bucket]]]:
-        """event → (bucket of rules without a path prefix, prefix lengths, prefix → bucket)."""
-        by_event: dict[str, tuple[Bucket | None, list[int], dict[str, Bucket]]] = {}
-        for key, members in groups.items():
-            events, prefix = key
-            bucket = Bucket(namespace[names[key]], tuple(rank_of[m.order] for m in members))
-            for event in events:
-                free, lengths, by_prefix = by_event.setdefault(event, (None, [], {}))
-                if prefix is None:
-                    by_event[event] = (_merge(free, bucket), lengths, by_prefix)
-                else:
-                    by_prefix[prefix] = _merge(by_prefix.get(prefix), bucket)
-                    lengths.append(len(prefix))
-        return {
-            event: (free, tuple(sorted(set(lengths))), by_prefix)
-            for event, (free, lengths, by_prefix) in by_event.items()
-        }
 
     def _policy_conditions(self) -> dict[str, n.Condition]:
         policy = self.result.policy
@@ -219,11 +185,6 @@ class _Compiler:
             if isinstance(c, n.Cap) and c.sitewide and c.duration is not None
         )
         quiet = {c.after: c.duration.seconds for c in clauses if isinstance(c, n.Quiet)}
-        gates = {
-            kind: AgentGate(functions[kind])
-            for kind, condition in conditions.items()
-            if _reads_agents_only(condition)
-        }
         timeout = next(
             (c.duration.seconds for c in clauses if isinstance(c, n.SessionTimeout)),
             DEFAULT_SESSION_TIMEOUT,
@@ -235,10 +196,10 @@ class _Compiler:
             quiet_after_chat=quiet.get("chat", DEFAULT_QUIET_AFTER_CHAT),
             session_timeout=timeout,
             schedule=_schedule(clauses),
-            only=gates.get("only") or functions.get("only"),
-            never=gates.get("never") or functions.get("never"),
-            only_window=gates["only"].window if "only" in gates else windows.get("only"),
-            never_window=gates["never"].window if "never" in gates else windows.get("never"),
+            only=functions.get("only"),
+            never=functions.get("never"),
+            only_window=windows.get("only"),
+            never_window=windows.get("never"),
             only_condition=conditions.get("only"),
             never_condition=conditions.get("never"),
         )
@@ -269,12 +230,12 @@ class _Compiler:
         say = next(c for c in rule.clauses if isinstance(c, n.Say))
         messages = []
         for message in say.messages:
-            parts: list[str | tuple[Getter, str, bool]] = []
+            parts: list[str | Slot] = []
             for part in message.parts:
                 if isinstance(part, n.Slot):
                     name = part.field.name
                     duration = name in KNOWN_FIELDS and KNOWN_FIELDS[name].type == "duration"
-                    parts.append((namespace[getters[name]], part.fallback or "", duration))
+                    parts.append(Slot(namespace[getters[name]], part.fallback or "", duration))
                 else:
                     parts.append(part)
             messages.append(CompiledMessage(message.text, tuple(parts)))
@@ -291,20 +252,28 @@ def _retention(policy: CompiledPolicy, rules: tuple[CompiledRule, ...], keep: in
     )
 
 
-def _reads_agents_only(condition: n.Condition) -> bool:
-    return analysis.fields_read(condition) <= AGENT_FIELDS
+def _index(buckets: dict[tuple[tuple[str, ...], str | None], Bucket]) -> dict[str, EventIndex]:
+    """event name → its buckets without a path prefix, and by prefix.
 
-
-def _merge(existing: Bucket | None, bucket: Bucket) -> Bucket:
-    """Two buckets under one key (same prefix, overlapping event sets) become one."""
-    if existing is None:
-        return bucket
-    first, second = existing.test, bucket.test
-
-    def test(s: VisitorState, e: Any, a: AgentStatus | None, now: float) -> list[int]:
-        return sorted(set(first(s, e, a, now)) | set(second(s, e, a, now)))
-
-    return Bucket(test, tuple(sorted(set(existing.ranks) | set(bucket.ranks))))
+    Rules with other event sets may share a prefix (`on tick` next to the
+    default `page_view, tick`): a prefix then holds several buckets.
+    """
+    free: dict[str, list[Bucket]] = {}
+    by_prefix: dict[str, dict[str, list[Bucket]]] = {}
+    for (events, prefix), bucket in buckets.items():
+        for event in events:
+            if prefix is None:
+                free.setdefault(event, []).append(bucket)
+            else:
+                by_prefix.setdefault(event, {}).setdefault(prefix, []).append(bucket)
+    return {
+        event: EventIndex(
+            tuple(free.get(event, ())),
+            tuple(sorted({len(p) for p in by_prefix.get(event, {})})),
+            {p: tuple(b) for p, b in by_prefix.get(event, {}).items()},
+        )
+        for event in {*free, *by_prefix}
+    }
 
 
 def _schedule(clauses: Sequence[n.Clause]) -> CompiledSchedule | None:

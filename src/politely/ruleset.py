@@ -10,43 +10,52 @@ costs about what a 20-rule set costs per event.
 from __future__ import annotations
 
 import math
-import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
-from cachetools import LRUCache
+from typing import Any, TypeVar
 
 from politely import nodes as n
-from politely import ticks
 from politely.caps import Cap
-from politely.codegen import Condition, Generator, Getter, Window, generate_window, stale_tick
+from politely.codegen import Condition, Generator, Getter, Window, generate_window
 from politely.durations import format_duration
-from politely.models import Decision
+from politely.models import Decision, Event
 from politely.schedule import CompiledSchedule
 from politely.state import AgentStatus, VisitorState
+
+BucketTest = Callable[[VisitorState, Event, AgentStatus | None, float], list[int]]
+MEMO_SIZE = 4096  # entries per memo before it starts over
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A `{field or fallback}` of a message, ready to fill."""
+
+    get: Getter
+    fallback: str
+    duration: bool  # render as `2m`, not seconds
 
 
 @dataclass(frozen=True, eq=False)
 class CompiledMessage:
-    """A message variant: literal parts and field slots filled at render time."""
+    """A message variant: literal parts and slots filled at render time."""
 
     template: str
-    parts: tuple[str | tuple[Getter, str, bool], ...]  # literal, or (getter, fallback, duration)
+    parts: tuple[str | Slot, ...]
 
     def render(
-        self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
+        self, state: VisitorState, event: Event, agents: AgentStatus | None, now: float
     ) -> str:
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
             else:
-                getter, fallback, duration = part
-                text = display(getter(state, event, agents, now), duration=duration)
-                out.append(text if text else fallback)
+                text = display(part.get(state, event, agents, now), duration=part.duration)
+                out.append(text if text else part.fallback)
         return "".join(out)
 
 
@@ -87,9 +96,6 @@ class CompiledRule:
     messages: tuple[CompiledMessage, ...]
     condition: n.Condition  # with defines expanded, for explain
     time_dependent: frozenset[str]  # the time quantities the condition reads
-    prefixes: frozenset[str] | None
-    path: str
-    line: int
 
     @cached_property
     def window(self) -> Window | None:
@@ -105,9 +111,6 @@ class CompiledRule:
 
 @dataclass(frozen=True, eq=False)
 class CompiledPolicy:
-    """The policy ready to run. A gate that reads agent fields only (the common
-    `only when agents.available > 0`) is an `AgentGate`, with the same calls."""
-
     caps: tuple[Cap, ...]
     sitewide: tuple[Cap, ...]
     quiet_after_dismiss: int
@@ -122,43 +125,22 @@ class CompiledPolicy:
     never_condition: n.Condition | None
 
 
-class AgentGate:
-    """A condition that reads agent fields only: its value changes only when the
-    site reports a new status, or when the status goes stale. So it is computed
-    once per status, not once per event, and its future ticks are known:
-    its value while fresh until the status goes stale, its stale value after.
-    """
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Rules sharing an event set and a path prefix, tested by one generated function
+    that returns the ranks of those whose condition holds."""
 
-    def __init__(self, test: Condition) -> None:
-        self.test = test
-        self.when_stale = bool(test(None, None, None, 0.0))  # type: ignore[arg-type]
-        self._memo: tuple[AgentStatus | None, bool] = (None, self.when_stale)
-
-    def __call__(self, s: Any, e: Any, fresh: AgentStatus | None, now: float) -> bool:
-        """The value now, like a generated condition; `fresh` is None when stale."""
-        if fresh is None:
-            return self.when_stale
-        status, value = self._memo
-        if status is not fresh:
-            value = bool(self.test(None, None, fresh, 0.0))  # type: ignore[arg-type]
-            self._memo = (fresh, value)  # one assignment: safe across threads
-        return value
-
-    def window(self, s: Any, agents: AgentStatus | None, now: float) -> ticks.Ticks:
-        """Future ticks at which it holds, like a generated tick-set function."""
-        if agents is None:
-            return ticks.of(self.when_stale)
-        stale = stale_tick(agents, now)
-        out = ticks.until(stale) if self(None, None, agents, now) else ticks.EMPTY
-        return ticks.either(out, ticks.since(stale)) if self.when_stale else out
+    test: BucketTest
+    rules: tuple[CompiledRule, ...]  # in priority order
 
 
 @dataclass(frozen=True, slots=True)
-class Bucket:
-    """Rules sharing an event set and a path prefix, tested by one generated function."""
+class EventIndex:
+    """The buckets of one event name: those with no path prefix, and by prefix."""
 
-    test: Callable[[VisitorState, Any, AgentStatus | None, float], list[int]]
-    ranks: tuple[int, ...]
+    free: tuple[Bucket, ...]
+    lengths: tuple[int, ...]  # the distinct prefix lengths, shortest first
+    by_prefix: Mapping[str, tuple[Bucket, ...]]
 
 
 @dataclass(eq=False)
@@ -173,62 +155,46 @@ class RuleSet:
     keep_invitations_for: int
     keep_sitewide_for: int
     retention: float  # how long a store must keep an idle visitor for the rules to hold
-    _index: dict[str, tuple[Bucket | None, tuple[int, ...], dict[str, Bucket]]]
-    _getters: dict[str, Getter]
-    _source: str = field(repr=False, default="")
-    _cache: LRUCache[tuple[str, str | None], tuple[Bucket, ...]] = field(
-        default_factory=lambda: LRUCache(maxsize=4096)
-    )
-    _listening: LRUCache[tuple[str, str | None], tuple[CompiledRule, ...]] = field(
-        default_factory=lambda: LRUCache(maxsize=4096)
-    )
-    # cachetools caches are not thread-safe; evaluations share this rule set.
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    index: Mapping[str, EventIndex]
+    getters: Mapping[str, Getter]
+    # Memos of lookups that depend only on (event, page path) or the decision's
+    # fields. Plain dicts, started over when full: each get and set is atomic
+    # under the GIL, so threads share them without a lock, and a page path seen
+    # once costs no more than an uncached lookup.
+    _buckets: dict[tuple[str, str | None], tuple[Bucket, ...]] = field(default_factory=dict)
+    _listening: dict[tuple[str, str | None], tuple[CompiledRule, ...]] = field(default_factory=dict)
     _decisions: dict[tuple[int | None, str], Decision] = field(default_factory=dict)
 
     def plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
         """A decision without an invitation. Decisions are frozen, so these are
         shared: building a pydantic model costs more than the rest of a tick."""
-        key = (recheck_in, chat)
-        found = self._decisions.get(key)
-        if found is None:
-            if len(self._decisions) >= 4096:
-                self._decisions.clear()
-            found = Decision.model_construct(
+        return _memo(
+            self._decisions,
+            (recheck_in, chat),
+            lambda: Decision.model_construct(
                 invitation=None, recheck_in=recheck_in, chat=chat, ruleset=self.hash
-            )
-            self._decisions[key] = found
-        return found
+            ),
+        )
 
     def buckets(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         """The buckets an event must test: its name's unconstrained rules, and the
         rules whose required prefix starts the page's path."""
-        key = (event, path)
-        with self._lock:
-            found = self._cache.get(key)
-        if found is None:
-            found = self._lookup(event, path)
-            with self._lock:
-                self._cache[key] = found
-        return found
+        return _memo(self._buckets, (event, path), lambda: self._lookup(event, path))
 
     def _lookup(self, event: str, path: str | None) -> tuple[Bucket, ...]:
-        entry = self._index.get(event)
+        entry = self.index.get(event)
         if entry is None:
             return ()
-        free, lengths, by_prefix = entry
-        found = [free] if free is not None else []
+        found = list(entry.free)
         if path is not None:
-            for length in lengths:
+            for length in entry.lengths:
                 if length > len(path):
                     break
-                bucket = by_prefix.get(path[:length])
-                if bucket is not None:
-                    found.append(bucket)
+                found.extend(entry.by_prefix.get(path[:length], ()))
         return tuple(found)
 
     def candidates(
-        self, event: Any, state: VisitorState, agents: AgentStatus | None, now: float
+        self, event: Event, state: VisitorState, agents: AgentStatus | None, now: float
     ) -> list[CompiledRule]:
         """Rules listening to the event whose condition holds, highest priority first."""
         buckets = self.buckets(event.event, state.page_path)
@@ -246,18 +212,19 @@ class RuleSet:
 
     def listening(self, event: str, path: str | None) -> tuple[CompiledRule, ...]:
         """Rules listening to the event that could match the path, by priority."""
-        key = (event, path)
-        with self._lock:
-            found = self._listening.get(key)
-        if found is None:
-            ranks = sorted({r for b in self.buckets(event, path) for r in b.ranks})
-            found = tuple(self.by_rank[r] for r in ranks)
-            with self._lock:
-                self._listening[key] = found
-        return found
+        buckets = self.buckets(event, path)
+        if len(buckets) == 1:
+            return buckets[0].rules
+        return _memo(
+            self._listening,
+            (event, path),
+            lambda: tuple(
+                sorted({r for b in buckets for r in b.rules}, key=lambda rule: rule.rank)
+            ),
+        )
 
     def matching(
-        self, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
+        self, state: VisitorState, event: Event, agents: AgentStatus | None, now: float
     ) -> list[CompiledRule]:
         """Every rule whose condition holds, whatever it listens to (no index).
 
@@ -267,23 +234,22 @@ class RuleSet:
         return [self.by_rank[r] for r in self._match_all(state, event, agents, now)]
 
     @cached_property
-    def _match_all(self) -> Callable[[VisitorState, Any, AgentStatus | None, float], list[int]]:
+    def _match_all(self) -> BucketTest:
         generator = Generator("match all")
         name = generator.bucket("match_all", [(r.rank, r.name, r.condition) for r in self.by_rank])
         return generator.run()[name]  # type: ignore[no-any-return]
 
     def value(
-        self, name: str, state: VisitorState, event: Any, agents: AgentStatus | None, now: float
+        self, name: str, state: VisitorState, event: Event, agents: AgentStatus | None, now: float
     ) -> Any:
         """A field's value as conditions see it (None when missing)."""
-        return self._getters[name](state, event, agents, now)
+        return self.getters[name](state, event, agents, now)
 
-    def rule(self, name: str) -> CompiledRule:
-        for rule in self.rules:
-            if rule.name == name:
-                return rule
-        raise KeyError(name)
 
-    @property
-    def generated_source(self) -> str:
-        return self._source
+def _memo(memo: dict[_K, _V], key: _K, compute: Callable[[], _V]) -> _V:
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        found = memo[key] = compute()
+    return found
