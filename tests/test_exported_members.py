@@ -11,6 +11,7 @@ def test_public_names_are_exactly_these() -> None:
         "Engine",
         "Event",
         "EventError",
+        "FormatError",
         "Invitation",
         "MemoryStore",
         "PolitelyError",

@@ -145,3 +145,15 @@ def test_a_compiled_glob_is_reusable_across_texts() -> None:
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize("pattern", ["/pricing*", "*.pdf", "*sale*", "/exact", "*", "**", "a*b"])
+@pytest.mark.parametrize(
+    "text", ["", "/pricing", "/pricing/teams", "x.pdf", "big sale now", "/exact", "ab"]
+)
+def test_inline_globs_mean_what_compiled_globs_mean(pattern: str, text: str) -> None:
+    from politely.glob import inline
+
+    expression = inline("text", pattern)
+    if expression is not None:
+        assert eval(expression, {"text": text}) == compile_glob(pattern)(text)

@@ -10,7 +10,14 @@ from politely.checker import CheckResult, check_path, check_sources
 from politely.compiler import compile_rules
 from politely.diagnostics import Diagnostic
 from politely.engine import Engine
-from politely.errors import EventError, PolitelyError, RulesError, StoreError, TrafficError
+from politely.errors import (
+    EventError,
+    FormatError,
+    PolitelyError,
+    RulesError,
+    StoreError,
+    TrafficError,
+)
 from politely.models import Decision, Event, Invitation
 from politely.ruleset import RuleSet
 from politely.stats import Stats
@@ -25,6 +32,7 @@ __all__ = [
     "Engine",
     "Event",
     "EventError",
+    "FormatError",
     "Invitation",
     "MemoryStore",
     "PolitelyError",

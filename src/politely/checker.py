@@ -12,7 +12,7 @@ docs/language.md lists each with an example.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from functools import cache
@@ -87,22 +87,26 @@ class CheckResult:
         return not self.errors
 
 
-def read_sources(path: str | Path) -> dict[str, str]:
+def source_paths(path: str | Path) -> list[Path]:
     """A `.rules` file, or every `*.rules` file of a folder in file-name order.
 
-    Raises FileNotFoundError when there is nothing to read. Files that are not
-    UTF-8 are read with replacement characters; the checker reports them.
+    Raises FileNotFoundError when there is nothing to read.
     """
     root = Path(path)
     if root.is_dir():
         files = sorted(root.glob("*.rules"), key=lambda p: p.name)
         if not files:
             raise FileNotFoundError(f"{root}: no *.rules files in this folder")
-    elif root.is_file():
-        files = [root]
-    else:
-        raise FileNotFoundError(f"{root}: no such file or folder")
-    return {str(f): f.read_bytes().decode("utf-8", errors="replace") for f in files}
+        return files
+    if root.is_file():
+        return [root]
+    raise FileNotFoundError(f"{root}: no such file or folder")
+
+
+def read_sources(path: str | Path) -> dict[str, str]:
+    """The site's files and their texts. Files that are not UTF-8 are read with
+    replacement characters; the checker reports them."""
+    return {str(f): f.read_bytes().decode("utf-8", errors="replace") for f in source_paths(path)}
 
 
 def check_path(path: str | Path) -> CheckResult:
@@ -690,8 +694,3 @@ def valid_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
-
-
-def iter_errors(results: Iterable[CheckResult]) -> Iterable[Diagnostic]:
-    for result in results:
-        yield from result.errors

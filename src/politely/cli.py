@@ -13,13 +13,21 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from politely.checker import check_path, read_sources
+from politely.models import AgentsUpdate
+
+if TYPE_CHECKING:
+    from politely.explain import Explanation
+    from politely.ruleset import RuleSet
+    from politely.simulate import Step
+    from politely.state import Snapshot
+
+from politely.checker import check_path, source_paths
 from politely.diagnostics import render, summary
-from politely.errors import PolitelyError, RulesError, TrafficError
+from politely.errors import PolitelyError, RulesError
 
 USAGE_ERROR = 2
 
@@ -96,11 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"politely: {error}", file=sys.stderr)
         return USAGE_ERROR
-    except (RulesError, TrafficError) as error:
-        if isinstance(error, RulesError):
-            _print_diagnostics(error, out)
-        else:
-            print(f"politely: {error}", file=sys.stderr)
+    except RulesError as error:
+        _print_diagnostics(error, out)
         return 1
     except PolitelyError as error:
         print(f"politely: {error}", file=sys.stderr)
@@ -161,9 +166,10 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
     changed: list[str] = []
     failed = False
     for path in paths:
-        for name in read_sources(path):
+        for file in source_paths(path):
+            name = str(file)
             try:
-                text = Path(name).read_bytes().decode("utf-8")
+                text = file.read_bytes().decode("utf-8")
             except UnicodeDecodeError as error:
                 print(f"{name}: not UTF-8 (byte {error.start}); left as it is", file=sys.stderr)
                 failed = True
@@ -189,12 +195,11 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
 # --- simulate and explain -------------------------------------------------------------------
 
 
-def _agents(spec: str | None) -> Any:
+def _agents(spec: str | None) -> AgentsUpdate | None:
     if spec is None:
         return None
     from politely.durations import parse_duration
     from politely.engine import describe_validation
-    from politely.models import AgentsUpdate
 
     values: dict[str, Any] = {}
     for part in spec.split(","):
@@ -213,7 +218,7 @@ def _agents(spec: str | None) -> Any:
         raise _UsageError(f"--agents: {describe_validation(error)}") from error
 
 
-def _compiled(path: str) -> Any:
+def _compiled(path: str) -> RuleSet:
     from politely.compiler import compile_rules
 
     return compile_rules(check_path(path))
@@ -239,20 +244,20 @@ def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _explain(args: argparse.Namespace, out: IO[str]) -> int:
     from politely.explain import explain
-    from politely.simulate import Simulation, iso, last_seen_times, read_traffic
+    from politely.simulate import Simulation, last_seen_times, read_traffic
 
     rules = _compiled(args.path)
     simulation = Simulation(rules, agents=_agents(args.agents), follow_ticks=args.ticks)
     last_seen = last_seen_times(args.traffic) if args.ticks else None
     found = 0
 
-    def show(step: Any, snapshot: Any) -> None:
+    def show(step: Step, snapshot: Snapshot) -> None:
         nonlocal found
         if step.event.visitor != args.visitor:
             return
         found += 1
         report = explain(rules, snapshot, step.event, step.at, applied=step.verdict)
-        print(_explain_text(report, step, iso), file=out)
+        print(_explain_text(report, step), file=out)
 
     for _ in simulation.run(read_traffic(args.traffic), last_seen, on_step=show):
         pass
@@ -262,7 +267,9 @@ def _explain(args: argparse.Namespace, out: IO[str]) -> int:
     return 0
 
 
-def _explain_text(report: Any, step: Any, iso: Any) -> str:
+def _explain_text(report: Explanation, step: Step) -> str:
+    from politely.simulate import iso
+
     event = step.event
     what = event.event + (f" {event.url}" if event.url else "")
     where = f"line {step.line}" if step.line is not None else "sent tick"

@@ -29,7 +29,7 @@ from politely import analysis, ticks
 from politely import nodes as n
 from politely.durations import DAY
 from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, TIME_FIELDS, lookup
-from politely.glob import compile_glob
+from politely.glob import compile_glob, inline
 from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
 
 Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
@@ -257,17 +257,7 @@ class _Emitter:
         return _typed(v, kind, "", self._glob(v, test.pattern.value))
 
     def _glob(self, v: str, pattern: str) -> str:
-        stars = pattern.count("*")
-        if "?" not in pattern:
-            if stars == 0:
-                return f"{v} == {pattern!r}"
-            if stars == 1 and pattern.endswith("*"):
-                return f"{v}.startswith({pattern[:-1]!r})"
-            if stars == 1 and pattern.startswith("*"):
-                return f"{v}.endswith({pattern[1:]!r})"
-            if stars == 2 and pattern.startswith("*") and pattern.endswith("*"):
-                return f"{pattern[1:-1]!r} in {v}"
-        return f"{self.constants.add(compile_glob(pattern))}({v})"
+        return inline(v, pattern) or f"{self.constants.add(compile_glob(pattern))}({v})"
 
     # tick sets
     def window(self, condition: n.Condition) -> str:

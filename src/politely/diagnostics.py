@@ -64,9 +64,6 @@ class Diagnostic:
         data["hints"] = list(self.hints)
         return data
 
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
-
 
 def token_span(token: Any) -> Span:
     """The span of a Lark token (1-based, end exclusive)."""

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -33,9 +33,12 @@ from politely.errors import EventError
 from politely.evaluator import Verdict, evaluate
 from politely.models import Decision, Event
 from politely.ruleset import RuleSet
-from politely.state import AgentStatus, Block
+from politely.state import AgentStatus, Block, Snapshot
 from politely.stats import Stats, build_stats
 from politely.stores import MemoryStore, Store
+
+if TYPE_CHECKING:
+    from politely.explain import Explanation
 
 Clock = Callable[[], float]
 
@@ -75,9 +78,13 @@ class Engine:
     def evaluate(self, event: Event | Mapping[str, Any]) -> Decision:
         """Record the event and decide: invite or not, and when to ask again."""
         event = to_event(event)
-        now = self._now(event)
-        verdict = evaluate(self.rules, self.store.load(event.visitor, now), event, now)
-        return self.apply(event.visitor, verdict, now).decision
+        return self.decide(event, self._now(event))[1].decision
+
+    def decide(self, event: Event, now: float) -> tuple[Snapshot, Verdict]:
+        """Load, evaluate and commit one event at `now`: the snapshot it was decided
+        on and the verdict as applied (the simulator and explain replay use both)."""
+        snapshot = self.store.load(event.visitor, now)
+        return snapshot, self.apply(event.visitor, evaluate(self.rules, snapshot, event, now), now)
 
     def apply(self, visitor: str, verdict: Verdict, now: float) -> Verdict:
         """Commit a verdict through the store (atomic cap check) and count it."""
@@ -88,7 +95,7 @@ class Engine:
             self.store.count(applied.counts)
         return applied
 
-    def explain(self, event: Event | Mapping[str, Any]) -> Any:
+    def explain(self, event: Event | Mapping[str, Any]) -> Explanation:
         """What the event would get, and why each rule would or would not fire.
 
         Changes nothing: not the visitor's state, not the statistics.

@@ -33,13 +33,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from politely import ticks
-from politely.caps import Cap, sitewide_allows, sitewide_release
+from politely.caps import Cap, sitewide_allows, sitewide_release, visitor_allows
 from politely.durations import DAY
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation, split_url
 from politely.ruleset import CompiledRule, RuleSet
 from politely.schedule import CompiledSchedule
-from politely.state import InvitationLog, InvitationRecord, Snapshot, VisitorState
+from politely.state import AgentStatus, InvitationLog, InvitationRecord, Snapshot, VisitorState
 
 # Event ids are remembered for retries: those of the last 10 minutes, at most 64.
 REMEMBER_EVENT_IDS_FOR = 600.0
@@ -324,37 +324,11 @@ def _remember(
     return kept
 
 
-class _Gates:
-    """The policy's verdict on this evaluation, computed once and only if needed."""
-
-    __slots__ = ("_reason", "agents", "event", "now", "rules", "s", "sitewide")
-
-    def __init__(
-        self,
-        rules: RuleSet,
-        s: VisitorState,
-        event: Any,
-        agents: Any,
-        sitewide: Sequence[float],
-        now: float,
-    ) -> None:
-        self.rules, self.s, self.event, self.agents = rules, s, event, agents
-        self.sitewide, self.now = sitewide, now
-        self._reason: str | bool | None = False
-
-    def reason(self) -> str | None:
-        if self._reason is False:
-            self._reason = policy_reason(
-                self.rules, self.s, self.event, self.agents, self.sitewide, self.now
-            )
-        return self._reason  # type: ignore[return-value]
-
-
 def policy_reason(
     rules: RuleSet,
     s: VisitorState,
-    event: Any,
-    agents: Any,
+    event: Event,
+    agents: AgentStatus | None,
     sitewide: Sequence[float],
     now: float,
 ) -> str | None:
@@ -364,8 +338,7 @@ def policy_reason(
         return "policy_only"
     if policy.never is not None and policy.never(s, event, agents, now):
         return "policy_never"
-    log = s.log
-    if log is not None and not all(c.allows(log, s.session, now) for c in policy.caps):
+    if s.log is not None and not visitor_allows(policy.caps, s.log, s.session, now):
         return "visitor_cap"
     if policy.sitewide and not sitewide_allows(policy.sitewide, sitewide, now):
         return "sitewide_cap"
@@ -382,7 +355,7 @@ def rule_reason(rule: CompiledRule, s: VisitorState, now: float) -> str | None:
     """The rule's own reason not to fire now (schedule, then caps), or None."""
     if rule.schedule is not None and not rule.schedule.is_open(now):
         return "outside_schedule"
-    if rule.caps and not all(c.allows(s.log, s.session, now) for c in rule.caps):
+    if rule.caps and not visitor_allows(rule.caps, s.log, s.session, now):
         return "rule_cap"
     return None
 
@@ -392,15 +365,15 @@ def _choose(
     candidates: list[CompiledRule],
     s: VisitorState,
     event: Event,
-    agents: Any,
+    agents: AgentStatus | None,
     snapshot: Snapshot,
     now: float,
     counts: list[Count],
 ) -> CompiledRule | None:
-    gates = _Gates(rules, s, event, agents, snapshot.sitewide, now)
     winner = None
+    policy = policy_reason(rules, s, event, agents, snapshot.sitewide, now)
     for rule in candidates:
-        reason = rule_reason(rule, s, now) or gates.reason()
+        reason = rule_reason(rule, s, now) or policy
         if reason is None:
             if winner is None:
                 winner = rule
@@ -411,7 +384,7 @@ def _choose(
 
 
 def _invite(
-    rule: CompiledRule, s: VisitorState, event: Event, agents: Any, now: float
+    rule: CompiledRule, s: VisitorState, event: Event, agents: AgentStatus | None, now: float
 ) -> tuple[Invitation, InvitationRecord]:
     log = s.log
     last = log.last_variant.get(rule.name) if log is not None else None

@@ -251,12 +251,19 @@ def _test_function(condition: n.Condition) -> Any:
     return generate_condition(condition)
 
 
-def holds(condition: n.Condition, s: VisitorState, event: Any, agents: Any, now: float) -> bool:
+def holds(
+    condition: n.Condition, s: VisitorState, event: Event, agents: AgentStatus | None, now: float
+) -> bool:
     return bool(_test_function(condition)(s, event, agents, now))
 
 
 def first_false(
-    rules: RuleSet, condition: n.Condition, s: VisitorState, event: Any, agents: Any, now: float
+    rules: RuleSet,
+    condition: n.Condition,
+    s: VisitorState,
+    event: Event,
+    agents: AgentStatus | None,
+    now: float,
 ) -> str | None:
     """None when the condition holds; else its first false part, with the value seen."""
     if holds(condition, s, event, agents, now):

@@ -23,7 +23,6 @@ class FieldSpec:
     name: str
     type: FieldType
     doc: str
-    custom: bool = False
 
 
 def _spec(name: str, type_: FieldType, doc: str) -> tuple[str, FieldSpec]:
@@ -88,7 +87,7 @@ def lookup(path: tuple[str, ...]) -> Lookup:
         return Lookup(KNOWN_FIELDS[name])
     namespace = path[0]
     if namespace in CUSTOM_NAMESPACES and len(path) > 1:
-        return Lookup(FieldSpec(name, "any", "custom value sent by the site", custom=True))
+        return Lookup(FieldSpec(name, "any", "custom value sent by the site"))
     if namespace in NAMESPACES:
         return Lookup(None, "unknown-field", _guess(name, namespace))
     if len(path) == 1:  # `dwell` for `page.dwell`
@@ -111,7 +110,3 @@ def _guess(name: str, namespace: str) -> tuple[str, ...]:
     if not guesses:
         guesses = get_close_matches(name, list(KNOWN_FIELDS), n=2, cutoff=0.6)
     return tuple(guesses)
-
-
-def fields_in_namespace(namespace: str) -> list[str]:
-    return [f for f in KNOWN_FIELDS if f.startswith(namespace + ".")]

@@ -28,6 +28,29 @@ def compile_glob(pattern: str) -> Callable[[str], bool]:
     return _wildcard_segments(segments)
 
 
+def inline(variable: str, pattern: str) -> str | None:
+    """A Python expression testing `variable` against a simple glob, or None.
+
+    Generated conditions test the common shapes (`/pricing*`, `*.pdf`,
+    `*sale*`, no wildcard) with a string method instead of a function call.
+
+        >>> inline("path", "/pricing*")
+        "path.startswith('/pricing')"
+    """
+    if "?" in pattern:
+        return None
+    stars = pattern.count("*")
+    if stars == 0:
+        return f"{variable} == {pattern!r}"
+    if stars == 1 and pattern.endswith("*"):
+        return f"{variable}.startswith({pattern[:-1]!r})"
+    if stars == 1 and pattern.startswith("*"):
+        return f"{variable}.endswith({pattern[1:]!r})"
+    if stars == 2 and pattern.startswith("*") and pattern.endswith("*"):
+        return f"{pattern[1:-1]!r} in {variable}"
+    return None
+
+
 def _literal_segments(segments: list[str]) -> Callable[[str], bool]:
     head, *middle, tail = segments
     least = len(head) + len(tail) + sum(map(len, middle))

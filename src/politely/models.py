@@ -5,7 +5,7 @@ given a dict, the HTTP service, a traffic file); the evaluator then reads the
 model's attributes directly. Decisions are built with `model_construct`: the
 engine made every field itself, so validating them again would only cost time.
 
-    >>> Event.model_validate({"visitor": "v1", "event": "page_view", "url": "/pricing"}).path
+    >>> Event.model_validate({"visitor": "v1", "event": "page_view", "url": "/pricing"}).url
     '/pricing'
 """
 
@@ -53,11 +53,6 @@ class Event(BaseModel):
     @property
     def timestamp(self) -> float | None:
         return self.at.timestamp() if self.at is not None else None
-
-    @property
-    def path(self) -> str | None:
-        """`page.path`: the url's path, without scheme, host, query or fragment."""
-        return split_url(self.url)[1] if self.url is not None else None
 
 
 def split_url(url: str) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from politely.engine import Engine, describe_validation
 from politely.errors import TrafficError
-from politely.evaluator import Verdict, evaluate
+from politely.evaluator import Verdict
 from politely.models import AgentsUpdate, Decision, Event
 from politely.ruleset import RuleSet
 from politely.state import Block
@@ -240,8 +240,7 @@ class Simulation:
         engine = self.engine
         if self.constant_agents is not None:
             engine.set_agents(**self.constant_agents.model_dump(), at=at)
-        snapshot = engine.store.load(event.visitor, at)
-        verdict = engine.apply(event.visitor, evaluate(engine.rules, snapshot, event, at), at)
+        snapshot, verdict = engine.decide(event, at)
         step = Step(line, event, at, verdict)
         if on_step is not None:
             on_step(step, snapshot)

@@ -215,15 +215,6 @@ class VisitorState:
         o.seen, o.log = self.seen, self.log
         return o
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, VisitorState):
-            return NotImplemented
-        return all(
-            getattr(self, s) == getattr(other, s) for s in VisitorState.__slots__ if s != "log"
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from politely.evaluator import SUPPRESSIONS, VISITOR_SUPPRESSIONS
+
 if TYPE_CHECKING:
     from politely.evaluator import Count
     from politely.ruleset import RuleSet
@@ -48,9 +50,18 @@ def _rate(accepted: int, shown: int) -> float | None:
     return round(accepted / shown, 4) if shown else None
 
 
+_ORDER = {reason: i for i, reason in enumerate((*VISITOR_SUPPRESSIONS, *SUPPRESSIONS))}
+
+
+def _pipeline_order(item: tuple[Count, int]) -> tuple[int, str]:
+    """Reasons in the order the evaluator checks them (LANGUAGE.md section 5)."""
+    what = item[0][2]
+    return (_ORDER.get(what, len(_ORDER)), what)
+
+
 def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
     held: dict[str | None, dict[str, int]] = defaultdict(dict)  # rule (None: visitor) → reasons
-    for (name, variant, what), count in sorted(counts.items(), key=lambda kv: kv[0][2]):
+    for (name, variant, what), count in sorted(counts.items(), key=_pipeline_order):
         if variant is None and count:
             held[name][what] = count
     per_rule: list[RuleStats] = []

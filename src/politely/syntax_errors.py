@@ -164,20 +164,17 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
 def glued_word_diagnostic(keyword: Token, word: str, path: str) -> Diagnostic:
     """A keyword read at the start of a longer word (`dismissal`): name the word."""
     start = token_span(keyword)
-    span = n.Span(
-        start.line,
-        start.column,
-        start.line,
-        start.column + len(word),
-        start.start_pos,
-        start.start_pos + len(word),
-    )
+    return _glued(start.line, start.column, start.start_pos, keyword.value, word, path)
+
+
+def _glued(line: int, column: int, pos: int, keyword: str, word: str, path: str) -> Diagnostic:
+    span = n.Span(line, column, line, column + len(word), pos, pos + len(word))
     return Diagnostic.at(
         span,
         path,
         "syntax",
         f"`{word}` is not a word politely knows here",
-        hints=[f"did you mean `{keyword.value}`?"],
+        hints=[f"did you mean `{keyword}`?"],
     )
 
 
@@ -197,14 +194,7 @@ def _glued_in_text(text: str, token: Token, path: str) -> Diagnostic | None:
         return None
     line = text.count("\n", 0, word_start) + 1
     column = word_start - (text.rfind("\n", 0, word_start) + 1) + 1
-    span = n.Span(line, column, line, column + end - word_start, word_start, end)
-    return Diagnostic.at(
-        span,
-        path,
-        "syntax",
-        f"`{text[word_start:end]}` is not a word politely knows here",
-        hints=[f"did you mean `{keyword}`?"],
-    )
+    return _glued(line, column, word_start, keyword, text[word_start:end], path)
 
 
 def _dangling(text: str, token: Token) -> str | None:
