@@ -29,10 +29,6 @@ class Cap:
     window: Window
     rule: str | None = None
 
-    @property
-    def rolling(self) -> bool:
-        return isinstance(self.window, int)
-
     def covers(self, other: Cap) -> bool:
         """True when this cap alone already keeps `other` from ever binding."""
         if self.limit > other.limit:

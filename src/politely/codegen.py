@@ -37,7 +37,6 @@ Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
 Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]
 
 # Fields whose value grows one second per second (`base + k` at tick k).
-GROWING = TIME_FIELDS - {"invitations.today"}  # worth `base + k` at tick k
 
 
 class _Tick:
