@@ -198,25 +198,25 @@ def test_a_retry_after_many_ticks_is_still_recognised(
 
 
 def test_a_retry_racing_its_original_gets_the_first_decision_and_records_nothing(
-    make_engine: MakeEngine, clock: FakeClock
+    clock: FakeClock,
 ) -> None:
-    """Both requests load before either commits: the store's atomic step sees the id."""
-    from politely import Event
-    from politely.evaluator import evaluate
+    """Both requests load before either commits: the loser's commit conflicts, and its
+    reload finds the id, so it answers with the original's decision."""
+    from politely import Engine, MemoryStore
+    from racing import Racing, run_concurrently
 
-    engine = make_engine(
+    engine = Engine.from_source(
         "policy { at most 1000 invitations per visitor }\n"
-        'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n'
+        'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n',
+        store=Racing(MemoryStore(), 2),  # type: ignore[arg-type]
+        clock=clock,
+        trust_event_time=False,
     )
-    event = Event(visitor="v1", event="page_view", url="/", id="e1")
-    now = clock.now
-    original = evaluate(engine.rules, engine.store.load("v1", now), event, now)
-    retry = evaluate(engine.rules, engine.store.load("v1", now), event, now)
-    first = engine.apply("v1", original, now).decision
-    second = engine.apply("v1", retry, now).decision
+    event = {"visitor": "v1", "event": "page_view", "url": "/", "id": "e1"}
+    first, second = run_concurrently(engine, [event, event], 2)
     assert first.invitation is not None
     assert second == first
-    state = engine.store.load("v1", now).state
+    state = engine.visitor_state("v1")
     assert state is not None
     assert state.log is not None
     assert state.log.ever == 1

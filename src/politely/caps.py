@@ -1,8 +1,10 @@
 """Caps over a visitor's or the site's invitations: do they allow one now, and when.
 
-The evaluator uses these to pick a rule and compute `recheck_in`; every store
-uses them again inside its atomic "record if every cap still allows it" step,
-so the two can never disagree. Windows are rolling and half-open: an
+Caps are plain values (a limit, a window, a rule), so they travel to stores
+as data. The evaluator uses these to pick a rule and compute `recheck_in`;
+the Python stores use the same counting inside their atomic "record if every
+cap still allows it" step (the Redis store's Lua script mirrors it), so the
+two can never disagree. Windows are rolling and half-open: an
 invitation at t counts against `per D` until t + D, and no longer.
 
     >>> cap = Cap(limit=1, window=600)
@@ -12,11 +14,12 @@ invitation at t counts against `per D` until t + D, and no longer.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from politely.state import InvitationLog
+from politely.state import InvitationLog, SitewideUsage
 
 Window = int | Literal["session", "visitor"]
 
@@ -84,12 +87,52 @@ def _in_window(times: Sequence[float], window: int, now: float) -> int:
     return count
 
 
-def sitewide_allows(caps: Sequence[Cap], times: Sequence[float], now: float) -> bool:
-    return all(_in_window(times, c.window, now) < c.limit for c in caps)  # type: ignore[arg-type]
+def sitewide_usage(cap: Cap, times: Sequence[float], now: float) -> SitewideUsage:
+    """A sitewide cap's use from the site's invitation times (sorted, oldest first).
+
+    Stores that keep times in memory or in SQL call this; it looks at most two
+    times by position, so its cost does not grow with the invitations in the
+    window. `times` may hold times after `now` (another instance's clock).
+    """
+    window = cap.window
+    assert isinstance(window, int)
+    start = bisect_right(times, now - window)
+    end = bisect_right(times, now)
+    count = end - start
+    return SitewideUsage(
+        count,
+        _release(cap.limit, window, times, start, count, now),
+        _release(cap.limit, window, times, start, count + 1, now, extra=now),
+    )
 
 
-def sitewide_release(caps: Sequence[Cap], times: Sequence[float], now: float) -> float:
-    return max((c.release_time(times, now) for c in caps), default=now)
+def _release(
+    limit: int,
+    window: int,
+    times: Sequence[float],
+    start: int,
+    count: int,
+    now: float,
+    extra: float | None = None,
+) -> float:
+    """When `count` invitations from `times[start]` on (plus `extra`, the newest)
+    drop below `limit`: the (count - limit)-th of them leaves the window."""
+    if count < limit:
+        return now
+    index = count - limit
+    held = extra if extra is not None and index == count - 1 else times[start + index]
+    return held + window
+
+
+def sitewide_allows(caps: Sequence[Cap], usage: Sequence[SitewideUsage]) -> bool:
+    return all(u.count < c.limit for c, u in zip(caps, usage, strict=True))
+
+
+def sitewide_release(usage: Sequence[SitewideUsage], *, after_one: bool = False) -> float | None:
+    """When every sitewide cap allows an invitation again (None: no sitewide cap)."""
+    if not usage:
+        return None
+    return max(u.release_after_one if after_one else u.release for u in usage)
 
 
 def visitor_allows(

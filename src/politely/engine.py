@@ -15,10 +15,19 @@
 Time comes from the clock the engine is given (default: the system clock), or
 from the event's `at` when `trust_event_time` is on (the library default and
 simulations; the HTTP service turns it off: its clock is the only clock).
+
+Each event is load, evaluate, commit. The commit is atomic and checks the
+visitor's version: when another event of the same visitor was committed in
+between, the engine loads and evaluates again, so concurrent events of one
+visitor give the result of the same events in some order. When the store
+cannot be reached, the engine fails quiet: a decision with no invitation,
+`degraded` set, a log line, and `engine.degraded` counts it.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,19 +37,33 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from politely.checker import check_path, check_sources
+from politely.codec import (
+    decode_decision,
+    decode_history,
+    decode_profile,
+    encode_decision,
+    encode_profile,
+)
 from politely.compiler import compile_rules
-from politely.errors import EventError
-from politely.evaluator import Verdict, evaluate
+from politely.durations import DAY
+from politely.errors import EventError, StoreError
+from politely.evaluator import REMEMBER_EVENT_IDS_FOR, REMEMBERED_EVENT_IDS, Verdict, evaluate
 from politely.models import Decision, Event
 from politely.ruleset import RuleSet
-from politely.state import AgentStatus, Block, Snapshot
+from politely.state import AgentStatus, Block, Snapshot, VisitorState
 from politely.stats import Stats, build_stats
 from politely.stores import MemoryStore, Store
+from politely.stores.base import Claim, Loaded, Outcome, Remember, Write
 
 if TYPE_CHECKING:
     from politely.explain import Explanation
 
 Clock = Callable[[], float]
+log = logging.getLogger("politely.engine")
+
+DEFAULT_RETENTION = 30 * DAY  # long enough to recognise most returning visitors
+MAX_ATTEMPTS = 20  # loads of one event while other events of its visitor keep committing
+DEGRADED_RECHECK = 30  # seconds: when a site should ask again after a degraded decision
 
 
 def system_clock() -> float:
@@ -57,12 +80,25 @@ class Engine:
         store: Store | None = None,
         clock: Clock | None = None,
         trust_event_time: bool = True,
+        site: str = "default",
+        retention: float = DEFAULT_RETENTION,
     ) -> None:
         self.clock = clock or system_clock
         self.rules = rules
         self.store = store if store is not None else MemoryStore()
-        self.store.retain_for(rules.retention)
         self.trust_event_time = trust_event_time
+        self.site = site
+        # An idle visitor is kept this long: the site's retention, never less than
+        # the rules need (every window, quiet period and timeout; forever for a
+        # cap per visitor), so forgetting can break no cap.
+        self.keep_visitors_for = max(retention, rules.retention)
+        self.degraded = 0  # decisions made without the store
+
+    def __repr__(self) -> str:
+        return (
+            f"Engine(site={self.site!r}, rules={len(self.rules.rules)}, "
+            f"ruleset={self.rules.hash!r}, store={self.store!r})"
+        )
 
     @classmethod
     def from_path(cls, path: str | Path, **options: Any) -> Engine:
@@ -78,22 +114,80 @@ class Engine:
     def evaluate(self, event: Event | Mapping[str, Any]) -> Decision:
         """Record the event and decide: invite or not, and when to ask again."""
         event = to_event(event)
-        return self.decide(event, self._now(event))[1].decision
+        try:
+            return self.decide(event, self._now(event))[1].decision
+        except StoreError as error:
+            self.degraded += 1
+            log.warning("no invitation for %s: %s", event.visitor, error)
+            return Decision.model_construct(
+                invitation=None,
+                recheck_in=DEGRADED_RECHECK,
+                chat="available",
+                ruleset=self.rules.hash,
+                degraded=True,
+            )
 
     def decide(self, event: Event, now: float) -> tuple[Snapshot, Verdict]:
         """Load, evaluate and commit one event at `now`: the snapshot it was decided
-        on and the verdict as applied (the simulator and explain replay use both)."""
-        snapshot = self.store.load(event.visitor, now)
-        return snapshot, self.apply(event.visitor, evaluate(self.rules, snapshot, event, now), now)
+        on and the verdict as applied (the simulator and explain replay use both).
 
-    def apply(self, visitor: str, verdict: Verdict, now: float) -> Verdict:
-        """Commit a verdict through the store (atomic cap check) and count it."""
-        if verdict.state is None:
-            return verdict
-        applied = self.store.commit(visitor, verdict, now)
-        if applied.counts:
-            self.store.count(applied.counts)
-        return applied
+        Raises StoreError when the store fails or the visitor keeps changing."""
+        for attempt in range(MAX_ATTEMPTS):
+            loaded = self._load(event, now)
+            snapshot = snapshot_of(loaded)
+            verdict = evaluate(self.rules, snapshot, event, now)
+            if not verdict.changed:
+                if verdict.counts:
+                    self.store.count(self.site, verdict.counts)
+                return snapshot, verdict
+            outcome = self.store.commit(self.site, event.visitor, self._write(loaded, verdict, now))
+            if outcome is Outcome.APPLIED:
+                return snapshot, verdict
+            if outcome is Outcome.REFUSED:
+                return snapshot, verdict.as_refused()
+            if attempt >= 2:  # a crowd of one visitor's events: spread them out
+                time.sleep(random.uniform(0, 0.0005 * attempt))
+        raise StoreError(f"visitor changed {MAX_ATTEMPTS} times while one event was decided")
+
+    def _load(self, event: Event, now: float) -> Loaded:
+        return self.store.load(
+            self.site, event.visitor, now, event_id=event.id, sitewide=self.rules.policy.sitewide
+        )
+
+    def _write(self, loaded: Loaded, verdict: Verdict, now: float) -> Write:
+        """The verdict as plain data for the store's atomic commit."""
+        state = verdict.state
+        assert state is not None
+        rules = self.rules
+        claim = remember = None
+        if verdict.invitation is not None:
+            claim = Claim(
+                verdict.invitation,
+                verdict.caps,
+                verdict.sitewide,
+                rules.keep_invitations_for,
+                rules.keep_sitewide_for,
+            )
+        if verdict.event_id is not None:
+            refused = verdict.refused
+            remember = Remember(
+                verdict.event_id,
+                now,
+                encode_decision(verdict.decision),
+                encode_decision(refused) if refused is not None else None,
+                REMEMBER_EVENT_IDS_FOR,
+                REMEMBERED_EVENT_IDS,
+            )
+        return Write(
+            loaded.version,
+            now,
+            encode_profile(state) if verdict.profile_changed else None,
+            self.keep_visitors_for,
+            claim,
+            remember,
+            tuple(verdict.counts),
+            tuple(verdict.refused_counts()) if claim is not None else (),
+        )
 
     def explain(self, event: Event | Mapping[str, Any]) -> Explanation:
         """What the event would get, and why each rule would or would not fire.
@@ -104,7 +198,12 @@ class Engine:
 
         event = to_event(event)
         now = self._now(event)
-        return explain(self.rules, self.store.load(event.visitor, now), event, now)
+        return explain(self.rules, snapshot_of(self._load(event, now)), event, now)
+
+    def visitor_state(self, visitor: str, at: float | None = None) -> VisitorState | None:
+        """What the engine knows about a visitor now (or at `at`): None if nothing."""
+        now = self.clock() if at is None else at
+        return snapshot_of(self.store.load(self.site, visitor, now)).state
 
     def _now(self, event: Event) -> float:
         if self.trust_event_time and event.at is not None:
@@ -113,18 +212,29 @@ class Engine:
 
     # --- the site's side ---------------------------------------------------------------
 
-    def block(self, visitor: str, reason: str, until: datetime | float | None = None) -> None:
+    def block(
+        self,
+        visitor: str,
+        reason: str,
+        until: datetime | float | None = None,
+        *,
+        by: str | None = None,
+    ) -> None:
         """Never invite this visitor (until `until`, if given); decisions say `blocked`."""
         if isinstance(until, datetime) and until.tzinfo is None:
             until = until.replace(tzinfo=UTC)  # like an event's `at`: no zone means UTC
         expiry = until.timestamp() if isinstance(until, datetime) else until
-        self.store.block(visitor, Block(reason, expiry, self.clock()))
+        self.store.block(self.site, visitor, Block(reason, expiry, self.clock(), by))
 
     def unblock(self, visitor: str) -> bool:
-        return self.store.unblock(visitor)
+        return self.store.unblock(self.site, visitor)
 
     def blocks(self) -> Mapping[str, Block]:
-        return self.store.blocks(self.clock())
+        return self.store.blocks(self.site, self.clock())
+
+    def forget(self, visitor: str) -> bool:
+        """Erase everything stored about a visitor (state, history, block)."""
+        return self.store.forget(self.site, visitor)
 
     def set_agents(
         self,
@@ -137,17 +247,28 @@ class Engine:
     ) -> None:
         """Report agent status; it is unknown again two minutes later unless renewed."""
         self.store.set_agents(
+            self.site,
             AgentStatus(
                 online,
                 available,
                 queue_length,
                 float(queue_wait),
                 self.clock() if at is None else at,
-            )
+            ),
         )
 
     def stats(self) -> Stats:
-        return build_stats(self.rules, self.store.stats())
+        return build_stats(self.rules, self.store.stats(self.site))
+
+
+def snapshot_of(loaded: Loaded) -> Snapshot:
+    """What the evaluator reads, decoded from what the store returned."""
+    log = decode_history(loaded.history) if loaded.history is not None else None
+    state = decode_profile(loaded.profile, log) if loaded.profile is not None else None
+    replay = None
+    if loaded.replay is not None:
+        replay = (loaded.replay[0], decode_decision(loaded.replay[1]))
+    return Snapshot(state, loaded.block, loaded.agents, loaded.sitewide, replay)
 
 
 def to_event(event: Event | Mapping[str, Any]) -> Event:

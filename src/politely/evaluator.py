@@ -39,9 +39,17 @@ from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation, split_url
 from politely.ruleset import CompiledRule, RuleSet
 from politely.schedule import CompiledSchedule
-from politely.state import AgentStatus, InvitationLog, InvitationRecord, Snapshot, VisitorState
+from politely.state import (
+    AgentStatus,
+    Count,
+    InvitationLog,
+    InvitationRecord,
+    SitewideUsage,
+    Snapshot,
+    VisitorState,
+)
 
-# Event ids are remembered for retries: those of the last 10 minutes, at most 64.
+# Event ids are remembered for retries (by the store): the last 10 minutes, at most 64.
 REMEMBER_EVENT_IDS_FOR = 600.0
 REMEMBERED_EVENT_IDS = 64
 # Keys of inferred sessions ("~" + the visit number), shared so that a hundred
@@ -66,40 +74,37 @@ SUPPRESSIONS = (
 # Why a visitor was not considered at all (counted once per evaluation).
 VISITOR_SUPPRESSIONS = ("blocked", "in_chat")
 
-Count = tuple[str | None, int | None, str]  # (rule, variant, what)
-
 
 @dataclass(slots=True)
 class Verdict:
-    """A decision and the state change that goes with it."""
+    """A decision and the state change that goes with it, for the engine to commit.
+
+    `refused` is the decision to give instead when the store's atomic re-check
+    refuses the invitation (a concurrent request used the cap first): rendered
+    here, before the atomic step, so no evaluator code runs inside a store.
+    """
 
     decision: Decision
     state: VisitorState | None  # None: a retried event; nothing changes
     invitation: InvitationRecord | None = None
     caps: tuple[Cap, ...] = ()
     sitewide: tuple[Cap, ...] = ()
-    keep_for: float = 0
-    keep_sitewide_for: float = 0
     counts: list[Count] = field(default_factory=list)
     event_id: str | None = None
-    changed: bool = True  # False: the state is the snapshot's, nothing to write
+    changed: bool = True  # False: nothing to write (the counts aside)
+    profile_changed: bool = True  # False: the visitor's profile is the snapshot's
+    refused: Decision | None = None
 
-    def replay(self, first: Decision) -> Verdict:
-        """The verdict for a retried event: the first decision, no change, no counts."""
-        return Verdict(first, None, changed=False)
-
-    def refused(self) -> Verdict:
-        """The verdict when the store's atomic re-check refuses the invitation
-        (a concurrent request used the cap first): no invitation, ask again soon."""
-        decision = self.decision.model_copy(update={"invitation": None, "recheck_in": 1})
-        state = self.state
-        if state is not None and self.event_id is not None and state.seen:
-            at = state.seen[self.event_id][0]
-            state.seen = {**state.seen, self.event_id: (at, decision)}
+    def refused_counts(self) -> list[Count]:
         counts = [c for c in self.counts if c[2] != "shown"]
         if self.invitation is not None:
             counts.append((self.invitation.rule, None, "cap_race"))
-        return replace(self, decision=decision, invitation=None, counts=counts)
+        return counts
+
+    def as_refused(self) -> Verdict:
+        """The verdict as applied when the store refused its invitation."""
+        assert self.refused is not None
+        return replace(self, decision=self.refused, invitation=None, counts=self.refused_counts())
 
 
 # --- 1. recording the event -------------------------------------------------------------
@@ -221,10 +226,10 @@ def _record_outcome(s: VisitorState, name: str, now: float) -> None:
 
 def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Verdict:
     previous = snapshot.state
-    if event.id is not None and previous is not None:
-        first = replayed(previous, event.id, now)
+    if snapshot.replay is not None:
+        first = replayed(snapshot.replay, now)
         if first is not None:
-            return Verdict(first, None, changed=False)
+            return Verdict(first, None, changed=False, profile_changed=False)
     policy = rules.policy
     s = record_event(previous, event, now, policy.session_timeout)
     counts: list[Count] = []
@@ -257,34 +262,31 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
                 caps = (*winner.caps, *policy.caps)
                 counts.append((winner.name, record.variant, "shown"))
 
-    after, sitewide = s, snapshot.sitewide
+    after = s
+    sitewide_opens = sitewide_release(snapshot.sitewide, after_one=record is not None)
     if record is not None:  # recheck_in counts the invitation just made
         after = with_invitation(s, record, rules.keep_invitations_for)
-        sitewide = [*sitewide, now]
-        if s is previous:  # the store sets the new log on the state it saves
-            s = s.copy()
-    recheck = recheck_in(rules, after, snapshot, sitewide, now)
+    recheck = recheck_in(rules, after, snapshot, sitewide_opens, now)
+    refused = None
     if invitation is None:
         decision = rules.plain_decision(recheck, chat)
     else:
         decision = Decision.model_construct(
             invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
         )
-    if event.id is not None:
-        if s is previous:
-            s = s.copy()
-        s.seen = _remember(s.seen, event.id, now, decision)
+        refused = rules.plain_decision(1, chat)  # ask again soon: the cap may free up
+    profile_changed = s is not previous
     return Verdict(
         decision,
         s,
         record,
         caps,
         policy.sitewide if record is not None else (),
-        rules.keep_invitations_for,
-        rules.keep_sitewide_for,
         counts,
         event.id,
-        changed=s is not previous,
+        changed=profile_changed or record is not None or event.id is not None,
+        profile_changed=profile_changed,
+        refused=refused,
     )
 
 
@@ -296,32 +298,19 @@ def with_invitation(s: VisitorState, record: InvitationRecord, keep_for: float) 
     return after
 
 
-def replayed(state: VisitorState, event_id: str, now: float) -> Decision | None:
-    """The decision an event id already got, if it is remembered, for a retry.
+def replayed(entry: tuple[float, Decision], now: float) -> Decision | None:
+    """The decision an event id already got, if still remembered, for a retry.
 
     Its recheck_in counts from now, so a site that retried late still asks
     again at the moment the first answer meant (early is allowed, late is not).
     """
-    entry = state.seen.get(event_id) if state.seen else None
-    if entry is None or now - entry[0] >= REMEMBER_EVENT_IDS_FOR:
-        return None
     at, decision = entry
+    if now - at >= REMEMBER_EVENT_IDS_FOR:
+        return None
     if decision.recheck_in is None or now <= at:
         return decision
     remaining = max(1, decision.recheck_in - math.ceil(now - at))
     return decision.model_copy(update={"recheck_in": remaining})
-
-
-def _remember(
-    seen: dict[str, tuple[float, Decision]] | None, event_id: str, now: float, decision: Decision
-) -> dict[str, tuple[float, Decision]]:
-    kept = {
-        key: entry for key, entry in (seen or {}).items() if now - entry[0] < REMEMBER_EVENT_IDS_FOR
-    }
-    kept[event_id] = (now, decision)
-    while len(kept) > REMEMBERED_EVENT_IDS:
-        del kept[next(iter(kept))]
-    return kept
 
 
 def policy_reason(
@@ -329,7 +318,7 @@ def policy_reason(
     s: VisitorState,
     event: Event,
     agents: AgentStatus | None,
-    sitewide: Sequence[float],
+    sitewide: Sequence[SitewideUsage],
     now: float,
 ) -> str | None:
     """The first policy gate that stops any invitation now, or None."""
@@ -340,7 +329,7 @@ def policy_reason(
         return "policy_never"
     if s.log is not None and not visitor_allows(policy.caps, s.log, s.session, now):
         return "visitor_cap"
-    if policy.sitewide and not sitewide_allows(policy.sitewide, sitewide, now):
+    if sitewide and not sitewide_allows(policy.sitewide, sitewide):
         return "sitewide_cap"
     if s.last_dismiss is not None and now < s.last_dismiss + policy.quiet_after_dismiss:
         return "quiet_after_dismiss"
@@ -403,7 +392,7 @@ def _invite(
 
 
 def recheck_in(
-    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: Sequence[float], now: float
+    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: float | None, now: float
 ) -> int | None:
     """Whole seconds until time alone could let a rule fire, or None if it never could.
 
@@ -430,9 +419,11 @@ def recheck_in(
 
 
 def policy_ticks(
-    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: Sequence[float], now: float
+    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: float | None, now: float
 ) -> ticks.Ticks:
-    """The future ticks at which the policy (and any block) would let a rule fire."""
+    """The future ticks at which the policy (and any block) would let a rule fire.
+
+    `sitewide` is when the sitewide caps next allow an invitation, if any."""
     policy = rules.policy
     opens = now + 1  # the earliest moment every release below allows
     block = snapshot.block
@@ -448,8 +439,8 @@ def policy_ticks(
                 return ticks.EMPTY
             if release > opens:
                 opens = release
-    if policy.sitewide and sitewide:
-        opens = max(opens, sitewide_release(policy.sitewide, sitewide, now))
+    if sitewide is not None:
+        opens = max(opens, sitewide)
     if s.last_dismiss is not None:
         opens = max(opens, s.last_dismiss + policy.quiet_after_dismiss)
     if s.last_chat_end is not None:

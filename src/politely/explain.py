@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from politely import nodes as n
-from politely.caps import Cap
+from politely.caps import Cap, sitewide_release
 from politely.codegen import generate_condition
 from politely.durations import format_duration
 from politely.evaluator import (
@@ -85,10 +85,12 @@ def explain(
     agents = snapshot.agents if snapshot.agents is not None and snapshot.agents.fresh(now) else None
     winner = decision.invitation.rule if decision.invitation is not None else None
     visitor_reason = _visitor_reason(event, state, decision)
-    after, sitewide = state, snapshot.sitewide  # "could fire" counts this event's invitation
-    if verdict.invitation is not None and decision.invitation is not None:
+    after = state  # "could fire" counts this event's invitation
+    invited = verdict.invitation is not None and decision.invitation is not None
+    if invited:
+        assert verdict.invitation is not None
         after = with_invitation(state, verdict.invitation, rules.keep_invitations_for)
-        sitewide = [*sitewide, now]
+    sitewide = sitewide_release(snapshot.sitewide, after_one=invited)
     gate = policy_ticks(rules, after, snapshot, sitewide, now)
     explained = []
     for rule in rules.rules:

@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ShortText = Annotated[str, Field(max_length=2000)]
@@ -85,6 +92,18 @@ class Decision(BaseModel):
     recheck_in: int | None = None
     chat: ChatStatus = "available"
     ruleset: str = ""
+    degraded: bool = False  # the store could not be reached: no invitation, ask again later
+    visitor: str | None = None  # set when the service issued the visitor's id
+
+    @model_serializer(mode="wrap")
+    def _only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`degraded` and `visitor` appear in JSON only when they say something."""
+        data: dict[str, Any] = handler(self)
+        if not data.get("degraded"):
+            data.pop("degraded", None)
+        if data.get("visitor") is None:
+            data.pop("visitor", None)
+        return data
 
 
 class AgentsUpdate(BaseModel):

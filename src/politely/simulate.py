@@ -225,7 +225,7 @@ class Simulation:
         if item.agents is not None:
             self.engine.set_agents(**item.agents.model_dump(), at=item.at)
         if item.block is not None:
-            self.engine.store.block(*item.block)
+            self.engine.store.block(self.engine.site, *item.block)
         if item.unblock is not None:
             self.engine.unblock(item.unblock)
 

@@ -1,10 +1,10 @@
 """What the engine remembers: per visitor, per site, and blocks.
 
-Plain slotted classes, because a site may track hundreds of thousands of
-visitors in memory (see bench/: under 1 KB each). The invitation history
-(`InvitationLog`) is kept apart from the rest of a visitor's state: the store
-owns it and changes it only in the atomic "record this invitation if every
-cap still allows it" step, so concurrent requests can never exceed a cap.
+Plain slotted classes. The invitation history (`InvitationLog`) is kept apart
+from the rest of a visitor's state (its profile): the store owns it and
+changes it only in the atomic "record this invitation if every cap still
+allows it" step, so concurrent requests can never exceed a cap. Both travel
+to and from stores encoded as bytes (`politely.codec`), never as objects.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from politely.models import Decision
 
+Count = tuple[str | None, int | None, str]  # a statistic: (rule, variant, what)
 AGENT_STATUS_TTL = 120.0  # seconds; an older status is unknown (LANGUAGE.md section 1)
 
 
@@ -35,6 +36,7 @@ class Block:
     reason: str
     until: float | None = None  # None: until lifted
     at: float = 0.0
+    by: str | None = None  # who blocked, when the caller said
 
     def active(self, now: float) -> bool:
         return self.until is None or now < self.until
@@ -139,7 +141,8 @@ class VisitorState:
 
     The evaluator never changes a state it was given: it copies it (`copy`)
     and changes the copy, so `explain` can run on live state without touching
-    it. `log` is only read by the evaluator; stores change it, atomically.
+    it. `log` is the invitation history as loaded: only read by the evaluator,
+    never part of the encoded profile; stores change it, atomically.
     """
 
     __slots__ = (
@@ -158,7 +161,6 @@ class VisitorState:
         "page_url",
         "pageviews",
         "scroll",
-        "seen",
         "session",
         "session_referrer",
         "session_start",
@@ -186,8 +188,7 @@ class VisitorState:
         self.in_chat = False
         self.last_dismiss: float | None = None
         self.last_chat_end: float | None = None
-        self.seen: dict[str, tuple[float, Decision]] | None = None  # event id → (time, decision)
-        self.log: InvitationLog | None = None
+        self.log: InvitationLog | None = None  # the store's history, read-only here
 
     def copy(self) -> VisitorState:
         """A shallow copy; spelled out because it is on every event's path."""
@@ -212,18 +213,35 @@ class VisitorState:
         )
         o.page_start, o.scroll, o.attributes = self.page_start, self.scroll, self.attributes
         o.last_dismiss, o.last_chat_end = self.last_dismiss, self.last_chat_end
-        o.seen, o.log = self.seen, self.log
+        o.log = self.log
         return o
+
+
+@dataclass(frozen=True, slots=True)
+class SitewideUsage:
+    """One sitewide cap's use, as the store counts it for an evaluation at `now`.
+
+    `release` is when the cap next allows an invitation (`now` if it does);
+    `release_after_one` is the same if one more invitation were recorded now,
+    which is what `recheck_in` needs right after an invitation.
+    """
+
+    count: int
+    release: float
+    release_after_one: float
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """What the evaluator reads for one event: the visitor's and the site's state.
 
-    `sitewide` holds the times of the site's recent invitations, oldest first.
+    `sitewide` holds one usage per policy sitewide cap, in the policy's order.
+    `replay` is the decision an earlier event with this event's id got, and
+    when: a retry, answered without a write.
     """
 
     state: VisitorState | None
     block: Block | None
     agents: AgentStatus | None
-    sitewide: list[float]
+    sitewide: tuple[SitewideUsage, ...] = ()
+    replay: tuple[float, Decision] | None = None

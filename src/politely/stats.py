@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from politely.evaluator import SUPPRESSIONS, VISITOR_SUPPRESSIONS
 
 if TYPE_CHECKING:
-    from politely.evaluator import Count
     from politely.ruleset import RuleSet
+    from politely.state import Count
 
 
 class VariantStats(BaseModel):

@@ -17,8 +17,8 @@ __all__ = ["MemoryStore", "Store", "open_store"]
 def open_store(url: str = "memory://") -> Store:
     """A store for a URL: `memory://` (SQLite and Redis arrive with their own issue).
 
-    An engine asks the store it is given to keep visitors as long as its rules
-    need (`Store.retain_for`), whoever built the store.
+    A store keeps each visitor as long as the engine's write asks (the site's
+    retention, never less than its rules need), whoever built the store.
     """
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":

@@ -1,132 +1,221 @@
 """The in-memory store: for tests, simulations and the library's default.
 
-Visitors live in a `cachetools.TTLCache` aged by the `now` the engine passes
-in (one clock: the engine's). Eviction means forgetting: a visitor idle
-longer than the TTL comes back as a new visitor (first visit, no attributes,
-no history). The TTL is 30 days by default and never less than the rule set's
-`retention` (every window, quiet period and timeout it uses; forever when a
-cap counts a visitor's invitations ever), which the engine asks for with
-`retain_for`, so eviction by age can break no cap, cooldown or quiet period.
-When `maxsize` visitors are tracked, the least recently seen one is forgotten
-early, whatever the rules: size the store above your active visitors, or use
-a durable store. Blocks are never evicted.
+One lock makes every operation atomic. Visitors live in a bounded
+`cachetools.LRUCache`, each with its own expiry: the time of its last write
+plus the `keep_for` the engine asks (the site's retention, never less than
+its rules need), so an event stamped far in the future or the past (trusted
+library time) never expires anybody else. An expired visitor comes back new
+(first visit, no attributes, no history). When `maxsize` visitors are
+tracked, the least recently used one is forgotten early, whatever the rules:
+each such eviction is counted (`evictions`) and logged. Size the store above
+your active visitors, or use a durable store. Blocks are never evicted.
+
+Profiles and histories are kept as the encoded bytes the seam carries, which
+is also compact (about 300 bytes a visitor) and invisible to the garbage
+collector.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from bisect import bisect_right, insort
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from cachetools import TTLCache
+from cachetools import LRUCache
 
-from politely.caps import sitewide_allows, visitor_allows
-from politely.state import AgentStatus, Block, InvitationLog, Snapshot, VisitorState
+from politely.caps import Cap, sitewide_usage
+from politely.state import AgentStatus, Block, Count
+from politely.stores.base import Loaded, Outcome, Write
+from politely.stores.contract import admit, remember, replay
 
-if TYPE_CHECKING:
-    from politely.evaluator import Count, Verdict
+log = logging.getLogger("politely.store")
 
-DEFAULT_TTL = 30 * 86400.0  # long enough to recognise most returning visitors
+
+class _Visitor:
+    __slots__ = ("expires", "history", "profile", "seen", "version")
+
+    def __init__(
+        self,
+        version: int,
+        profile: bytes | None,
+        history: bytes | None,
+        seen: dict[str, tuple[float, bytes]] | None,
+        expires: float,
+    ) -> None:
+        self.version = version
+        self.profile = profile
+        self.history = history
+        self.seen = seen
+        self.expires = expires
+
+
+@dataclass
+class _Site:
+    blocks: dict[str, Block] = field(default_factory=dict)
+    agents: AgentStatus | None = None
+    sitewide: list[float] = field(default_factory=list)  # invitation times, sorted
+    stats: Counter[Count] = field(default_factory=Counter)
+
+
+class _Visitors(LRUCache[tuple[str, str], _Visitor]):
+    """An LRU cache that counts and logs what it evicts for lack of room."""
+
+    evictions = 0
+
+    def popitem(self) -> tuple[tuple[str, str], _Visitor]:
+        key, value = super().popitem()
+        self.evictions += 1
+        if self.evictions & (self.evictions - 1) == 0:  # 1, 2, 4, 8...: loud, not a flood
+            log.warning(
+                "memory store full (maxsize %d): %d visitors forgotten early so far",
+                self.maxsize,
+                self.evictions,
+            )
+        return key, value
 
 
 class MemoryStore:
-    def __init__(self, *, maxsize: int = 1_000_000, ttl: float = DEFAULT_TTL) -> None:
+    def __init__(self, *, maxsize: int = 1_000_000) -> None:
         self.maxsize = maxsize
-        self.ttl = ttl
-        self._now = 0.0  # the time of the operation under way: the cache's timer
-        self._visitors: TTLCache[str, VisitorState] = self._cache(ttl)
-        self._blocks: dict[str, Block] = {}
-        self._agents: AgentStatus | None = None
-        self._sitewide: list[float] = []
-        self._stats: Counter[Count] = Counter()
-        self._lock = threading.Lock()  # cachetools caches are not thread-safe
-
-    def _cache(self, ttl: float) -> TTLCache[str, VisitorState]:
-        return TTLCache(maxsize=self.maxsize, ttl=ttl, timer=lambda: self._now)
+        self._visitors = _Visitors(maxsize=maxsize)
+        self._sites: dict[str, _Site] = {}
+        self._writes = 0  # versions come from one counter: a forgotten visitor never reuses one
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._visitors)
 
-    def retain_for(self, seconds: float) -> None:
-        """Keep idle visitors at least this long (the rule set's retention)."""
-        with self._lock:
-            if seconds <= self.ttl:
-                return
-            self.ttl = seconds
-            longer = self._cache(seconds)
-            longer.update(self._visitors)
-            self._visitors = longer
+    @property
+    def evictions(self) -> int:
+        return self._visitors.evictions
 
-    def load(self, visitor: str, now: float) -> Snapshot:
+    def _site(self, site: str) -> _Site:
+        found = self._sites.get(site)
+        if found is None:
+            found = self._sites[site] = _Site()
+        return found
+
+    def _visitor(self, key: tuple[str, str], now: float) -> _Visitor | None:
+        found = self._visitors.get(key)
+        if found is not None and found.expires <= now:
+            del self._visitors[key]
+            return None
+        return found
+
+    def load(
+        self,
+        site: str,
+        visitor: str,
+        now: float,
+        *,
+        event_id: str | None = None,
+        sitewide: Sequence[Cap] = (),
+    ) -> Loaded:
         with self._lock:
-            self._now = now
-            block = self._blocks.get(visitor)
+            s = self._site(site)
+            found = self._visitor((site, visitor), now)
+            block = s.blocks.get(visitor)
             if block is not None and not block.active(now):
-                del self._blocks[visitor]
+                del s.blocks[visitor]
                 block = None
-            state = self._visitors.get(visitor)
-        return Snapshot(state, block, self._agents, self._sitewide)
+            usage = tuple(sitewide_usage(cap, s.sitewide, now) for cap in sitewide)
+            if found is None:
+                return Loaded(0, None, None, block, s.agents, usage, None)
+            return Loaded(
+                found.version,
+                found.profile,
+                found.history,
+                block,
+                s.agents,
+                usage,
+                replay(found.seen, event_id),
+            )
 
-    def commit(self, visitor: str, verdict: Verdict, now: float) -> Verdict:
-        from politely.evaluator import replayed
-
-        state = verdict.state
-        if state is None or not verdict.changed:
-            return verdict
+    def commit(self, site: str, visitor: str, write: Write) -> Outcome:
+        key = (site, visitor)
         with self._lock:
-            self._now = now
-            current = self._visitors.get(visitor)  # expired entries are gone here too
-            if verdict.event_id is not None and current is not None:
-                first = replayed(current, verdict.event_id, now)
-                if first is not None:  # a retry raced its original: the first one won
-                    return verdict.replay(first)
-            log = current.log if current is not None else state.log
-            invitation = verdict.invitation
-            if invitation is not None:
-                allowed = visitor_allows(verdict.caps, log, invitation.session, now)
-                if allowed and verdict.sitewide:
-                    allowed = sitewide_allows(verdict.sitewide, self._sitewide, now)
-                if allowed:
-                    # Copy on write: snapshots handed out earlier keep their history.
-                    log = log.copy() if log is not None else InvitationLog()
-                    log.record(invitation, verdict.keep_for)
-                    if verdict.sitewide:
-                        self._record_sitewide(now, verdict.keep_sitewide_for)
+            s = self._site(site)
+            found = self._visitor(key, write.at)
+            if (found.version if found is not None else 0) != write.version:
+                return Outcome.CONFLICT
+            outcome = Outcome.APPLIED
+            history = found.history if found is not None else None
+            claim = write.claim
+            if claim is not None:
+                admitted = admit(history, claim)
+                if admitted is not None and not all(
+                    sitewide_usage(cap, s.sitewide, write.at).count < cap.limit
+                    for cap in claim.sitewide
+                ):
+                    admitted = None
+                if admitted is None:
+                    outcome = Outcome.REFUSED
                 else:
-                    verdict = verdict.refused()
-            state.log = log
-            self._visitors[visitor] = state
-        return verdict
+                    history = admitted
+                    if claim.sitewide:
+                        _record_sitewide(s.sitewide, write.at, claim.keep_sitewide_for)
+            seen = found.seen if found is not None else None
+            entry = write.remember
+            if entry is not None:
+                refused = outcome is Outcome.REFUSED and entry.refused is not None
+                seen = remember(seen, entry, entry.refused if refused else entry.decision)  # type: ignore[arg-type]
+            profile = write.profile
+            if profile is None and found is not None:
+                profile = found.profile
+            expires = write.at + write.keep_for
+            if found is not None:
+                expires = max(expires, found.expires)
+            self._writes += 1
+            self._visitors[key] = _Visitor(self._writes, profile, history, seen, expires)
+            s.stats.update(write.refused_counts if outcome is Outcome.REFUSED else write.counts)
+        return outcome
 
-    def _record_sitewide(self, now: float, keep_for: float) -> None:
-        # A new list each time: snapshots handed out earlier stay as they were.
-        horizon = now - keep_for
-        self._sitewide = [t for t in self._sitewide if t > horizon] + [now]
-
-    def block(self, visitor: str, block: Block) -> None:
+    def count(self, site: str, counts: Iterable[Count]) -> None:
         with self._lock:
-            self._blocks[visitor] = block
+            self._site(site).stats.update(counts)
 
-    def unblock(self, visitor: str) -> bool:
+    def forget(self, site: str, visitor: str) -> bool:
         with self._lock:
-            return self._blocks.pop(visitor, None) is not None
+            found = self._visitors.pop((site, visitor), None)
+            block = self._site(site).blocks.pop(visitor, None)
+        return found is not None or block is not None
 
-    def blocks(self, now: float) -> Mapping[str, Block]:
+    def block(self, site: str, visitor: str, block: Block) -> None:
         with self._lock:
-            return {v: b for v, b in self._blocks.items() if b.active(now)}
+            self._site(site).blocks[visitor] = block
 
-    def set_agents(self, status: AgentStatus) -> None:
-        self._agents = status
-
-    def count(self, counts: Iterable[Count]) -> None:
+    def unblock(self, site: str, visitor: str) -> bool:
         with self._lock:
-            self._stats.update(counts)
+            return self._site(site).blocks.pop(visitor, None) is not None
 
-    def stats(self) -> Counter[Count]:
+    def blocks(self, site: str, now: float) -> Mapping[str, Block]:
         with self._lock:
-            return Counter(self._stats)
+            return {v: b for v, b in self._site(site).blocks.items() if b.active(now)}
+
+    def set_agents(self, site: str, status: AgentStatus) -> None:
+        with self._lock:
+            self._site(site).agents = status
+
+    def stats(self, site: str) -> Counter[Count]:
+        with self._lock:
+            return Counter(self._site(site).stats)
+
+    def ping(self) -> None:
+        return None
 
     def close(self) -> None:
         with self._lock:
             self._visitors.clear()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(maxsize={self.maxsize}, visitors={len(self)})"
+
+
+def _record_sitewide(times: list[float], at: float, keep_for: float) -> None:
+    insort(times, at)
+    old = bisect_right(times, at - keep_for)
+    if old > 64:  # trim in batches: deleting a list's head is linear
+        del times[:old]
