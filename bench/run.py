@@ -29,6 +29,7 @@ import bench_engine  # noqa: E402
 import bench_glob  # noqa: E402
 import bench_language  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_stores  # noqa: E402
 from harness import Table, machine  # noqa: E402
 
 BENCHMARKS: dict[str, Callable[[bool], Table]] = {
@@ -38,6 +39,8 @@ BENCHMARKS: dict[str, Callable[[bool], Table]] = {
     "D": bench_conditions.run_d,
     "E": bench_conditions.run_e,
     "F": bench_engine.run,
+    "H": bench_stores.run_h,
+    "I": bench_stores.run_i,
     "G": bench_memory.run,  # last: tracemalloc slows everything it watches
 }
 RESULTS = HERE / "results" / "latest.json"
