@@ -195,25 +195,27 @@ def test_recheck_in_counts_on_a_fresh_status_only_while_it_lasts(
     assert view(engine).recheck_in == 60
 
 
-def test_recheck_in_is_null_when_the_status_goes_stale_before_a_rule_could_fire(
+def test_recheck_in_assumes_the_status_is_renewed_before_a_rule_could_fire(
     make_engine: MakeEngine,
 ) -> None:
+    """Agent status is news, not time: going stale in 2 minutes is no reason to
+    answer null for a rule that needs 200 s."""
     engine = make_engine(
         LOOSE + 'rule r { when agents.available > 0 and page.dwell >= 200s say "Hi" }'
     )
     engine.set_agents(online=1, available=1)
-    assert view(engine).recheck_in is None
+    assert view(engine).recheck_in == 200
 
 
-def test_recheck_in_points_at_the_moment_a_status_goes_stale(
+def test_a_status_going_stale_makes_a_negated_agent_condition_hold_at_evaluation(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
     engine = make_engine(LOOSE + 'rule r { when not (agents.available > 0) say "Leave a message" }')
     engine.set_agents(online=2, available=2)
     decision = view(engine)
     assert decision.invitation is None
-    assert decision.recheck_in == 121
+    assert decision.recheck_in == 30  # held back by agents only: ask again soon
     clock.advance(120)
     assert tick(engine).invitation is None
     clock.advance(1)
-    assert tick(engine).invitation is not None
+    assert tick(engine).invitation is not None  # stale: unknown, so the negation holds

@@ -12,7 +12,9 @@ the same invitations at the same seconds, and the told site must never be told
 a second later than the first invitation the every-second site got. A new agent
 status and a block or unblock are news, not the passage of time (docs/semantics.md
 section 7): the told site asks again for the visitors they concern when it
-reports them, as a website's backend would.
+reports them, as a website's backend would. The agent status is also renewed
+every 30 s between changes, as a chat platform does; a renewal is not news, and
+the told site does not ask again for it: the recheck assumes the status holds.
 """
 
 from __future__ import annotations
@@ -297,47 +299,101 @@ def test_sitewide_cap_is_rechecked_when_the_site_may_invite_again(clock: FakeClo
 
 
 # --- agents ---------------------------------------------------------------------------------
+#
+# Agent status is news, not time: the recheck assumes the last status holds
+# (a site renews it), and while only an agent or queue condition holds a rule
+# back, recheck_in is at most the engine's agent_recheck (30 s by default).
 
 
-def test_agent_status_going_stale_after_2_minutes_makes_a_negated_condition_hold(
-    clock: FakeClock,
-) -> None:
-    site = Visit(rule("not agents.available > 0 and page.dwell >= 10s"), clock)
+def renewing(site: Visit, until: int, every: int = 30, **status: Any) -> None:
+    """Report the same agent status every `every` seconds, as a chat platform does."""
+    for second in range(0, until + 1, every):
+        site.at(second).engine.set_agents(**status)
+
+
+def test_the_recheck_assumes_the_agent_status_is_renewed(clock: FakeClock) -> None:
+    """Renewed every 30 s, a status never goes stale: the rule fires at 3 minutes."""
+    source = "policy { only when agents.available > 0 }\n" + rule("page.dwell >= 3m")
+    site = Visit(source, clock)
     site.engine.set_agents(online=1, available=1)
-    assert site.view(0).recheck_in == 121  # fresh up to 120 s old, unknown after
-    assert site.first_invitation(0, 200) == 121
+    assert site.view(0).recheck_in == 180
+    renewing(site, 180, online=1, available=1)
+    assert site.send(180).invitation is not None
 
 
-@pytest.mark.parametrize(("dwell", "expected"), [("1m", 60), ("2m", 120), ("3m", None)])
-def test_a_condition_on_agents_can_only_hold_while_the_status_is_fresh(
-    clock: FakeClock, dwell: str, expected: int | None
+@pytest.mark.parametrize(("dwell", "expected"), [("10s", 30), ("3m", 180)])
+def test_a_rule_held_back_only_by_agents_is_rechecked_within_agent_recheck(
+    clock: FakeClock, dwell: str, expected: int
 ) -> None:
-    site = Visit(rule(f"agents.available > 0 and page.dwell >= {dwell}"), clock)
-    site.engine.set_agents(online=1, available=1)
+    """No agent free: ask again after 30 s, or when the rule could first fire if later."""
+    source = "policy { only when agents.available > 0 }\n" + rule(f"page.dwell >= {dwell}")
+    site = Visit(source, clock)
+    site.engine.set_agents(online=1, available=0)
     assert site.view(0).recheck_in == expected
-    assert site.first_invitation(0, 200) == expected
 
 
-def test_policy_only_when_on_agents_is_rechecked_within_the_status_lifetime(
-    clock: FakeClock,
+def test_an_agent_freeing_up_is_seen_at_the_next_agent_recheck(clock: FakeClock) -> None:
+    source = "policy { only when agents.available > 0 }\n" + rule("page.dwell >= 10s")
+    site = Visit(source, clock)
+    site.engine.set_agents(online=1, available=0)
+    assert site.view(0).recheck_in == 30
+    assert site.send(30).recheck_in == 30  # still nobody free
+    site.at(45).engine.set_agents(online=1, available=1)
+    assert site.send(60).invitation is not None
+
+
+def test_agent_recheck_is_an_engine_option(clock: FakeClock) -> None:
+    source = "policy { only when agents.available > 0 }\n" + rule("page.dwell >= 10s")
+    engine = Engine.from_source(source, clock=clock, trust_event_time=False, agent_recheck=5)
+    engine.set_agents(online=1, available=0)
+    assert engine.evaluate({"visitor": "v", "event": "page_view", "url": "/"}).recheck_in == 10
+
+
+@pytest.mark.parametrize(
+    ("condition", "status"),
+    [
+        ("not agents.available > 0 and page.dwell >= 10s", {"online": 1, "available": 1}),
+        ("agents.available > 0 and page.dwell >= 10s", {"online": 1, "available": 0}),
+        ("queue.wait < 1m and page.dwell >= 10s", {"online": 1, "available": 1, "queue_wait": 90}),
+    ],
+)
+def test_an_agent_or_queue_test_in_a_rule_gives_agent_recheck(
+    clock: FakeClock, condition: str, status: dict[str, Any]
 ) -> None:
-    source = "policy { only when agents.available > 0 }\n"
-    site = Visit(source + rule("page.dwell >= 1m"), clock)
-    site.engine.set_agents(online=1, available=1)
-    assert site.view(0).recheck_in == 60
-    other = Visit(source + rule("page.dwell >= 3m"), FakeClock())
-    other.engine.set_agents(online=1, available=1)
-    assert other.view(0).recheck_in is None
+    site = Visit(rule(condition), clock)
+    site.engine.set_agents(**status)
+    assert site.view(0).recheck_in == 30
 
 
-def test_policy_never_when_on_agents_stops_holding_once_the_status_is_stale(
-    clock: FakeClock,
-) -> None:
+def test_policy_never_when_on_the_queue_gives_agent_recheck(clock: FakeClock) -> None:
     source = "policy { never when queue.wait >= 1m }\n" + rule("page.dwell >= 10s")
     site = Visit(source, clock)
     site.engine.set_agents(online=1, available=1, queue_length=3, queue_wait=90)
-    assert site.view(0).recheck_in == 121
-    assert site.first_invitation(0, 200) == 121
+    assert site.view(0).recheck_in == 30
+
+
+def test_a_stale_status_still_counts_at_evaluation(clock: FakeClock) -> None:
+    """Not renewed, the status is unknown after 2 minutes: no invitation on it, and
+    the site is asked to come back within agent_recheck."""
+    site = Visit(rule("agents.available > 0 and page.dwell >= 3m"), clock)
+    site.engine.set_agents(online=1, available=1)
+    assert site.view(0).recheck_in == 180
+    decision = site.send(180)
+    assert decision.invitation is None
+    assert decision.recheck_in == 30
+
+
+def test_unknown_agents_never_make_a_condition_on_agents_hold(clock: FakeClock) -> None:
+    site = Visit(rule("agents.available > 0 and page.dwell >= 5s"), clock)
+    decision = site.view(0)
+    assert decision.invitation is None
+    assert decision.recheck_in == 30  # an agent may come online: ask again soon
+    assert site.send(30).invitation is None
+
+
+def test_no_agent_condition_means_no_agent_recheck(clock: FakeClock) -> None:
+    site = Visit(rule("page.dwell >= 3m"), clock)
+    assert site.view(0).recheck_in == 180
 
 
 # --- schedules --------------------------------------------------------------------------------
@@ -494,11 +550,6 @@ def test_a_condition_on_visitor_attributes_only_is_never_rechecked(clock: FakeCl
     site = Visit(rule('visitor.plan == "pro" and page.dwell >= 5s'), clock)
     assert site.view(0, attributes={"plan": "free"}).recheck_in is None
     assert site.view(10, attributes={"plan": "pro"}).recheck_in == 5
-
-
-def test_unknown_agents_never_make_a_condition_on_agents_hold(clock: FakeClock) -> None:
-    site = Visit(rule("agents.available > 0 and page.dwell >= 5s"), clock)
-    assert site.view(0).recheck_in is None
 
 
 def test_a_tick_before_any_event_starts_no_session_and_is_never_rechecked(
@@ -747,6 +798,10 @@ def traffic(draw: st.DrawFn) -> list[Item]:
                 payload["until"] = None if length is None else second + length
             items.append((second, kind, visitor, payload))
             second += draw(st.integers(1, 150))
+    # Agent status: a few changes, each renewed every 30 s until the next one, as a
+    # chat platform reports it. A renewal repeats what the engine knows: it is not
+    # news, and the told site does not ask again for it.
+    end = max((item[0] for item in items), default=0) + TICK_EVERY_SECOND_AFTER
     second = draw(st.integers(0, 30))
     for _ in range(draw(st.integers(0, 6))):
         payload = {
@@ -755,7 +810,12 @@ def traffic(draw: st.DrawFn) -> list[Item]:
             "queue_wait": draw(st.sampled_from([0, 40, 90])),
         }
         items.append((second, "agents", None, payload))
-        second += draw(st.sampled_from([30, 60, 100, 150, 200]))  # gaps over 2m go stale
+        following = second + draw(st.sampled_from([30, 60, 100, 150, 200, 400]))
+        items.extend(
+            (renewal, "agents renewed", None, payload)
+            for renewal in range(second + 30, min(following, end), 30)
+        )
+        second = following
     items.sort(key=lambda item: item[0])  # stable: generation order within a second
     return items
 
@@ -790,7 +850,7 @@ class Site:
 
     def control(self, second: int, kind: str, visitor: str | None, payload: dict[str, Any]) -> None:
         self.clock.now = self.start + second
-        if kind == "agents":
+        if kind in ("agents", "agents renewed"):
             self.engine.set_agents(**payload)
         elif kind == "block":
             assert visitor is not None
@@ -801,7 +861,7 @@ class Site:
             self.engine.unblock(visitor)
 
 
-CONTROLS = ("agents", "block", "unblock")
+CONTROLS = ("agents", "agents renewed", "block", "unblock")
 
 
 def replay(rules: RuleSet, items: list[Item], start: float, *, told: bool) -> Site:
@@ -825,6 +885,8 @@ def replay(rules: RuleSet, items: list[Item], start: float, *, told: bool) -> Si
                 # what the engine reads (agent status, a visitor's block) asks again.
                 if kind == "agents":
                     due.update(dict.fromkeys(seen, second))
+                elif kind == "agents renewed":
+                    pass  # the same status again: nothing the recheck did not assume
                 elif visitor in seen:
                     due[visitor] = second
         for visitor in visitors:
@@ -850,7 +912,8 @@ def late_rechecks(told: Site, every: Site, items: list[Item]) -> list[str]:
     status, no block or unblock of that visitor)."""
     busy: dict[str | None, list[int]] = defaultdict(list)
     for second, kind, visitor, _ in items:
-        busy[None if kind == "agents" else visitor].append(second)
+        if kind != "agents renewed":
+            busy[None if kind == "agents" else visitor].append(second)
     invited: dict[str, list[int]] = defaultdict(list)
     for second, visitor, *_ in every.invitations:
         invited[visitor].append(second)

@@ -30,7 +30,7 @@ from politely import nodes as n
 from politely.durations import DAY
 from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, TIME_FIELDS, lookup
 from politely.glob import compile_glob, inline
-from politely.state import AGENT_STATUS_TTL, AgentStatus, InvitationLog, VisitorState
+from politely.state import AgentStatus, InvitationLog, VisitorState
 
 Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
 Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
@@ -64,13 +64,6 @@ def _today_releases(log: InvitationLog | None, now: float) -> list[int]:
     if log is None:
         return []
     return [ticks.at_least(r.at + DAY - now) for r in log.recent if r.at + DAY > now]
-
-
-def stale_tick(agents: AgentStatus | None, now: float) -> int:
-    """The first tick at which the agent status is too old to use."""
-    if agents is None:
-        return -ticks.INF
-    return ticks.above(agents.at + AGENT_STATUS_TTL - now)
 
 
 def _in_ticks(base: float, values: tuple[float, ...], negated: bool) -> ticks.Ticks:
@@ -109,7 +102,6 @@ _HELPERS: dict[str, Any] = {
     "_dig": _dig,
     "_today": _today,
     "_today_releases": _today_releases,
-    "stale_tick": stale_tick,
     "_FULL": ticks.FULL,
     "_EMPTY": ticks.EMPTY,
     "_of": ticks.of,
@@ -187,9 +179,6 @@ class _Fields:
         first = self._load(f"event.{rest[0]}", f"{props}.get({rest[0]!r})")
         return first if len(rest) == 1 else self._load(name, f"_dig({first}, {rest[1:]!r})")
 
-    def agents_expiry(self) -> str:
-        return self._load("agents expiry", "stale_tick(a, now)")
-
 
 class _Constants:
     def __init__(self) -> None:
@@ -222,6 +211,7 @@ class _Emitter:
     def __init__(self, constants: _Constants, fields: _Fields) -> None:
         self.constants = constants
         self.fields = fields
+        self.optimistic_agents = False
 
     # booleans
     def boolean(self, condition: n.Condition) -> str:
@@ -259,22 +249,25 @@ class _Emitter:
         return inline(v, pattern) or f"{self.constants.add(compile_glob(pattern))}({v})"
 
     # tick sets
-    def window(self, condition: n.Condition) -> str:
+    def window(self, condition: n.Condition, positive: bool = True) -> str:
+        """The ticks at which the condition holds. Agent status is news, not time:
+        a test on it holds at every future tick as it does now (the status is
+        assumed renewed), or, for `optimistic_agents`, it holds whenever that
+        helps the whole condition hold (`positive` tracks negation)."""
         if not _moves(condition):
             return f"_of({self.boolean(condition)})"
         if isinstance(condition, n.Not):
-            return f"_invert({self.window(condition.operand)})"
+            return f"_invert({self.window(condition.operand, not positive)})"
         if isinstance(condition, n.And | n.Or):
             word = " and " if isinstance(condition, n.And) else " or "
             fixed = [o for o in condition.operands if not _moves(o)]
             agent = [o for o in condition.operands if _agent_test(o)]
-            parts = [self.window(o) for o in condition.operands if _moves(o) and o not in agent]
+            parts = [
+                self.window(o, positive) for o in condition.operands if _moves(o) and o not in agent
+            ]
             if agent:
-                # Every agent field goes stale at the same tick, and a test on a
-                # missing field is false: while fresh they hold as they do now.
                 tests = word.join(self.test(o) for o in agent)  # type: ignore[arg-type]
-                expiry = self.fields.agents_expiry()
-                parts.append(f"(_until({expiry}) if ({tests}) else _EMPTY)")
+                parts.append(self._agents(f"_of({tests})", positive))
             if len(parts) == 1:
                 combined = parts[0]
             else:
@@ -288,7 +281,7 @@ class _Emitter:
         assert isinstance(condition, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
         name = condition.field.name
         if name in AGENT_FIELDS:
-            return f"(_until({self.fields.agents_expiry()}) if {self.test(condition)} else _EMPTY)"
+            return self._agents(f"_of({self.test(condition)})", positive)
         v = self.fields.get(name)
         if name == "invitations.today":
             if isinstance(condition, n.InList):
@@ -306,6 +299,15 @@ class _Emitter:
         if name == "invitations.last":  # infinite until the first invitation
             return f"(_of({self.test(condition)}) if {v} == _INF else {moving})"
         return f"(_EMPTY if {v} is None else {moving})"
+
+    def _agents(self, as_now: str, positive: bool) -> str:
+        if not self.optimistic_agents:
+            return as_now
+        return "_FULL" if positive else "_EMPTY"
+
+
+def reads_agents(condition: n.Condition) -> bool:
+    return bool(analysis.fields_read(condition) & AGENT_FIELDS)
 
 
 def _moves(condition: n.Condition) -> bool:
@@ -351,9 +353,20 @@ class Generator:
         expression = _Emitter(self.constants, fields).boolean(condition)
         return self._add(name, "s, e, a, now", fields, [f"return {expression}"])
 
-    def window(self, name: str, condition: n.Condition) -> str:
+    def window(
+        self,
+        name: str,
+        condition: n.Condition,
+        *,
+        optimistic_agents: bool = False,
+        positive: bool = True,
+    ) -> str:
+        """A tick-set function; with `optimistic_agents`, agent tests take whichever
+        value makes the condition hold (or, `positive` False, not hold)."""
         fields = _Fields(window=True)
-        expression = _Emitter(self.constants, fields).window(condition)
+        emitter = _Emitter(self.constants, fields)
+        emitter.optimistic_agents = optimistic_agents
+        expression = emitter.window(condition, positive)
         fields.lines.insert(0, "e = _TICK")
         return self._add(name, "s, a, now", fields, [f"return {expression}"])
 
@@ -375,9 +388,11 @@ class Generator:
         return namespace
 
 
-def generate_window(condition: n.Condition) -> Window:
+def generate_window(condition: n.Condition, *, optimistic_agents: bool = False) -> Window:
+    """Future ticks at which the condition holds, given the agent status `a`
+    (None when unknown or stale); see `_Emitter.window` for what agents do."""
     generator = Generator("recheck")
-    name = generator.window("window", condition)
+    name = generator.window("window", condition, optimistic_agents=optimistic_agents)
     return generator.run()[name]  # type: ignore[no-any-return]
 
 

@@ -25,7 +25,7 @@ from politely import analysis
 from politely import nodes as n
 from politely.caps import Cap
 from politely.checker import CheckResult
-from politely.codegen import Condition, Generator, Window
+from politely.codegen import Condition, Generator, Window, reads_agents
 from politely.durations import DAY
 from politely.errors import RulesError
 from politely.fields import KNOWN_FIELDS, TIME_FIELDS
@@ -102,6 +102,14 @@ class _Compiler:
             kind: self.generator.window(f"policy_{kind}_window", condition)
             for kind, condition in policy_conditions.items()
         }
+        for kind, condition in policy_conditions.items():
+            if reads_agents(condition):  # "only" should hold, "never" should not
+                window_names[f"{kind}_free"] = self.generator.window(
+                    f"policy_{kind}_free_window",
+                    condition,
+                    optimistic_agents=True,
+                    positive=kind == "only",
+                )
         getter_names = self._getters(parts, policy_conditions)
 
         namespace = self.generator.run()
@@ -200,6 +208,9 @@ class _Compiler:
             never=functions.get("never"),
             only_window=windows.get("only"),
             never_window=windows.get("never"),
+            only_free_window=windows.get("only_free", windows.get("only")),
+            never_free_window=windows.get("never_free", windows.get("never")),
+            reads_agents=any(reads_agents(c) for c in conditions.values()),
             only_condition=conditions.get("only"),
             never_condition=conditions.get("never"),
         )

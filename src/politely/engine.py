@@ -49,6 +49,7 @@ from politely.durations import DAY
 from politely.errors import EventError, StoreError
 from politely.evaluator import REMEMBER_EVENT_IDS_FOR, REMEMBERED_EVENT_IDS, Verdict, evaluate
 from politely.models import Decision, Event
+from politely.recheck import AGENT_RECHECK
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
 from politely.stats import Stats, build_stats
@@ -82,6 +83,7 @@ class Engine:
         trust_event_time: bool = True,
         site: str = "default",
         retention: float = DEFAULT_RETENTION,
+        agent_recheck: int = AGENT_RECHECK,
     ) -> None:
         self.clock = clock or system_clock
         self.rules = rules
@@ -93,6 +95,8 @@ class Engine:
         # cap per visitor), so forgetting can break no cap.
         self.keep_visitors_for = max(retention, rules.retention)
         self.degraded = 0  # decisions made without the store
+        # While only agent status holds a rule back, ask again at least this often.
+        self.agent_recheck = agent_recheck
 
     def __repr__(self) -> str:
         return (
@@ -135,7 +139,7 @@ class Engine:
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._load(event, now)
             snapshot = snapshot_of(loaded)
-            verdict = evaluate(self.rules, snapshot, event, now)
+            verdict = evaluate(self.rules, snapshot, event, now, agent_recheck=self.agent_recheck)
             if not verdict.changed:
                 if verdict.counts:
                     self.store.count(self.site, verdict.counts)
@@ -198,7 +202,8 @@ class Engine:
 
         event = to_event(event)
         now = self._now(event)
-        return explain(self.rules, snapshot_of(self._load(event, now)), event, now)
+        snapshot = snapshot_of(self._load(event, now))
+        return explain(self.rules, snapshot, event, now, agent_recheck=self.agent_recheck)
 
     def visitor_state(self, visitor: str, at: float | None = None) -> VisitorState | None:
         """What the engine knows about a visitor now (or at `at`): None if nothing."""

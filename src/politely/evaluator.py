@@ -1,5 +1,8 @@
 """The pure core: (rule set, snapshot, event, now) → verdict. No I/O, no clock.
 
+Recording the event is `recording.py`; `recheck_in` is `recheck.py`; this
+module decides.
+
 A `Verdict` is the decision plus the state change a store must apply: the
 visitor's new state and, when a rule fired, the invitation to record together
 with the caps to check again atomically. The order is LANGUAGE.md section 5:
@@ -19,7 +22,7 @@ with the caps to check again atomically. The order is LANGUAGE.md section 5:
     >>> site = {"a.rules": 'rule r { when page.dwell >= 20s say "Hi" }'}
     >>> rules = compile_rules(check_sources(site))
     >>> view = Event(visitor="v", event="page_view", url="/")
-    >>> evaluate(rules, Snapshot(None, None, None, []), view, 1000.0).decision.recheck_in
+    >>> evaluate(rules, Snapshot(None, None, None), view, 1000.0).decision.recheck_in
     20
 """
 
@@ -29,16 +32,13 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-from urllib.parse import parse_qs
 
-from politely import ticks
 from politely.caps import Cap, sitewide_allows, sitewide_release, visitor_allows
-from politely.durations import DAY
 from politely.language import OUTCOME_EVENTS
-from politely.models import Decision, Event, Invitation, split_url
+from politely.models import Decision, Event, Invitation
+from politely.recheck import AGENT_RECHECK, recheck_in
+from politely.recording import record_event
 from politely.ruleset import CompiledRule, RuleSet
-from politely.schedule import CompiledSchedule
 from politely.state import (
     AgentStatus,
     Count,
@@ -52,10 +52,6 @@ from politely.state import (
 # Event ids are remembered for retries (by the store): the last 10 minutes, at most 64.
 REMEMBER_EVENT_IDS_FOR = 600.0
 REMEMBERED_EVENT_IDS = 64
-# Keys of inferred sessions ("~" + the visit number), shared so that a hundred
-# thousand first visits hold one string, not a hundred thousand.
-_SESSION_KEYS = tuple(f"~{i}" for i in range(100))
-_PROFILE = frozenset({"country", "language", "device"})
 
 # Why a rule whose condition held did not fire (stats, explain, simulate).
 SUPPRESSIONS = (
@@ -107,124 +103,17 @@ class Verdict:
         return replace(self, decision=self.refused, invitation=None, counts=self.refused_counts())
 
 
-# --- 1. recording the event -------------------------------------------------------------
-
-
-def record_event(
-    previous: VisitorState | None, event: Event, now: float, session_timeout: float
-) -> VisitorState:
-    """The visitor's state after this event (a new object; `previous` is unchanged).
-
-    A plain tick changes nothing: `previous` itself is returned, so the store
-    has nothing to write for three events out of four.
-    """
-    name = event.event
-    if (
-        name == "tick"
-        and previous is not None
-        and event.scroll is None
-        and not event.attributes
-        and _PROFILE.isdisjoint(event.model_fields_set)
-    ):
-        return previous
-    s = previous.copy() if previous is not None else VisitorState()
-    if name != "tick":  # ticks never start a session, nor keep one alive
-        explicit = event.session
-        if explicit is not None:
-            starts = explicit != s.session
-        else:
-            starts = (
-                s.session is None
-                or s.last_activity is None
-                or now - s.last_activity > session_timeout
-            )
-        if starts:
-            visit = s.visits + 1
-            key = explicit or (_SESSION_KEYS[visit] if visit < 100 else f"~{visit}")
-            _start_session(s, key, now, name)
-        s.last_activity = now
-    if name == "page_view":
-        _view_page(s, event, now)
-    elif event.scroll is not None and s.page_start is not None:
-        s.scroll = max(s.scroll, event.scroll)
-    if (
-        event.attributes
-        or event.country is not None
-        or event.language is not None
-        or event.device is not None
-        or (s.attributes and not _PROFILE.isdisjoint(event.model_fields_set))
-    ):
-        _merge_attributes(s, event)
-    if name in OUTCOME_EVENTS:
-        _record_outcome(s, name, now)
-    return s
-
-
-def _start_session(s: VisitorState, key: str, now: float, first_event: str) -> None:
-    s.session = key
-    s.session_start = now
-    s.visits += 1
-    if s.in_chat:  # an open chat ends with its session; its quiet period starts now
-        s.in_chat = False
-        s.last_chat_end = now
-    s.pageviews, s.landing, s.session_referrer, s.utm = 0, None, None, None
-    if first_event != "page_view" and s.page_path is not None:
-        # The visitor is still on a page: it is this session's first page.
-        s.pageviews, s.landing = 1, s.page_path
-
-
-def _view_page(s: VisitorState, event: Event, now: float) -> None:
-    url = path = None
-    if event.url is not None:
-        url, path = split_url(event.url)
-    s.page_url, s.page_path = url, path
-    s.page_title, s.page_referrer = event.title, event.referrer
-    s.page_start = now
-    s.scroll = event.scroll or 0.0
-    s.pageviews += 1
-    if s.pageviews == 1:
-        s.landing = path
-        s.session_referrer = event.referrer
-        s.utm = _utm(url)
-
-
-def _utm(url: str | None) -> tuple[str | None, str | None, str | None] | None:
-    if url is None or "utm_" not in url:
-        return None
-    query = parse_qs(url.partition("?")[2])
-    values = tuple(query.get(k, [None])[0] for k in ("utm_source", "utm_medium", "utm_campaign"))
-    return values if any(values) else None  # type: ignore[return-value]
-
-
-def _merge_attributes(s: VisitorState, event: Event) -> None:
-    merged: dict[str, Any] = dict(s.attributes or {})
-    changes = dict(event.attributes)
-    for key in _PROFILE & event.model_fields_set:  # sent, possibly as null to remove it
-        changes[key] = getattr(event, key)
-    for key, value in changes.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    s.attributes = merged or None
-
-
-def _record_outcome(s: VisitorState, name: str, now: float) -> None:
-    if name == "invitation_dismissed":
-        s.last_dismiss = now
-    elif name in ("invitation_accepted", "chat_started"):
-        if not s.in_chat:  # an acceptance followed by chat_started is one chat
-            s.in_chat = True
-            s.chats += 1
-    elif name == "chat_ended":
-        s.in_chat = False
-        s.last_chat_end = now
-
-
 # --- 2-5. deciding ------------------------------------------------------------------------
 
 
-def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Verdict:
+def evaluate(
+    rules: RuleSet,
+    snapshot: Snapshot,
+    event: Event,
+    now: float,
+    *,
+    agent_recheck: int = AGENT_RECHECK,
+) -> Verdict:
     previous = snapshot.state
     if snapshot.replay is not None:
         first = replayed(snapshot.replay, now)
@@ -266,7 +155,7 @@ def evaluate(rules: RuleSet, snapshot: Snapshot, event: Event, now: float) -> Ve
     sitewide_opens = sitewide_release(snapshot.sitewide, after_one=record is not None)
     if record is not None:  # recheck_in counts the invitation just made
         after = with_invitation(s, record, rules.keep_invitations_for)
-    recheck = recheck_in(rules, after, snapshot, sitewide_opens, now)
+    recheck = recheck_in(rules, after, snapshot, sitewide_opens, now, agent_recheck)
     refused = None
     if invitation is None:
         decision = rules.plain_decision(recheck, chat)
@@ -386,126 +275,3 @@ def _invite(
     return Invitation.model_construct(
         id=invitation_id, rule=rule.name, message=message, variant=variant
     ), record
-
-
-# --- recheck_in ----------------------------------------------------------------------------
-
-
-def recheck_in(
-    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: float | None, now: float
-) -> int | None:
-    """Whole seconds until time alone could let a rule fire, or None if it never could.
-
-    Never late: with every quantity measured in whole ticks after `now`, the
-    answer is the first tick at which some `tick`-listening rule's condition,
-    caps and schedule and the policy's gates all hold at once.
-    """
-    if s.session is None or s.in_chat:
-        return None
-    listening = rules.listening("tick", s.page_path)
-    if not listening:
-        return None
-    gate = policy_ticks(rules, s, snapshot, sitewide, now)
-    if not gate:
-        return None
-    best: int | None = None
-    for rule in listening:
-        k = rule_first_tick(rules, rule, s, snapshot, gate, now, best)
-        if k is not None and (best is None or k < best):
-            best = k
-            if best == 1:
-                break
-    return best
-
-
-def policy_ticks(
-    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: float | None, now: float
-) -> ticks.Ticks:
-    """The future ticks at which the policy (and any block) would let a rule fire.
-
-    `sitewide` is when the sitewide caps next allow an invitation, if any."""
-    policy = rules.policy
-    opens = now + 1  # the earliest moment every release below allows
-    block = snapshot.block
-    if block is not None and block.active(now):
-        if block.until is None:
-            return ticks.EMPTY
-        opens = max(opens, block.until)
-    log = s.log
-    if log is not None:
-        for cap in policy.caps:
-            release = cap.release(log, s.session, now)
-            if release is None:
-                return ticks.EMPTY
-            if release > opens:
-                opens = release
-    if sitewide is not None:
-        opens = max(opens, sitewide)
-    if s.last_dismiss is not None:
-        opens = max(opens, s.last_dismiss + policy.quiet_after_dismiss)
-    if s.last_chat_end is not None:
-        opens = max(opens, s.last_chat_end + policy.quiet_after_chat)
-    gate = ticks.since(ticks.at_least(opens - now))
-    agents = snapshot.agents
-    if policy.only_window is not None:
-        gate = ticks.both(gate, policy.only_window(s, agents, now))
-    if policy.never_window is not None:
-        gate = ticks.both(gate, ticks.invert(policy.never_window(s, agents, now)))
-    return gate
-
-
-def rule_first_tick(
-    rules: RuleSet,
-    rule: CompiledRule,
-    s: VisitorState,
-    snapshot: Snapshot,
-    gate: ticks.Ticks,
-    now: float,
-    before: int | None = None,
-) -> int | None:
-    """The first future tick at which this rule could fire, or None."""
-    if rule.window is None:
-        return None
-    lowest = 1
-    for cap in rule.caps:
-        release = cap.release(s.log, s.session, now)
-        if release is None:
-            return None
-        lowest = max(lowest, ticks.at_least(release - now))
-    window = ticks.both(rule.window(s, snapshot.agents, now), gate)
-    if lowest > 1:
-        window = ticks.both(window, ticks.since(lowest))
-    schedules = [x for x in (rule.schedule, rules.policy.schedule) if x is not None]
-    return first_scheduled_tick(window, schedules, now, before)
-
-
-def first_scheduled_tick(
-    window: ticks.Ticks,
-    schedules: Sequence[CompiledSchedule],
-    now: float,
-    before: int | None = None,
-) -> int | None:
-    """The first tick k >= 1 in `window` at which every schedule is open."""
-    for start, end in window:
-        k = max(start, 1)
-        if k >= end:
-            continue
-        if not schedules:
-            return k
-        first_k = k
-        while k < end:
-            if before is not None and k >= before:
-                return None
-            if end >= ticks.INF and k - first_k > 8 * DAY:
-                return None  # only the weekly schedules change past first_k: never
-            for schedule in schedules:
-                found = schedule.next_open(now + k)
-                if found is None:
-                    return None
-                opens = ticks.at_least(found[0] - now)
-                if opens > k:
-                    k = opens
-                    break
-            else:
-                return k
-    return None

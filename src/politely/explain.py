@@ -30,14 +30,13 @@ from politely.evaluator import (
     Verdict,
     evaluate,
     policy_reason,
-    policy_ticks,
-    rule_first_tick,
     rule_reason,
     with_invitation,
 )
 from politely.formatter import format_condition
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event
+from politely.recheck import AGENT_RECHECK, policy_ticks, rule_first_tick
 from politely.ruleset import CompiledRule, RuleSet
 from politely.state import AgentStatus, Snapshot, VisitorState
 
@@ -72,14 +71,21 @@ class Explanation(BaseModel):
 
 
 def explain(
-    rules: RuleSet, snapshot: Snapshot, event: Event, now: float, *, applied: Verdict | None = None
+    rules: RuleSet,
+    snapshot: Snapshot,
+    event: Event,
+    now: float,
+    *,
+    applied: Verdict | None = None,
+    agent_recheck: int = AGENT_RECHECK,
 ) -> Explanation:
     """Explain an event against the snapshot it was (or would be) evaluated on.
 
     With `applied`, the verdict a replay applied, the rule that won says
     `fired` instead of `would_fire`.
     """
-    verdict = evaluate(rules, snapshot, event, now)  # pure: the state before any commit
+    # pure: the state before any commit
+    verdict = evaluate(rules, snapshot, event, now, agent_recheck=agent_recheck)
     decision = (applied or verdict).decision
     state = verdict.state or snapshot.state or VisitorState()
     agents = snapshot.agents if snapshot.agents is not None and snapshot.agents.fresh(now) else None

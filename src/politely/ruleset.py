@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 
 from politely import nodes as n
 from politely.caps import Cap
-from politely.codegen import Condition, Generator, Getter, Window, generate_window
+from politely.codegen import (
+    Condition,
+    Generator,
+    Getter,
+    Window,
+    generate_window,
+    reads_agents,
+)
 from politely.durations import format_duration
 from politely.models import Decision, Event
 from politely.schedule import CompiledSchedule
@@ -104,6 +111,14 @@ class CompiledRule:
             return None
         return generate_window(self.condition)
 
+    @cached_property
+    def free_window(self) -> Window | None:
+        """`window` with agent tests free (holding whenever that helps): when the
+        rule could fire if agent status changed. None unless it reads agents."""
+        if "tick" not in self.events or not reads_agents(self.condition):
+            return None
+        return generate_window(self.condition, optimistic_agents=True)
+
     def first_variant(self, visitor: str) -> int:
         """Stable across processes and restarts, so A/B splits are repeatable."""
         return zlib.crc32(f"{visitor}\0{self.name}".encode()) % len(self.messages)
@@ -121,6 +136,10 @@ class CompiledPolicy:
     never: Condition | None
     only_window: Window | None
     never_window: Window | None
+    # The same with agent tests free: what the gates allow if agents change.
+    only_free_window: Window | None
+    never_free_window: Window | None
+    reads_agents: bool
     only_condition: n.Condition | None
     never_condition: n.Condition | None
 
