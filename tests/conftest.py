@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from politely import Engine
+from politely import Engine, open_store
+from politely.stores import Store
 
 # Monday 2026-01-05 10:00:00 UTC: a whole second, inside most schedules.
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC).timestamp()
@@ -47,13 +50,74 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# Every store kind the scenario tests run against: its URL, `{dir}` a fresh
+# temporary folder and `{n}` a fresh number. Adding a kind is one line here.
+# (synchronous=off: durability has its own tests, on the default.)
+STORE_URLS = {
+    "memory": "memory://",
+    "sqlite": "sqlite:///{dir}/store{n}.db?synchronous=off",
+}
+STORE_KINDS = list(STORE_URLS)
+
+# Modules whose tests that use `make_engine` or `make_store` run once per store kind.
+STORE_GENERIC_MODULES = {
+    "test_agents",
+    "test_caps",
+    "test_library",
+    "test_memory_store",
+    "test_messages",
+    "test_outcomes",
+    "test_policy",
+    "test_retries",
+    "test_sessions",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (
+        "store_kind" in metafunc.fixturenames
+        and metafunc.module.__name__.rsplit(".", 1)[-1] in STORE_GENERIC_MODULES
+        and not any(m.name == "parametrize" and "store_kind" in str(m.args[0])
+                    for m in metafunc.definition.iter_markers())
+    ):  # fmt: skip
+        metafunc.parametrize("store_kind", STORE_KINDS)
+
+
 @pytest.fixture
-def make_engine(clock: FakeClock) -> Callable[..., Engine]:
-    """`make_engine(source)` → an Engine on the test clock, trusting no event time."""
+def store_kind() -> str:
+    """The store kind a test runs on: each of STORE_KINDS in the store-generic modules."""
+    return "memory"
+
+
+MakeStore = Callable[[], Store]
+
+
+@pytest.fixture
+def make_store(store_kind: str, tmp_path: Path) -> Iterator[MakeStore]:
+    """`make_store()` → a new, empty store of the test's kind; all closed afterwards."""
+    opened: list[Store] = []
+    numbers = itertools.count()
+
+    def make() -> Store:
+        url = STORE_URLS[store_kind].format(dir=tmp_path, n=next(numbers))
+        opened.append(open_store(url))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def make_engine(clock: FakeClock, make_store: MakeStore) -> Callable[..., Engine]:
+    """`make_engine(source)` → an Engine on the test clock, trusting no event time,
+    on a new store of the test's kind."""
 
     def make(source: str, **options: Any) -> Engine:
         options.setdefault("clock", clock)
         options.setdefault("trust_event_time", False)
+        if "store" not in options:
+            options["store"] = make_store()
         return Engine.from_source(source, **options)
 
     return make

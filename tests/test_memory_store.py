@@ -1,4 +1,6 @@
-"""The memory store on the plain-data seam: atomic commits, races, expiry, eviction.
+"""The store seam: atomic commits, races, expiry; the memory store's eviction.
+
+Tests taking `make_store` run on every store kind (conftest.STORE_KINDS).
 
 Races are forced with `racing.Racing`: every racer loads the same snapshot
 before any commits. Each guarantee is also shown to fail against a
@@ -12,7 +14,7 @@ import logging
 
 import pytest
 
-from conftest import FakeClock
+from conftest import FakeClock, MakeStore
 from events import DAY, HOUR, MakeEngine
 from politely import Engine, MemoryStore
 from politely.caps import Cap
@@ -78,8 +80,8 @@ def claim_write(
 # --- the atomic commit ----------------------------------------------------------------------
 
 
-def test_a_commit_on_a_stale_version_changes_nothing() -> None:
-    store = MemoryStore()
+def test_a_commit_on_a_stale_version_changes_nothing(make_store: MakeStore) -> None:
+    store = make_store()
     assert store.commit("s", "v1", claim_write(0, 100.0, ())) is Outcome.APPLIED
     assert store.commit("s", "v1", claim_write(0, 101.0, ())) is Outcome.CONFLICT
     loaded = store.load("s", "v1", 102.0)
@@ -88,8 +90,8 @@ def test_a_commit_on_a_stale_version_changes_nothing() -> None:
     assert store.stats("s") == {("r", 0, "shown"): 1}
 
 
-def test_a_claim_past_a_visitor_cap_is_refused_but_the_rest_is_saved() -> None:
-    store = MemoryStore()
+def test_a_claim_past_a_visitor_cap_is_refused_but_the_rest_is_saved(make_store: MakeStore) -> None:
+    store = make_store()
     cap = (Cap(1, 600),)
     assert store.commit("s", "v1", claim_write(0, 100.0, cap)) is Outcome.APPLIED
     version = store.load("s", "v1", 100.0).version
@@ -102,8 +104,8 @@ def test_a_claim_past_a_visitor_cap_is_refused_but_the_rest_is_saved() -> None:
     assert store.commit("s", "v1", claim_write(after.version, 700.0, cap)) is Outcome.APPLIED
 
 
-def test_a_sitewide_claim_is_refused_across_visitors() -> None:
-    store = MemoryStore()
+def test_a_sitewide_claim_is_refused_across_visitors(make_store: MakeStore) -> None:
+    store = make_store()
     sitewide = (Cap(2, 60),)
     outcomes = [
         store.commit("s", f"v{i}", claim_write(0, 100.0 + i, (), sitewide)) for i in range(4)
@@ -114,8 +116,8 @@ def test_a_sitewide_claim_is_refused_across_visitors() -> None:
     assert store.load("s", "v9", 160.0, sitewide=sitewide).sitewide[0].count == 1
 
 
-def test_sites_sharing_a_store_keep_apart() -> None:
-    store = MemoryStore()
+def test_sites_sharing_a_store_keep_apart(make_store: MakeStore) -> None:
+    store = make_store()
     store.commit("a", "v1", claim_write(0, 100.0, ()))
     assert store.load("b", "v1", 100.0).version == 0
     assert store.stats("b") == {}
@@ -123,8 +125,8 @@ def test_sites_sharing_a_store_keep_apart() -> None:
     assert store.blocks("b", 100.0) == {}
 
 
-def test_the_sitewide_usage_is_two_numbers_however_many_invitations() -> None:
-    store = MemoryStore()
+def test_the_sitewide_usage_is_two_numbers_however_many_invitations(make_store: MakeStore) -> None:
+    store = make_store()
     sitewide = (Cap(100, 3600),)
     for i in range(5000):
         store.commit("s", f"v{i}", Write(0, float(i % 1800), None, 86400, Claim(
@@ -141,9 +143,9 @@ def test_the_sitewide_usage_is_two_numbers_however_many_invitations() -> None:
 
 @pytest.mark.parametrize("workers", [2, 8])
 def test_racing_page_views_of_one_visitor_grant_the_cap_and_lose_no_event(
-    clock: FakeClock, workers: int
+    make_store: MakeStore, clock: FakeClock, workers: int
 ) -> None:
-    engine = engine_on(ALWAYS, Racing(MemoryStore(), workers), clock)
+    engine = engine_on(ALWAYS, Racing(make_store(), workers), clock)
     decisions = run_concurrently(engine, [PAGE] * workers, workers)
     assert invited(decisions) == 1  # the default policy: 1 invitation per 10m
     state = engine.visitor_state("v1")
@@ -167,11 +169,13 @@ def test_without_any_commit_check_a_race_over_grants(clock: FakeClock) -> None:
     assert invited(run_concurrently(engine, [PAGE] * 8, 8)) > 1
 
 
-def test_a_dismissal_racing_a_page_view_is_never_lost(clock: FakeClock) -> None:
+def test_a_dismissal_racing_a_page_view_is_never_lost(
+    make_store: MakeStore, clock: FakeClock
+) -> None:
     """The lost dismissal of the old store: the visitor was invited again an hour later."""
     source = "policy { quiet 1d after dismiss }\n" + ALWAYS
     for _ in range(20):
-        engine = engine_on(source, Racing(MemoryStore(), 2), clock)
+        engine = engine_on(source, Racing(make_store(), 2), clock)
         dismiss = {"visitor": "v1", "event": "invitation_dismissed"}
         run_concurrently(engine, [PAGE, dismiss], 2)
         clock.advance(HOUR)
@@ -181,9 +185,11 @@ def test_a_dismissal_racing_a_page_view_is_never_lost(clock: FakeClock) -> None:
         assert state.last_dismiss is not None
 
 
-def test_a_chat_start_racing_a_page_view_is_never_lost(clock: FakeClock) -> None:
+def test_a_chat_start_racing_a_page_view_is_never_lost(
+    make_store: MakeStore, clock: FakeClock
+) -> None:
     for _ in range(20):
-        engine = engine_on(ALWAYS, Racing(MemoryStore(), 2), clock)
+        engine = engine_on(ALWAYS, Racing(make_store(), 2), clock)
         chat = {"visitor": "v1", "event": "chat_started"}
         run_concurrently(engine, [chat, PAGE], 2)
         clock.advance(600)  # within the session: the chat is still open
@@ -192,18 +198,22 @@ def test_a_chat_start_racing_a_page_view_is_never_lost(clock: FakeClock) -> None
         assert decision.invitation is None
 
 
-def test_racing_visitors_never_exceed_a_sitewide_cap(clock: FakeClock) -> None:
+def test_racing_visitors_never_exceed_a_sitewide_cap(
+    make_store: MakeStore, clock: FakeClock
+) -> None:
     source = "policy { at most 5 invitations per 1m sitewide }\n" + ALWAYS
     workers = 20
-    engine = engine_on(source, Racing(MemoryStore(), workers), clock)
+    engine = engine_on(source, Racing(make_store(), workers), clock)
     events = [{"visitor": f"v{i}", "event": "page_view", "url": "/"} for i in range(workers)]
     assert invited(run_concurrently(engine, events, workers)) == 5
     assert suppressed(engine) == {"cap_race": workers - 5}
 
 
-def test_a_refused_decision_is_what_a_retry_returns(clock: FakeClock) -> None:
+def test_a_refused_decision_is_what_a_retry_returns(
+    make_store: MakeStore, clock: FakeClock
+) -> None:
     source = "policy { at most 1 invitation per 1m sitewide }\n" + ALWAYS
-    engine = engine_on(source, Racing(MemoryStore(), 2), clock)
+    engine = engine_on(source, Racing(make_store(), 2), clock)
     events = [{**PAGE, "visitor": v, "id": "e1"} for v in ("v1", "v2")]
     decisions = run_concurrently(engine, events, 2)
     assert invited(decisions) == 1
@@ -226,8 +236,10 @@ def test_unsynchronised_threads_respect_a_session_cap(make_engine: MakeEngine) -
 # --- expiry and eviction --------------------------------------------------------------------
 
 
-def test_an_idle_visitor_expires_after_the_retention(clock: FakeClock) -> None:
-    store = MemoryStore()
+def test_an_idle_visitor_expires_after_the_retention(
+    make_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_store()
     engine = Engine.from_source(ALWAYS, store=store, clock=clock, trust_event_time=False,
                                 retention=2 * DAY)  # fmt: skip
     engine.evaluate(PAGE)
@@ -237,8 +249,9 @@ def test_an_idle_visitor_expires_after_the_retention(clock: FakeClock) -> None:
     assert engine.visitor_state("v1") is None
 
 
-def test_activity_renews_the_retention(clock: FakeClock) -> None:
-    engine = Engine.from_source(ALWAYS, clock=clock, trust_event_time=False, retention=2 * DAY)
+def test_activity_renews_the_retention(make_store: MakeStore, clock: FakeClock) -> None:
+    engine = Engine.from_source(ALWAYS, store=make_store(), clock=clock, trust_event_time=False,
+                                retention=2 * DAY)  # fmt: skip
     for _ in range(5):
         engine.evaluate(PAGE)
         clock.advance(DAY + HOUR)
@@ -258,8 +271,8 @@ def test_a_lifetime_cap_keeps_visitors_forever(make_engine: MakeEngine, clock: F
     assert engine.evaluate(PAGE).invitation is None
 
 
-def test_an_event_from_the_far_future_expires_nobody_else() -> None:
-    engine = Engine.from_source(ALWAYS)  # trusted event time, as in the library
+def test_an_event_from_the_far_future_expires_nobody_else(make_store: MakeStore) -> None:
+    engine = Engine.from_source(ALWAYS, store=make_store())  # trusted event time, as in the library
     engine.evaluate({**PAGE, "at": 1000})
     engine.evaluate({**PAGE, "visitor": "v2", "at": 1000 + 400 * DAY})
     engine.evaluate({**PAGE, "at": 1600})
@@ -310,8 +323,10 @@ def test_blocks_are_never_evicted(make_engine: MakeEngine, clock: FakeClock) -> 
     assert decision.invitation is None
 
 
-def test_an_expired_block_is_dropped_on_the_injected_clock(clock: FakeClock) -> None:
-    store = MemoryStore()
+def test_an_expired_block_is_dropped_on_the_injected_clock(
+    make_store: MakeStore, clock: FakeClock
+) -> None:
+    store = make_store()
     store.block("s", "v1", Block("short", until=clock.now + 50, at=clock.now))
     assert store.load("s", "v1", clock.now + 49).block is not None
     assert store.load("s", "v1", clock.now + 50).block is None

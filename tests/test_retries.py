@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import FakeClock
+from conftest import FakeClock, MakeStore
 from events import MakeEngine, send
 from politely import Decision, Engine
 
@@ -198,19 +198,16 @@ def test_a_retry_after_many_ticks_is_still_recognised(
 
 
 def test_a_retry_racing_its_original_gets_the_first_decision_and_records_nothing(
-    clock: FakeClock,
+    make_engine: MakeEngine, make_store: MakeStore
 ) -> None:
     """Both requests load before either commits: the loser's commit conflicts, and its
     reload finds the id, so it answers with the original's decision."""
-    from politely import Engine, MemoryStore
     from racing import Racing, run_concurrently
 
-    engine = Engine.from_source(
+    engine = make_engine(
         "policy { at most 1000 invitations per visitor }\n"
         'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n',
-        store=Racing(MemoryStore(), 2),  # type: ignore[arg-type]
-        clock=clock,
-        trust_event_time=False,
+        store=Racing(make_store(), 2),
     )
     event = {"visitor": "v1", "event": "page_view", "url": "/", "id": "e1"}
     first, second = run_concurrently(engine, [event, event], 2)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from politely.errors import StoreError
 from politely.stores.base import Store
 from politely.stores.memory import MemoryStore
+from politely.stores.sqlite import SQLiteStore, open_sqlite
 
-__all__ = ["MemoryStore", "Store", "open_store"]
+__all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
 
 
 def open_store(url: str = "memory://") -> Store:
-    """A store for a URL: `memory://` (SQLite and Redis arrive with their own issue).
+    """A store for a URL: `memory://`, or `sqlite:///path.db` (docs/stores.md).
 
     A store keeps each visitor as long as the engine's write asks (the site's
     retention, never less than its rules need), whoever built the store.
@@ -23,4 +24,6 @@ def open_store(url: str = "memory://") -> Store:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
         return MemoryStore()
-    raise StoreError(f"unknown store URL {url!r}: use memory://")
+    if scheme == "sqlite":
+        return open_sqlite(url)
+    raise StoreError(f"unknown store URL {url!r}: use memory:// or sqlite:///path.db")
