@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from politely import Engine
+from redis_servers import make_redis_store, redis_kind, redis_store  # noqa: F401  (fixtures)
 
 # Monday 2026-01-05 10:00:00 UTC: a whole second, inside most schedules.
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC).timestamp()

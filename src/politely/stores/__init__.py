@@ -15,7 +15,7 @@ __all__ = ["MemoryStore", "Store", "open_store"]
 
 
 def open_store(url: str = "memory://") -> Store:
-    """A store for a URL: `memory://` (SQLite and Redis arrive with their own issue).
+    """A store for a URL: `memory://`, `redis://host:port/db`, `redis+cluster://host:port`.
 
     A store keeps each visitor as long as the engine's write asks (the site's
     retention, never less than its rules need), whoever built the store.
@@ -23,4 +23,8 @@ def open_store(url: str = "memory://") -> Store:
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
         return MemoryStore()
-    raise StoreError(f"unknown store URL {url!r}: use memory://")
+    if scheme in ("redis", "rediss", "redis+cluster"):
+        from politely.stores.redis import open_redis  # redis-py only when asked for
+
+        return open_redis(url)
+    raise StoreError(f"unknown store URL {url!r}: use memory://, redis:// or redis+cluster://")
