@@ -104,6 +104,7 @@ class RedisStore:
         self._open_until = 0.0  # the breaker is open (failing fast) until then
         self._failure: str | None = None
         self.failures = 0  # calls that reached the network and failed
+        self.round_trips = 0  # sequential steps that reached the network (a pipeline is one)
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r})"
@@ -134,6 +135,7 @@ class RedisStore:
 
         if self._clock() < self._open_until:
             raise StoreError(f"{self._name} unavailable ({what} not tried): {self._failure}")
+        self.round_trips += 1
         try:
             yield
         except (redis.RedisError, RedisClusterException) as error:
