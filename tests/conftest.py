@@ -15,6 +15,13 @@ import pytest
 
 from politely import Engine, open_store
 from politely.stores import Store
+from redis_servers import (  # noqa: F401  (fixtures)
+    SiteScoped,
+    make_redis_store,
+    redis_kind,
+    redis_store,
+    redis_store_factory,
+)
 
 # Monday 2026-01-05 10:00:00 UTC: a whole second, inside most schedules.
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC).timestamp()
@@ -56,6 +63,8 @@ def clock() -> FakeClock:
 STORE_URLS = {
     "memory": "memory://",
     "sqlite": "sqlite:///{dir}/store{n}.db?synchronous=off",
+    "redis": "session server",  # tests/redis_servers.py starts it
+    "redis+cluster": "session server",
 }
 STORE_KINDS = list(STORE_URLS)
 
@@ -99,8 +108,12 @@ def make_store(store_kind: str, tmp_path: Path) -> Iterator[MakeStore]:
     numbers = itertools.count()
 
     def make() -> Store:
-        url = STORE_URLS[store_kind].format(dir=tmp_path, n=next(numbers))
-        opened.append(open_store(url))
+        n = next(numbers)
+        if store_kind.startswith("redis"):
+            shared = redis_store_factory(store_kind) if n == 0 else opened[0].store  # type: ignore[attr-defined]
+            opened.append(SiteScoped(shared, f"t{n}"))
+        else:
+            opened.append(open_store(STORE_URLS[store_kind].format(dir=tmp_path, n=n)))
         return opened[-1]
 
     yield make

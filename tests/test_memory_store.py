@@ -129,8 +129,10 @@ def test_the_sitewide_usage_is_two_numbers_however_many_invitations(make_store: 
     store = make_store()
     sitewide = (Cap(100, 3600),)
     for i in range(5000):
-        store.commit("s", f"v{i}", Write(0, float(i % 1800), None, 86400, Claim(
-            record(float(i % 1800)), (), (Cap(10_000, 3600),), 3600, 3600)))  # fmt: skip
+        at = float(i % 1800)
+        invitation = InvitationRecord(f"i{i}", at, "r", 0, "s1")
+        claim = Claim(invitation, (), (Cap(10_000, 3600),), 3600, 3600)
+        store.commit("s", f"v{i}", Write(0, at, None, 86400, claim))
     usage = store.load("s", "x", 1800.0, sitewide=sitewide).sitewide[0]
     times = sorted(float(i % 1800) for i in range(5000))
     assert usage.count == 5000

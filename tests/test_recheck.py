@@ -803,7 +803,8 @@ def traffic(draw: st.DrawFn) -> list[Item]:
     # news, and the told site does not ask again for it.
     end = max((item[0] for item in items), default=0) + TICK_EVERY_SECOND_AFTER
     second = draw(st.integers(0, 30))
-    for _ in range(draw(st.integers(0, 6))):
+    changes = draw(st.integers(0, 6))
+    for i in range(changes):
         payload = {
             "online": draw(st.integers(0, 3)),
             "available": draw(st.integers(0, 2)),
@@ -811,9 +812,10 @@ def traffic(draw: st.DrawFn) -> list[Item]:
         }
         items.append((second, "agents", None, payload))
         following = second + draw(st.sampled_from([30, 60, 100, 150, 200, 400]))
+        renewed_until = end if i == changes - 1 else min(following, end)  # never stale
         items.extend(
             (renewal, "agents renewed", None, payload)
-            for renewal in range(second + 30, min(following, end), 30)
+            for renewal in range(second + 30, renewed_until, 30)
         )
         second = following
     items.sort(key=lambda item: item[0])  # stable: generation order within a second

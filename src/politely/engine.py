@@ -63,7 +63,7 @@ Clock = Callable[[], float]
 log = logging.getLogger("politely.engine")
 
 DEFAULT_RETENTION = 30 * DAY  # long enough to recognise most returning visitors
-MAX_ATTEMPTS = 20  # loads of one event while other events of its visitor keep committing
+MAX_ATTEMPTS = 30  # loads of one event while other events of its visitor keep committing
 DEGRADED_RECHECK = 30  # seconds: when a site should ask again after a degraded decision
 
 
@@ -149,8 +149,8 @@ class Engine:
                 return snapshot, verdict
             if outcome is Outcome.REFUSED:
                 return snapshot, verdict.as_refused()
-            if attempt >= 2:  # a crowd of one visitor's events: spread them out
-                time.sleep(random.uniform(0, 0.0005 * attempt))
+            if attempt >= 1:  # a crowd of one visitor's events: back off, with jitter
+                time.sleep(random.uniform(0, 0.0002 * 2 ** min(attempt, 9)))
         raise StoreError(f"visitor changed {MAX_ATTEMPTS} times while one event was decided")
 
     def _load(self, event: Event, now: float) -> Loaded:

@@ -16,7 +16,8 @@ __all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
 
 
 def open_store(url: str = "memory://") -> Store:
-    """A store for a URL: `memory://`, or `sqlite:///path.db` (docs/stores.md).
+    """A store for a URL: `memory://`, `sqlite:///path.db`, `redis://host:port/db`
+    or `redis+cluster://host:port` (docs/stores.md).
 
     A store keeps each visitor as long as the engine's write asks (the site's
     retention, never less than its rules need), whoever built the store.
@@ -26,4 +27,10 @@ def open_store(url: str = "memory://") -> Store:
         return MemoryStore()
     if scheme == "sqlite":
         return open_sqlite(url)
-    raise StoreError(f"unknown store URL {url!r}: use memory:// or sqlite:///path.db")
+    if scheme in ("redis", "rediss", "redis+cluster"):
+        from politely.stores.redis import open_redis  # redis-py only when asked for
+
+        return open_redis(url)
+    raise StoreError(
+        f"unknown store URL {url!r}: use memory://, sqlite:///path.db, redis:// or redis+cluster://"
+    )

@@ -1,0 +1,157 @@
+"""Outages on a real redis-server of the test's own: SIGKILL and SIGSTOP during a load.
+
+Every evaluation returns, degraded and without an invitation; with the
+breaker open a call makes no network attempt (counted at the connection, not
+timed); when the server is back, invitations resume on the same engine.
+Elapsed times are recorded in `TIMES` for the report, never asserted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from politely import Engine, StoreError
+from politely.caps import Cap
+from politely.state import InvitationRecord
+from politely.stores.base import Claim, Outcome, Write
+from politely.stores.redis import RedisStore, open_redis
+from redis_servers import Server
+
+ALWAYS = 'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n'
+BREAKER = 0.3
+TIMES: dict[str, list[float]] = {}
+
+
+class Armed:
+    """A connection class counting network attempts (sends and connects);
+    `before_send`, once set, runs before the next send."""
+
+    def __init__(self) -> None:
+        import redis
+
+        self.sent = 0
+        self.before_send: Callable[[], None] | None = None
+        armed = self
+
+        class Connection(redis.Connection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                armed.sent += 1
+                hook, armed.before_send = armed.before_send, None
+                if hook is not None:
+                    hook()
+                super().send_packed_command(command, check_health)
+
+            def _connect(self) -> Any:
+                armed.sent += 1  # a connection attempt reaches the network too
+                return super()._connect()
+
+        self.connection_class = Connection
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    pytest.importorskip("redis")
+    started = Server()
+    yield started
+    started.resume() if started.process and started.process.poll() is None else None
+    started.kill()
+
+
+def setup(server: Server) -> tuple[Engine, RedisStore, Armed]:
+    armed = Armed()
+    store = open_redis(
+        f"{server.url}?timeout=0.1&breaker={BREAKER}", connection_class=armed.connection_class
+    )
+    return Engine.from_source(ALWAYS, store=store), store, armed
+
+
+def view(engine: Engine, visitor: str) -> Any:
+    return engine.evaluate({"visitor": visitor, "event": "page_view", "url": "/"})
+
+
+def outage(engine: Engine, armed: Armed, name: str, calls: int = 20) -> list[Any]:
+    decisions, elapsed = [], []
+    for i in range(calls):
+        start = time.perf_counter()
+        decisions.append(view(engine, f"{name}{i}"))
+        elapsed.append(time.perf_counter() - start)
+    TIMES[name] = elapsed
+    return decisions
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_an_outage_during_a_load_degrades_fails_fast_and_recovers(server: Server, how: str) -> None:
+    engine, store, armed = setup(server)
+    assert view(engine, "before").invitation is not None
+    armed.before_send = server.kill if how == "kill" else server.stop  # during the next load
+    sent = armed.sent
+    decisions = outage(engine, armed, how)
+    assert all(d.invitation is None and d.degraded for d in decisions)
+    assert engine.degraded == 20
+    # one network attempt; the breaker kept the other 19 calls off the network
+    assert armed.sent - sent == 1
+    assert store.failures == 1
+    assert store.breaker_open
+    if how == "kill":
+        server.start()  # on the same port: nothing about the engine restarts
+    else:
+        server.resume()
+    time.sleep(BREAKER + 0.05)
+    assert view(engine, "after").invitation is not None
+    assert not store.breaker_open
+
+
+def test_a_dead_server_costs_one_attempt_per_breaker_period(server: Server) -> None:
+    engine, store, armed = setup(server)
+    server.kill()
+    for period in range(3):
+        sent = armed.sent
+        assert all(d.degraded for d in outage(engine, armed, f"dead{period}", calls=5))
+        assert armed.sent - sent == 1  # reconnects are attempted, never a storm
+        time.sleep(BREAKER + 0.05)
+    assert store.failures == 3
+
+
+def test_store_errors_come_from_the_redis_error(server: Server) -> None:
+    import redis
+
+    _, store, _ = setup(server)
+    server.kill()
+    with pytest.raises(StoreError) as raised:
+        store.ping()
+    assert isinstance(raised.value.__cause__, redis.RedisError)
+    with pytest.raises(StoreError, match="not tried"):
+        store.ping()  # the breaker: no attempt
+
+
+class CrashAfterReserve(RedisStore):
+    """The process dies between the sitewide reservation and the visitor's commit."""
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if name == "commit":
+            raise SystemExit("crashed")
+        return super()._run(name, keys, args)
+
+
+def test_a_crash_between_reserve_and_commit_costs_a_slot_never_an_invitation(
+    server: Server,
+) -> None:
+    healthy = open_redis(server.url)
+    crashing = CrashAfterReserve(healthy._connect, cluster=False)
+    sitewide = (Cap(2, 60),)
+
+    def write(visitor: str, at: float) -> Write:
+        record = InvitationRecord(f"i-{visitor}", at, "r", 0, "s1")
+        return Write(0, at, None, 3600, Claim(record, (), sitewide, 3600, 60))
+
+    with pytest.raises(SystemExit):
+        crashing.commit("s", "v1", write("v1", 100.0))
+    assert healthy.load("s", "v1", 100.0).version == 0  # no invitation recorded
+    assert healthy.load("s", "x", 100.0, sitewide=sitewide).sitewide[0].count == 1  # a slot held
+    assert healthy.commit("s", "v2", write("v2", 101.0)) is Outcome.APPLIED
+    assert healthy.commit("s", "v3", write("v3", 102.0)) is Outcome.REFUSED  # 2 per 1m: never 3
+    assert healthy.commit("s", "v4", write("v4", 160.0)) is Outcome.APPLIED  # the slot came back
