@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("traffic", help="a JSON Lines traffic file")
     explain.add_argument("--visitor", required=True, help="the visitor to explain")
     _replay_options(explain)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("path", help="a site folder, or a folder of site folders")
+    serve.add_argument("--store", help="a store URL (default: a SQLite file in PATH)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
     return parser
 
 
@@ -96,6 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args, out)
         if args.command == "explain":
             return _explain(args, out)
+        if args.command == "serve":
+            try:  # lazily: `politely check` stays fast
+                from politely.service.serve import run
+            except ImportError as error:
+                raise _UsageError(
+                    f"serve needs the service extra ({error.name} is missing): "
+                    "pip install 'politely[serve]'"
+                ) from error
+            return run(args.path, args.store, args.host, args.port, args.workers)
     except FileNotFoundError as error:
         # open() names the file apart from the message; read_sources puts both in args[0]
         message = f"{error.filename}: {error.strerror}" if error.filename else error.args[0]
