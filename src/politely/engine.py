@@ -22,6 +22,11 @@ between, the engine loads and evaluates again, so concurrent events of one
 visitor give the result of the same events in some order. When the store
 cannot be reached, the engine fails quiet: a decision with no invitation,
 `degraded` set, a log line, and `engine.degraded` counts it.
+
+Every time the engine is given (an event's `at`, `set_agents(at=)`,
+`block(until=, at=)`, `blocks(at=)`, `visitor_state(at=)`) is read the same
+way: Unix seconds, a `datetime` or an ISO 8601 string. A bad one raises
+`EventError` at the call that was given it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +53,15 @@ from politely.compiler import compile_rules
 from politely.durations import DAY
 from politely.errors import EventError, StoreError
 from politely.evaluator import REMEMBER_EVENT_IDS_FOR, REMEMBERED_EVENT_IDS, Verdict, evaluate
-from politely.models import Decision, Event
+from politely.models import (
+    DEFAULT_LIMITS,
+    AgentsUpdate,
+    AttributeLimits,
+    Decision,
+    Event,
+    problem,
+    to_timestamp,
+)
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
 from politely.stats import Stats, build_stats
@@ -59,6 +72,7 @@ if TYPE_CHECKING:
     from politely.explain import Explanation
 
 Clock = Callable[[], float]
+Time = float | int | datetime | str  # what an event's `at` accepts
 log = logging.getLogger("politely.engine")
 
 DEFAULT_RETENTION = 30 * DAY  # long enough to recognise most returning visitors
@@ -82,6 +96,7 @@ class Engine:
         trust_event_time: bool = True,
         site: str = "default",
         retention: float = DEFAULT_RETENTION,
+        attribute_limits: AttributeLimits = DEFAULT_LIMITS,
     ) -> None:
         self.clock = clock or system_clock
         self.rules = rules
@@ -92,12 +107,15 @@ class Engine:
         # the rules need (every window, quiet period and timeout; forever for a
         # cap per visitor), so forgetting can break no cap.
         self.keep_visitors_for = max(retention, rules.retention)
+        self.attribute_limits = attribute_limits
         self.degraded = 0  # decisions made without the store
 
     def __repr__(self) -> str:
+        clock = "system" if self.clock is system_clock else "custom"
         return (
             f"Engine(site={self.site!r}, rules={len(self.rules.rules)}, "
-            f"ruleset={self.rules.hash!r}, store={self.store!r})"
+            f"ruleset={self.rules.hash!r}, store={self.store!r}, "
+            f"time={'event at, else ' if self.trust_event_time else ''}{clock} clock)"
         )
 
     @classmethod
@@ -131,11 +149,19 @@ class Engine:
         """Load, evaluate and commit one event at `now`: the snapshot it was decided
         on and the verdict as applied (the simulator and explain replay use both).
 
-        Raises StoreError when the store fails or the visitor keeps changing."""
+        Raises EventError when the event's attributes or props are over a bound
+        (`attribute_limits`), or would make the visitor's attributes so; StoreError
+        when the store fails or the visitor keeps changing."""
+        limits = self.attribute_limits
+        limits.check(event)
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._load(event, now)
             snapshot = snapshot_of(loaded)
             verdict = evaluate(self.rules, snapshot, event, now)
+            if verdict.profile_changed and verdict.state is not None:
+                before = snapshot.state.attributes if snapshot.state is not None else None
+                if verdict.state.attributes is not before:
+                    limits.check_merged(verdict.state.attributes)
             if not verdict.changed:
                 if verdict.counts:
                     self.store.count(self.site, verdict.counts)
@@ -197,13 +223,17 @@ class Engine:
         from politely.explain import explain
 
         event = to_event(event)
+        self.attribute_limits.check(event)
         now = self._now(event)
         return explain(self.rules, snapshot_of(self._load(event, now)), event, now)
 
-    def visitor_state(self, visitor: str, at: float | None = None) -> VisitorState | None:
+    def visitor_state(self, visitor: str, at: Time | None = None) -> VisitorState | None:
         """What the engine knows about a visitor now (or at `at`): None if nothing."""
-        now = self.clock() if at is None else at
-        return snapshot_of(self.store.load(self.site, visitor, now)).state
+        return snapshot_of(self.store.load(self.site, visitor, self._time(at, "at"))).state
+
+    def _time(self, at: Time | None, name: str) -> float:
+        """`at` as Unix seconds, or the engine's clock when None."""
+        return self.clock() if at is None else to_timestamp(at, name)
 
     def _now(self, event: Event) -> float:
         if self.trust_event_time and event.at is not None:
@@ -216,21 +246,33 @@ class Engine:
         self,
         visitor: str,
         reason: str,
-        until: datetime | float | None = None,
+        until: Time | None = None,
         *,
         by: str | None = None,
+        at: Time | None = None,
     ) -> None:
-        """Never invite this visitor (until `until`, if given); decisions say `blocked`."""
-        if isinstance(until, datetime) and until.tzinfo is None:
-            until = until.replace(tzinfo=UTC)  # like an event's `at`: no zone means UTC
-        expiry = until.timestamp() if isinstance(until, datetime) else until
-        self.store.block(self.site, visitor, Block(reason, expiry, self.clock(), by))
+        """Never invite this visitor (until `until`, if given); decisions say `blocked`.
+
+        `until` and `at` (when the block was made; default the engine's clock)
+        accept what an event's `at` does. The block is active while `now < until`,
+        in decisions and in `blocks()` alike."""
+        if not isinstance(visitor, str) or not visitor:
+            raise EventError("visitor: expected a visitor id (non-empty text)")
+        if not isinstance(reason, str):
+            raise EventError(f"reason: expected text, got {type(reason).__name__}")
+        if by is not None and not isinstance(by, str):
+            raise EventError(f"by: expected text, got {type(by).__name__}")
+        expiry = None if until is None else to_timestamp(until, "until")
+        made = self._time(at, "at")
+        self.store.block(self.site, visitor, Block(reason, expiry, made, by))
 
     def unblock(self, visitor: str) -> bool:
         return self.store.unblock(self.site, visitor)
 
-    def blocks(self) -> Mapping[str, Block]:
-        return self.store.blocks(self.site, self.clock())
+    def blocks(self, at: Time | None = None) -> Mapping[str, Block]:
+        """The blocks active at `at` (default: now by the engine's clock), exactly
+        those under which `evaluate` at that time answers `blocked`."""
+        return self.store.blocks(self.site, self._time(at, "at"))
 
     def forget(self, visitor: str) -> bool:
         """Erase everything stored about a visitor (state, history, block)."""
@@ -243,17 +285,29 @@ class Engine:
         available: int,
         queue_length: int = 0,
         queue_wait: float = 0.0,
-        at: float | None = None,
+        at: Time | None = None,
     ) -> None:
-        """Report agent status; it is unknown again two minutes later unless renewed."""
+        """Report agent status; it is unknown again two minutes later unless renewed.
+
+        Counts are whole numbers from 0, `queue_wait` seconds from 0; `at`
+        accepts what an event's `at` does. A bad value raises EventError."""
+        try:
+            status = AgentsUpdate(
+                online=online,
+                available=available,
+                queue_length=queue_length,
+                queue_wait=queue_wait,
+            )
+        except ValidationError as error:
+            raise EventError(describe_validation(error)) from error
         self.store.set_agents(
             self.site,
             AgentStatus(
-                online,
-                available,
-                queue_length,
-                float(queue_wait),
-                self.clock() if at is None else at,
+                status.online,
+                status.available,
+                status.queue_length,
+                status.queue_wait,
+                self._time(at, "at"),
             ),
         )
 
@@ -285,5 +339,5 @@ def describe_validation(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "event"
-        problems.append(f"{where}: {item['msg']}")
+        problems.append(f"{where}: {problem(item, item.get('input'))}")
     return "; ".join(problems)
