@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from politely.checker import check_path, check_sources
 from politely.codec import (
@@ -61,6 +61,7 @@ from politely.models import (
     Event,
     problem,
     to_timestamp,
+    unknown_key,
 )
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
@@ -334,10 +335,20 @@ def to_event(event: Event | Mapping[str, Any]) -> Event:
         raise EventError(describe_validation(error)) from error
 
 
-def describe_validation(error: ValidationError) -> str:
-    """`field: what is wrong` for each problem, in one line."""
+def describe_validation(
+    error: ValidationError, prefix: str = "", model: type[BaseModel] = Event
+) -> str:
+    """`field: what is wrong` for each problem, in one line; `prefix` names where
+    the validated object sits (`agents` in a traffic line), `model` its shape."""
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "event"
-        problems.append(f"{where}: {problem(item, item.get('input'))}")
+        where = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "") or "event"
+        if item["type"] == "extra_forbidden":
+            shape = "an event" if model is Event else f"`{prefix or model.__name__}`"
+            known = [name for name in model.model_fields]
+            key = str(item["loc"][-1])
+            text = unknown_key(key, known, shape)
+            problems.append(f"{prefix}.{text}" if prefix else text)
+        else:
+            problems.append(f"{where}: {problem(item, item.get('input'))}")
     return "; ".join(problems)

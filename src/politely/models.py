@@ -17,6 +17,7 @@ to every event it is given.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -132,6 +133,52 @@ class Event(BaseModel):
     @property
     def timestamp(self) -> float | None:
         return self.at.timestamp() if self.at is not None else None
+
+
+# Keys people reach for, and the event's key that means it.
+_SYNONYMS = {
+    "page": "url",
+    "path": "url",
+    "href": "url",
+    "location": "url",
+    "page_url": "url",
+    "time": "at",
+    "timestamp": "at",
+    "ts": "at",
+    "date": "at",
+    "user": "visitor",
+    "user_id": "visitor",
+    "visitor_id": "visitor",
+    "uid": "visitor",
+    "type": "event",
+    "name": "event",
+    "event_type": "event",
+    "session_id": "session",
+    "properties": "props",
+    "attrs": "attributes",
+    "traits": "attributes",
+    "lang": "language",
+    "locale": "language",
+    "page_title": "title",
+    "referer": "referrer",
+    "event_id": "id",
+    "invitation_id": "invitation",
+}
+
+
+def unknown_key(key: str, known: Iterable[str], shape: str = "an event") -> str:
+    """`key: not a key of SHAPE; did you mean `x`?` (or the keys it may have)."""
+    import difflib
+
+    keys = list(known)
+    guess = _SYNONYMS.get(key.lower())
+    if guess not in keys:
+        close = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.75)
+        guess = close[0] if close else None
+    shown = key if len(key) <= 40 else key[:39] + "…"
+    if guess is not None:
+        return f"{shown}: not a key of {shape}; did you mean `{guess}`?"
+    return f"{shown}: not a key of {shape} (its keys: {', '.join(keys)})"
 
 
 def split_url(url: str) -> tuple[str, str]:
