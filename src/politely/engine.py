@@ -59,6 +59,7 @@ from politely.models import (
     AttributeLimits,
     Decision,
     Event,
+    key_text,
     problem,
     to_timestamp,
     unknown_key,
@@ -342,7 +343,7 @@ def describe_validation(
     the validated object sits (`agents` in a traffic line), `model` its shape."""
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "") or "event"
+        where = ".".join(key_text(part) for part in (prefix, *item["loc"]) if part != "") or "event"
         if item["type"] == "extra_forbidden":
             shape = "an event" if model is Event else f"`{prefix or model.__name__}`"
             known = [name for name in model.model_fields]

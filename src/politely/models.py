@@ -16,6 +16,7 @@ to every event it is given.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -166,6 +167,15 @@ _SYNONYMS = {
 }
 
 
+def key_text(key: object) -> str:
+    """A key as a message shows it: on one line, at most about 40 characters."""
+    text = str(key)
+    if not text or not text.isprintable():
+        text = json.dumps(text, ensure_ascii=False)
+        text = text if text.isprintable() else json.dumps(str(key))
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def unknown_key(key: str, known: Iterable[str], shape: str = "an event") -> str:
     """`key: not a key of SHAPE; did you mean `x`?` (or the keys it may have)."""
     import difflib
@@ -175,7 +185,7 @@ def unknown_key(key: str, known: Iterable[str], shape: str = "an event") -> str:
     if guess not in keys:
         close = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.75)
         guess = close[0] if close else None
-    shown = key if len(key) <= 40 else key[:39] + "…"
+    shown = key_text(key)
     if guess is not None:
         return f"{shown}: not a key of {shape}; did you mean `{guess}`?"
     return f"{shown}: not a key of {shape} (its keys: {', '.join(keys)})"
@@ -326,9 +336,9 @@ class _Measure:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise EventError(f"{where}: keys must be text, not {type(key).__name__}")
-                inner = f"{where}.{key[:40]}"
+                inner = f"{where}.{key_text(key)}"
                 if len(key) > limits.key_length:
-                    raise EventError(f"{inner}…: a key of more than {limits.key_length} characters")
+                    raise EventError(f"{inner}: a key of more than {limits.key_length} characters")
                 self._count(len(key))
                 self.walk(item, inner, depth + 1)
         elif isinstance(value, list | tuple):

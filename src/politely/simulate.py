@@ -279,7 +279,7 @@ def parse_traffic_line(text: str, where: str) -> Event | _Control:
                 f"{where}: `event` is missing: an event line names its event "
                 '(such as "page_view" or "tick")'
             )
-        extra = ", ".join(f"`{k}`" for k in data if k != "at")
+        extra = ", ".join(f"`{k}`" if k else "an empty key" for k in data if k != "at")
         raise TrafficError(
             f"{where}: expected an event (with `event`), `agents`, `block` or `unblock`"
             + (f"; found {extra}" if extra else "")
