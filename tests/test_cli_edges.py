@@ -221,6 +221,14 @@ def test_json_lines_name_the_event(
             "attributes.x: text longer",
         ),
         ({"visitor": "a", "event": "tick", "url": "http://[::1"}, "url: not a URL"),
+        (  # a key is shown on one line
+            {"agents": {"\r": 1, "online": 1, "available": 1}},
+            'agents."\\r": not a key of `agents`',
+        ),
+        (
+            {"visitor": "a", "event": "tick", "attributes": {"a\nb": "x" * 1001}},
+            'attributes."a\\nb": text longer',
+        ),
     ],
 )
 def test_a_bad_line_names_the_field_that_is_wrong(
