@@ -47,7 +47,7 @@ from workload import (
 BLOCKED_NOTE = (
     "The closures, rule-engine and CEL also test `not blocked`; politely's rules have no "
     "such test because the engine stops blocked visitors before any rule is evaluated "
-    "(LANGUAGE.md section 5, step 2)."
+    "(docs/contract.md, section 3, step 2)."
 )
 
 

@@ -1,6 +1,6 @@
 """Caps: rule caps, cooldowns, the policy's per-visitor and sitewide caps, and their defaults.
 
-Windows are rolling and half-open (LANGUAGE.md section 3): an invitation at t
+Windows are rolling and half-open (docs/semantics.md, section 5): an invitation at t
 counts against `per D` until t + D and no longer, so every test that crosses a
 window checks both t + D - 1 (still capped) and t + D (allowed again).
 """

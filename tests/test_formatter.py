@@ -403,7 +403,7 @@ def test_comments_of_a_condition_broken_over_lines_are_all_kept() -> None:
 
 @pytest.mark.parametrize("separator", ["\u2028", "\x0c"])
 def test_a_comment_holding_a_unicode_line_separator_is_kept_whole(separator: str) -> None:
-    """Only "\\n" ends a comment (LANGUAGE.md section 2); str.splitlines() does not agree."""
+    """Only "\\n" ends a comment (docs/language.md); str.splitlines() does not agree."""
     source = f"# menu{separator}cart\ndefine a = page.dwell >= 1s\n"
     assert fmt(source) == source
 

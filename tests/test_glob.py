@@ -1,4 +1,4 @@
-"""Globs (LANGUAGE.md section 4) match the whole string: `*` is any run of
+"""Globs (docs/language.md) match the whole string: `*` is any run of
 characters, `/` included, `?` is exactly one character, everything else is
 literal and case-sensitive. Checked against a regular-expression oracle, and on
 patterns that would make a backtracking matcher hang.

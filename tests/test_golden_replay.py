@@ -2,7 +2,7 @@
 
 `politely simulate rules rules/demo-traffic.jsonl --json` must print exactly
 tests/golden/demo-traffic.jsonl, line by line. Each decision in the golden
-file was checked by hand against LANGUAGE.md and the intent written in
+file was checked by hand against docs/contract.md and the intent written in
 rules/*.rules. When a change to the rules, the traffic or the engine changes
 a decision on purpose, regenerate the file deliberately and review the diff:
 

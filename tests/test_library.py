@@ -1,4 +1,4 @@
-"""The library surface of LANGUAGE.md section 7: building engines, evaluating events,
+"""The library surface of docs/contract.md, section 6: building engines, evaluating events,
 errors that name what is wrong, statistics, `explain`, and the default system clock.
 """
 
@@ -422,7 +422,7 @@ def test_explain_names_a_suppression_only_where_statistics_count_one(
     make_engine: MakeEngine,
 ) -> None:
     """Outside its schedule with a false condition: explain shows the schedule first
-    (LANGUAGE.md section 5) but, like the statistics, counts no suppression."""
+    (docs/semantics.md, section 10) but, like the statistics, counts no suppression."""
     engine = make_engine(
         LOOSE + 'rule r { when page.dwell >= 30s say "Hi" during sat 09:00-10:00 }\n'
     )  # the clock is a Monday

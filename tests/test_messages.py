@@ -1,4 +1,4 @@
-"""Messages: which variant a visitor reads, and how templates render (LANGUAGE.md 4).
+"""Messages: which variant a visitor reads, and how templates render (docs/semantics.md 6).
 
 The first variant comes from a stable hash of (visitor, rule), the same in any
 process; each later invitation of that rule to that visitor takes the next

@@ -1,4 +1,4 @@
-"""Outcome events, open chats and blocked visitors (LANGUAGE.md sections 1 and 5).
+"""Outcome events, open chats and blocked visitors (docs/contract.md, sections 1 and 3).
 
 Outcome events are recorded and never answered with an invitation; an
 acceptance is the start of a chat; a visitor in an open chat or blocked is

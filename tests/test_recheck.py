@@ -1,4 +1,4 @@
-"""`recheck_in` (LANGUAGE.md section 5): when time alone could next make a rule fire.
+"""`recheck_in` (docs/contract.md, section 4): when time alone could next make a rule fire.
 
 The unit tests take each source of time in turn (dwell, session duration,
 invitations, caps, cooldowns, quiet periods, sitewide caps, agent status going

@@ -1,5 +1,5 @@
 """Retried events: an event `id` seen before for a visitor returns the first decision
-and changes nothing (LANGUAGE.md section 7): no page view, invitation, outcome or
+and changes nothing (docs/contract.md, section 1): no page view, invitation, outcome or
 statistic is counted twice. Ids are per visitor.
 """
 
@@ -117,7 +117,7 @@ def test_a_retry_later_returns_the_first_decision_with_recheck_in_counted_from_n
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
     """Same invitation and chat; recheck_in still points at the same moment, so a
-    site that retried late is never late (LANGUAGE.md section 5)."""
+    site that retried late is never late (docs/contract.md, section 4)."""
     engine = make_engine(
         "policy { at most 1000 invitations per visitor }\n"
         'rule r { when page.dwell >= 60s say "Hi" }\n'

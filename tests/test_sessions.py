@@ -1,4 +1,4 @@
-"""Sessions, pages and visitor attributes as the evaluator records them (LANGUAGE.md 1, 4).
+"""Sessions, pages and visitor attributes as the evaluator records them (docs/semantics.md 3).
 
 A probe rule listening only to `tick` renders the fields under test into its
 message, so a tick reads the visitor's state without starting or extending a

@@ -170,7 +170,9 @@ def test_summary_lists_what_held_invitations_back_by_reason(
     _, out, _ = run(capsys, "simulate", site, write_traffic(tmp_path, SHOP))
     held = out.split("held back", 1)[1]
     assert row(held, "help")[1:] == ["quiet_after_dismiss", "1"]
-    assert "visitors not considered: blocked 1, in_chat 1" in out
+    assert (
+        "visitors not considered: blocked 1 visitor (1 event), in_chat 1 visitor (1 event)" in out
+    )
 
 
 def test_summary_of_traffic_without_invitations_says_none(
@@ -197,13 +199,13 @@ def test_json_prints_one_decision_a_line_in_traffic_order(
     assert [(d["visitor"], d["at"]) for d in found] == [(e["visitor"], e["at"]) for e in events]
 
 
-def test_json_lines_carry_exactly_the_decision_keys_plus_visitor_and_at(
+def test_json_lines_carry_exactly_the_decision_keys_plus_visitor_event_and_at(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, site: Path
 ) -> None:
     _, out, _ = run(capsys, "simulate", site, write_traffic(tmp_path, SHOP), "--json")
     found = decisions(out)
     for decision in found:
-        assert set(decision) == DECISION_KEYS | {"visitor", "at"}
+        assert set(decision) == DECISION_KEYS | {"visitor", "event", "at"}
         assert decision["chat"] in ("available", "blocked", "in_chat")
         assert decision["recheck_in"] is None or isinstance(decision["recheck_in"], int)
         if decision["invitation"] is not None:
@@ -429,9 +431,9 @@ def test_ticks_option_counts_the_sent_ticks_apart_from_the_events(
             '{"at": "2026-01-05T10:00:01Z", "visitor": "a", "event": "scroll", "scroll": 150}',
             "scroll",
         ),
-        ('{"at": "2026-01-05T09:59:59Z", "visitor": "a", "event": "tick"}', "back in time"),
         ('["a", "list"]', "object"),
-        ('{"at": "2026-01-05T10:00:01Z", "visitor": "a"}', "expected an event"),
+        ('{"at": "2026-01-05T10:00:01Z", "visitor": "a"}', "`event` is missing"),
+        ('{"at": "2026-01-05T10:00:01Z", "page": "/"}', "expected an event"),
         ('{"at": "2026-01-05T10:00:01Z", "visitor": "a", "event": "tick", "colour": 1}', "colour"),
         ('{"at": "2026-01-05T10:00:01Z", "agents": {"online": 1}}', "available"),
     ],

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (warnings allowed), 1 a problem in the input (rule
 errors, files that need formatting, a bad traffic line), 2 a usage error
-(unknown option, missing file).
+(unknown option, a missing file, a folder where a file was expected, a file
+that cannot be read). No input makes it print a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from politely.models import AgentsUpdate
 if TYPE_CHECKING:
     from politely.explain import Explanation
     from politely.ruleset import RuleSet
-    from politely.simulate import Step
+    from politely.simulate import Step, TrafficFile
     from politely.state import Snapshot
 
 from politely.checker import check_path, source_paths
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = commands.add_parser("fmt", help="write rules in the canonical layout")
     fmt.add_argument("path", nargs="+", help="a .rules file or a folder")
     fmt.add_argument("--check", action="store_true", help="list files that would change")
+    fmt.add_argument(
+        "--diff", action="store_true", help="print a unified diff of what would change"
+    )
 
     simulate = commands.add_parser("simulate", help="replay traffic: what would fire")
     simulate.add_argument("path", help="a .rules file or a site folder")
@@ -98,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args.path, args.format, out)
         if args.command == "fmt":
-            return _fmt(args.path, args.check, out)
+            return _fmt(args.path, args.check, out, diff=args.diff)
         if args.command == "simulate":
             return _simulate(args, out)
         if args.command == "explain":
@@ -117,6 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"{error.filename}: {error.strerror}" if error.filename else error.args[0]
         print(f"politely: {message}", file=sys.stderr)
         return USAGE_ERROR
+    except BrokenPipeError:  # `politely explain ... | head` closed our output: fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except IsADirectoryError as error:
+        print(f"politely: {error.filename}: is a folder, not a file", file=sys.stderr)
+        return USAGE_ERROR
+    except OSError as error:  # permissions, a device, a file gone while read
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"politely: {where}{error.strerror or error}", file=sys.stderr)
+        return USAGE_ERROR
     except _UsageError as error:
         print(f"politely: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -126,9 +140,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PolitelyError as error:
         print(f"politely: {error}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `politely explain ... | head` closed our output: fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
     return USAGE_ERROR
 
 
@@ -175,9 +186,17 @@ def _check(paths: list[str], output: str, out: IO[str]) -> int:
 # --- fmt -----------------------------------------------------------------------------------
 
 
-def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
+def _fmt(paths: list[str], check_only: bool, out: IO[str], *, diff: bool = False) -> int:
+    """Rewrite files canonically; with `check_only`, only say which would change.
+
+    With `diff`, write nothing and print a unified diff of each change on
+    stdout; the list of files then goes to stderr, so the output is a patch."""
+    import difflib
+
     from politely.errors import FormatError
     from politely.formatter import format_source
+
+    listing = sys.stderr if diff else out
 
     changed: list[str] = []
     failed = False
@@ -199,12 +218,23 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str]) -> int:
             if formatted == text:
                 continue
             changed.append(name)
-            if not check_only:
+            if diff:
+                for hunk_line in difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    f"{name}\t(as it is)",
+                    f"{name}\t(formatted)",
+                ):
+                    out.write(hunk_line)
+                    if not hunk_line.endswith("\n"):  # the file's last line had no line break
+                        out.write("\n\\ No newline at end of file\n")
+            elif not check_only:
                 Path(name).write_text(formatted, encoding="utf-8")
+    writes = not check_only and not diff
     for name in changed:
-        print(f"{'would reformat' if check_only else 'reformatted'} {name}", file=out)
-    if check_only and not changed and not failed:
-        print("all files are formatted", file=out)
+        print(f"{'reformatted' if writes else 'would reformat'} {name}", file=listing)
+    if not writes and not changed and not failed:
+        print("all files are formatted", file=listing)
     return 1 if failed or (check_only and changed) else 0
 
 
@@ -240,18 +270,36 @@ def _compiled(path: str) -> RuleSet:
     return compile_rules(check_path(path))
 
 
+def _traffic(path: str) -> TrafficFile:
+    """The traffic file, read once ahead; says on stderr when it is out of time order."""
+    from politely.simulate import TrafficFile
+
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory", path)
+    traffic = TrafficFile(path)
+    if not traffic.in_order:
+        print(
+            f"politely: {path}:{traffic.first_out_of_order}: lines are not in time order; "
+            "replaying them sorted by `at` (lines with the same time keep their order)",
+            file=sys.stderr,
+        )
+    return traffic
+
+
 def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
-    from politely.simulate import Simulation, last_seen_times, read_traffic, render_summary
+    from politely.simulate import Simulation, render_summary
 
     rules = _compiled(args.path)
-    simulation = Simulation(rules, agents=_agents(args.agents), follow_ticks=args.ticks)
-    last_seen = last_seen_times(args.traffic) if args.ticks else None
-    progress = _Progress(args.traffic)
-    for step in simulation.run(read_traffic(args.traffic), last_seen):
+    agents = _agents(args.agents)
+    traffic = _traffic(args.traffic)
+    simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks)
+    last_seen = traffic.last_seen if args.ticks else None
+    progress = _Progress(args.traffic, traffic.lines)
+    for step in simulation.run(traffic, last_seen, source=args.traffic):
         if args.json:
             out.write(json.dumps(step.as_json()) + "\n")
         if step.line is not None:
-            progress.update(step.line)
+            progress.update()
     progress.done()
     if not args.json:
         print(render_summary(simulation.summary, simulation.stats()), file=out)
@@ -260,11 +308,13 @@ def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _explain(args: argparse.Namespace, out: IO[str]) -> int:
     from politely.explain import explain
-    from politely.simulate import Simulation, last_seen_times, read_traffic
+    from politely.simulate import Simulation
 
     rules = _compiled(args.path)
-    simulation = Simulation(rules, agents=_agents(args.agents), follow_ticks=args.ticks)
-    last_seen = last_seen_times(args.traffic) if args.ticks else None
+    agents = _agents(args.agents)
+    traffic = _traffic(args.traffic)
+    simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks)
+    last_seen = traffic.last_seen if args.ticks else None
     found = 0
 
     def show(step: Step, snapshot: Snapshot) -> None:
@@ -275,7 +325,7 @@ def _explain(args: argparse.Namespace, out: IO[str]) -> int:
         report = explain(rules, snapshot, step.event, step.at, applied=step.verdict)
         print(_explain_text(report, step), file=out)
 
-    for _ in simulation.run(read_traffic(args.traffic), last_seen, on_step=show):
+    for _ in simulation.run(traffic, last_seen, on_step=show, source=args.traffic):
         pass
     if not found:
         print(f"politely: no events of visitor {args.visitor!r} in {args.traffic}", file=sys.stderr)
@@ -311,17 +361,16 @@ def _explain_text(report: Explanation, step: Step) -> str:
 class _Progress:
     """A percentage on stderr for long traffic files, only on a terminal."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, total: int) -> None:
         self.enabled = sys.stderr.isatty() and os.path.getsize(path) > 1_000_000
-        self.total = 0
-        if self.enabled:
-            with open(path, "rb") as lines:
-                self.total = sum(1 for _ in lines)
+        self.total = total  # the file's lines (known from the first read)
+        self.done_lines = 0
         self.shown = -1
 
-    def update(self, line: int) -> None:
+    def update(self) -> None:
+        self.done_lines += 1
         if self.enabled and self.total:
-            percent = line * 100 // self.total
+            percent = self.done_lines * 100 // self.total
             if percent != self.shown:
                 self.shown = percent
                 sys.stderr.write(f"\rsimulating: {percent}%")

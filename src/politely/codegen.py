@@ -4,7 +4,7 @@ Every way politely evaluates a condition goes through the `Emitter` here: the
 bucket functions that pick candidates, the tick-set functions behind
 `recheck_in`, the field getters for messages, and the one-off functions
 `explain` compiles. Fields load into locals once per function; a missing or
-wrongly typed value makes a test false (`!=` included), as LANGUAGE.md
+wrongly typed value makes a test false (`!=` included), as docs/semantics.md
 section 4 says.
 
     >>> from politely.parser import parse

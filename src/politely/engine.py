@@ -22,6 +22,11 @@ between, the engine loads and evaluates again, so concurrent events of one
 visitor give the result of the same events in some order. When the store
 cannot be reached, the engine fails quiet: a decision with no invitation,
 `degraded` set, a log line, and `engine.degraded` counts it.
+
+Every time the engine is given (an event's `at`, `set_agents(at=)`,
+`block(until=, at=)`, `blocks(at=)`, `visitor_state(at=)`) is read the same
+way: Unix seconds, a `datetime` or an ISO 8601 string. A bad one raises
+`EventError` at the call that was given it.
 """
 
 from __future__ import annotations
@@ -30,11 +35,11 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from politely.checker import check_path, check_sources
 from politely.codec import (
@@ -48,7 +53,17 @@ from politely.compiler import compile_rules
 from politely.durations import DAY
 from politely.errors import EventError, StoreError
 from politely.evaluator import REMEMBER_EVENT_IDS_FOR, REMEMBERED_EVENT_IDS, Verdict, evaluate
-from politely.models import Decision, Event
+from politely.models import (
+    DEFAULT_LIMITS,
+    AgentsUpdate,
+    AttributeLimits,
+    Decision,
+    Event,
+    key_text,
+    problem,
+    to_timestamp,
+    unknown_key,
+)
 from politely.recheck import AGENT_RECHECK
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
@@ -60,6 +75,7 @@ if TYPE_CHECKING:
     from politely.explain import Explanation
 
 Clock = Callable[[], float]
+Time = float | int | datetime | str  # what an event's `at` accepts
 log = logging.getLogger("politely.engine")
 
 DEFAULT_RETENTION = 30 * DAY  # long enough to recognise most returning visitors
@@ -84,6 +100,7 @@ class Engine:
         site: str = "default",
         retention: float = DEFAULT_RETENTION,
         agent_recheck: int = AGENT_RECHECK,
+        attribute_limits: AttributeLimits = DEFAULT_LIMITS,
     ) -> None:
         self.clock = clock or system_clock
         self.rules = rules
@@ -94,14 +111,17 @@ class Engine:
         # the rules need (every window, quiet period and timeout; forever for a
         # cap per visitor), so forgetting can break no cap.
         self.keep_visitors_for = max(retention, rules.retention)
+        self.attribute_limits = attribute_limits
         self.degraded = 0  # decisions made without the store
         # While only agent status holds a rule back, ask again at least this often.
         self.agent_recheck = agent_recheck
 
     def __repr__(self) -> str:
+        clock = "system" if self.clock is system_clock else "custom"
         return (
             f"Engine(site={self.site!r}, rules={len(self.rules.rules)}, "
-            f"ruleset={self.rules.hash!r}, store={self.store!r})"
+            f"ruleset={self.rules.hash!r}, store={self.store!r}, "
+            f"time={'event at, else ' if self.trust_event_time else ''}{clock} clock)"
         )
 
     @classmethod
@@ -135,11 +155,19 @@ class Engine:
         """Load, evaluate and commit one event at `now`: the snapshot it was decided
         on and the verdict as applied (the simulator and explain replay use both).
 
-        Raises StoreError when the store fails or the visitor keeps changing."""
+        Raises EventError when the event's attributes or props are over a bound
+        (`attribute_limits`), or would make the visitor's attributes so; StoreError
+        when the store fails or the visitor keeps changing."""
+        limits = self.attribute_limits
+        limits.check(event)
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._load(event, now)
             snapshot = snapshot_of(loaded)
             verdict = evaluate(self.rules, snapshot, event, now, agent_recheck=self.agent_recheck)
+            if verdict.profile_changed and verdict.state is not None:
+                before = snapshot.state.attributes if snapshot.state is not None else None
+                if verdict.state.attributes is not before:
+                    limits.check_merged(verdict.state.attributes)
             if not verdict.changed:
                 if verdict.counts:
                     self.store.count(self.site, verdict.counts)
@@ -201,14 +229,18 @@ class Engine:
         from politely.explain import explain
 
         event = to_event(event)
+        self.attribute_limits.check(event)
         now = self._now(event)
         snapshot = snapshot_of(self._load(event, now))
         return explain(self.rules, snapshot, event, now, agent_recheck=self.agent_recheck)
 
-    def visitor_state(self, visitor: str, at: float | None = None) -> VisitorState | None:
+    def visitor_state(self, visitor: str, at: Time | None = None) -> VisitorState | None:
         """What the engine knows about a visitor now (or at `at`): None if nothing."""
-        now = self.clock() if at is None else at
-        return snapshot_of(self.store.load(self.site, visitor, now)).state
+        return snapshot_of(self.store.load(self.site, visitor, self._time(at, "at"))).state
+
+    def _time(self, at: Time | None, name: str) -> float:
+        """`at` as Unix seconds, or the engine's clock when None."""
+        return self.clock() if at is None else to_timestamp(at, name)
 
     def _now(self, event: Event) -> float:
         if self.trust_event_time and event.at is not None:
@@ -221,21 +253,33 @@ class Engine:
         self,
         visitor: str,
         reason: str,
-        until: datetime | float | None = None,
+        until: Time | None = None,
         *,
         by: str | None = None,
+        at: Time | None = None,
     ) -> None:
-        """Never invite this visitor (until `until`, if given); decisions say `blocked`."""
-        if isinstance(until, datetime) and until.tzinfo is None:
-            until = until.replace(tzinfo=UTC)  # like an event's `at`: no zone means UTC
-        expiry = until.timestamp() if isinstance(until, datetime) else until
-        self.store.block(self.site, visitor, Block(reason, expiry, self.clock(), by))
+        """Never invite this visitor (until `until`, if given); decisions say `blocked`.
+
+        `until` and `at` (when the block was made; default the engine's clock)
+        accept what an event's `at` does. The block is active while `now < until`,
+        in decisions and in `blocks()` alike."""
+        if not isinstance(visitor, str) or not visitor:
+            raise EventError("visitor: expected a visitor id (non-empty text)")
+        if not isinstance(reason, str):
+            raise EventError(f"reason: expected text, got {type(reason).__name__}")
+        if by is not None and not isinstance(by, str):
+            raise EventError(f"by: expected text, got {type(by).__name__}")
+        expiry = None if until is None else to_timestamp(until, "until")
+        made = self._time(at, "at")
+        self.store.block(self.site, visitor, Block(reason, expiry, made, by))
 
     def unblock(self, visitor: str) -> bool:
         return self.store.unblock(self.site, visitor)
 
-    def blocks(self) -> Mapping[str, Block]:
-        return self.store.blocks(self.site, self.clock())
+    def blocks(self, at: Time | None = None) -> Mapping[str, Block]:
+        """The blocks active at `at` (default: now by the engine's clock), exactly
+        those under which `evaluate` at that time answers `blocked`."""
+        return self.store.blocks(self.site, self._time(at, "at"))
 
     def forget(self, visitor: str) -> bool:
         """Erase everything stored about a visitor (state, history, block)."""
@@ -248,17 +292,29 @@ class Engine:
         available: int,
         queue_length: int = 0,
         queue_wait: float = 0.0,
-        at: float | None = None,
+        at: Time | None = None,
     ) -> None:
-        """Report agent status; it is unknown again two minutes later unless renewed."""
+        """Report agent status; it is unknown again two minutes later unless renewed.
+
+        Counts are whole numbers from 0, `queue_wait` seconds from 0; `at`
+        accepts what an event's `at` does. A bad value raises EventError."""
+        try:
+            status = AgentsUpdate(
+                online=online,
+                available=available,
+                queue_length=queue_length,
+                queue_wait=queue_wait,
+            )
+        except ValidationError as error:
+            raise EventError(describe_validation(error)) from error
         self.store.set_agents(
             self.site,
             AgentStatus(
-                online,
-                available,
-                queue_length,
-                float(queue_wait),
-                self.clock() if at is None else at,
+                status.online,
+                status.available,
+                status.queue_length,
+                status.queue_wait,
+                self._time(at, "at"),
             ),
         )
 
@@ -285,10 +341,20 @@ def to_event(event: Event | Mapping[str, Any]) -> Event:
         raise EventError(describe_validation(error)) from error
 
 
-def describe_validation(error: ValidationError) -> str:
-    """`field: what is wrong` for each problem, in one line."""
+def describe_validation(
+    error: ValidationError, prefix: str = "", model: type[BaseModel] = Event
+) -> str:
+    """`field: what is wrong` for each problem, in one line; `prefix` names where
+    the validated object sits (`agents` in a traffic line), `model` its shape."""
     problems = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "event"
-        problems.append(f"{where}: {item['msg']}")
+        where = ".".join(key_text(part) for part in (prefix, *item["loc"]) if part != "") or "event"
+        if item["type"] == "extra_forbidden":
+            shape = "an event" if model is Event else f"`{prefix or model.__name__}`"
+            known = [name for name in model.model_fields]
+            key = str(item["loc"][-1])
+            text = unknown_key(key, known, shape)
+            problems.append(f"{prefix}.{text}" if prefix else text)
+        else:
+            problems.append(f"{where}: {problem(item, item.get('input'))}")
     return "; ".join(problems)

@@ -48,7 +48,7 @@ class FormatError(PolitelyError, ValueError):
 
 
 class EventError(PolitelyError, ValueError):
-    """An event that does not have the event shape (LANGUAGE.md section 7)."""
+    """An event that does not have the event shape (docs/contract.md, section 1)."""
 
 
 class TrafficError(PolitelyError):

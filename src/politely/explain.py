@@ -1,7 +1,7 @@
 """Why each rule would or would not fire for an event, and when it could.
 
 `explain` runs the same pure evaluation as a decision, changes nothing, and
-then walks every rule in the order of LANGUAGE.md section 5: listening,
+then walks every rule in the order of docs/contract.md, section 3: listening,
 schedule, condition, rule caps, policy gates, caps, quiet periods, schedule.
 A false condition is reported by its first false part and that field's
 actual value, computed by the same generated code that makes decisions.

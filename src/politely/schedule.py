@@ -2,10 +2,17 @@
 
 A schedule is weekly in wall-clock time of its zone. Daylight saving makes the
 real-time intervals uneven, so they are computed per UTC day from the wall
-clock itself and cached: the wall-clock test can only change where wall time
-crosses a window boundary or the zone changes its offset, and both kinds of
-instant are candidates. Decisions (`is_open`) and `recheck_in` (`next_open`)
-read the same intervals, so they can never disagree.
+clock itself: the wall-clock test can only change where wall time crosses a
+window boundary or the zone changes its offset, and both kinds of instant are
+candidates. Decisions (`is_open`) and `recheck_in` (`next_open`) read the same
+intervals, so they can never disagree.
+
+Each compiled schedule keeps the days it computed (the last `DAYS_KEPT`), so
+the cost of a tick does not depend on how many other schedules a site has: a
+shared cache of bounded size would thrash once the site's schedules times the
+days a tick looks at (up to 9) outgrew it. Schedules with the same windows and
+zone are one object (`CompiledSchedule.shared`), so a thousand rules
+`during mon-fri 09:00-17:00` compute each day once.
 
     >>> office = CompiledSchedule(((frozenset(range(5)), 9 * 60, 17 * 60),), "UTC")
     >>> office.is_open(1767607200)  # Monday 2026-01-05 10:00 UTC
@@ -15,34 +22,70 @@ read the same intervals, so they can never disagree.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import threading
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from politely import nodes as n
 from politely.durations import DAY
 
 Window = tuple[frozenset[int], int, int]  # days, start minute, end minute (exclusive)
+Intervals = tuple[tuple[float, ...], tuple[float, ...]]  # starts, ends
+
+DAYS_KEPT = 64  # days of intervals each schedule keeps: two months of replayed traffic
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: a cheap key for the interval cache
+@dataclass(frozen=True, eq=False)  # identity hash: schedules are shared, see `shared`
 class CompiledSchedule:
     windows: tuple[Window, ...]
     zone_name: str = "UTC"
     text: str = ""  # as written in the rules (canonical), for explanations
     zone: ZoneInfo = field(init=False, compare=False, repr=False)
+    _days: dict[int, Intervals] = field(init=False, compare=False, repr=False)
+
+    _shared: ClassVar[weakref.WeakValueDictionary[tuple[object, ...], CompiledSchedule]] = (
+        weakref.WeakValueDictionary()
+    )
+    _sharing: ClassVar[threading.Lock] = threading.Lock()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zone", ZoneInfo(self.zone_name))
+        object.__setattr__(self, "_days", {})
+
+    @classmethod
+    def shared(cls, windows: tuple[Window, ...], zone_name: str, text: str) -> CompiledSchedule:
+        """The one live schedule with these windows, zone and text (made if none is)."""
+        key = (windows, zone_name, text)
+        with cls._sharing:
+            found = cls._shared.get(key)
+            if found is None:
+                found = cls._shared[key] = cls(windows, zone_name, text)
+            return found
 
     @classmethod
     def from_node(cls, schedule: n.Schedule, text: str = "") -> CompiledSchedule:
         windows = tuple((w.days, w.start, w.end) for w in schedule.windows)
-        return cls(windows, schedule.zone.value if schedule.zone else "UTC", text)
+        return cls.shared(windows, schedule.zone.value if schedule.zone else "UTC", text)
+
+    def intervals(self, day: int) -> Intervals:
+        """Open intervals within UTC day `day`, computed once per schedule and day."""
+        days = self._days
+        found = days.get(day)
+        if found is None:
+            found = _day_intervals(self, day)
+            if len(days) >= DAYS_KEPT:
+                # Forget the day computed first (another thread may have already).
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                    del days[next(iter(days))]
+            days[day] = found
+        return found
 
     def is_open(self, t: float) -> bool:
-        starts, ends = _day_intervals(self, int(t // DAY))
+        starts, ends = self.intervals(int(t // DAY))
         i = bisect.bisect_right(starts, t) - 1
         return i >= 0 and t < ends[i]
 
@@ -55,7 +98,7 @@ class CompiledSchedule:
         day, last_day = int(t // DAY), int((t + horizon) // DAY)
         found: tuple[float, float] | None = None
         while day <= last_day:
-            starts, ends = _day_intervals(self, day)
+            starts, ends = self.intervals(day)
             for start, end in zip(starts, ends, strict=True):
                 if found is None:
                     if end > t:
@@ -86,11 +129,9 @@ class CompiledSchedule:
         return False
 
 
-@lru_cache(maxsize=8192)
-def _day_intervals(
-    schedule: CompiledSchedule, day: int
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Open intervals within UTC day `day`, as (starts, ends)."""
+def _day_intervals(schedule: CompiledSchedule, day: int) -> Intervals:
+    """Open intervals within UTC day `day`, as (starts, ends): the computation
+    `CompiledSchedule.intervals` keeps."""
     day_start, day_end = day * DAY, (day + 1) * DAY
     candidates = {float(day_start)}
     zone = schedule.zone

@@ -1,13 +1,14 @@
 """Replay recorded traffic against rules: what would have fired, how often, and why not.
 
-A traffic file is JSON Lines, one object a line, in time order, each with `at`:
+A traffic file is JSON Lines, one object a line, each with `at` (a file out of
+time order is replayed sorted by `at`, see `TrafficFile`):
 
     {"at": "2026-01-05T10:00:00Z", "visitor": "v1", "event": "page_view", "url": "/pricing"}
     {"at": "2026-01-05T10:00:00Z", "agents": {"online": 3, "available": 1, "queue_wait": 20}}
     {"at": "2026-01-05T10:05:00Z", "block": {"visitor": "v9", "reason": "abuse"}}
     {"at": "2026-01-05T10:09:00Z", "unblock": "v9"}
 
-Events are the JSON of LANGUAGE.md section 7. The simulation runs the real
+Events are the event JSON of docs/contract.md. The simulation runs the real
 engine on a clock that follows `at`, with a fresh in-memory store.
 With `follow_ticks`, it also sends the ticks each decision asks for
 (`recheck_in`), as the website snippet does, between a visitor's recorded
@@ -16,8 +17,10 @@ events: a visitor is assumed to stay until their last recorded event.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,9 +31,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from politely.engine import Engine, describe_validation
-from politely.errors import TrafficError
-from politely.evaluator import Verdict
-from politely.models import AgentsUpdate, Decision, Event
+from politely.errors import EventError, TrafficError
+from politely.evaluator import VISITOR_SUPPRESSIONS, Verdict
+from politely.models import AgentsUpdate, Decision, Event, to_timestamp, unknown_key
 from politely.ruleset import RuleSet
 from politely.state import Block
 from politely.stats import Stats
@@ -52,6 +55,7 @@ class Step:
     def as_json(self) -> dict[str, Any]:
         data = self.decision.model_dump(mode="json")
         data["visitor"] = self.event.visitor
+        data["event"] = self.event.event
         data["at"] = iso(self.at)
         return data
 
@@ -77,6 +81,9 @@ class Summary:
     first: float | None = None
     last: float | None = None
     per_visitor: Counter[str] = field(default_factory=Counter)
+    # visitors not considered: reason (blocked, in_chat) → the visitors, and their events
+    skipped_visitors: dict[str, set[str]] = field(default_factory=dict)
+    skipped_events: Counter[str] = field(default_factory=Counter)
 
     def note(self, step: Step, new_session: bool) -> None:
         self.events += step.line is not None
@@ -87,6 +94,10 @@ class Summary:
         self.last = step.at if self.last is None else max(self.last, step.at)
         if step.decision.invitation is not None:
             self.per_visitor[step.event.visitor] += 1
+        for rule, _, what in step.verdict.counts:
+            if rule is None and what in VISITOR_SUPPRESSIONS:
+                self.skipped_visitors.setdefault(what, set()).add(step.event.visitor)
+                self.skipped_events[what] += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,57 +110,236 @@ class _Control:
     unblock: str | None = None
 
 
-def read_traffic(path: str | Path) -> Iterator[tuple[int, Event | _Control]]:
-    """Validated traffic lines; a bad line raises `TrafficError("PATH:LINE: what")`."""
-    previous = None
-    with open(path, encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            item = parse_traffic_line(text, f"{path}:{number}")
-            at = item.at.timestamp() if isinstance(item, Event) else item.at  # type: ignore[union-attr]
-            if previous is not None and at < previous:
+MAX_LINE = 1_000_000  # bytes in one traffic line: far above any real event
+SORT_CHUNK = 50_000  # lines sorted in memory at once when a file is out of time order
+CONTROL_KEYS = {
+    "agents": {"at", "agents"},
+    "block": {"at", "block"},
+    "unblock": {"at", "unblock"},
+}
+LINE_NAMES = {"agents": "an agents line", "block": "a block line", "unblock": "an unblock line"}
+BLOCK_KEYS = ("visitor", "reason", "until", "by")
+
+
+class TrafficFile:
+    """A traffic file, read once ahead to learn its order (and each visitor's last
+    recorded time, for `follow_ticks`), then iterated in time order.
+
+    A file in time order is streamed line by line. A file out of order is
+    replayed sorted by `at`, stably (lines with the same time keep their file
+    order), in bounded memory: runs of `chunk` lines are sorted and spilled to
+    temporary files, then merged. Line numbers are always the file's own.
+
+    A bad line raises `TrafficError("PATH:LINE: what")`; a line whose JSON or
+    `at` is bad is found by the first read, before anything is evaluated.
+    """
+
+    def __init__(self, path: str | Path, *, chunk: int = SORT_CHUNK) -> None:
+        self.path = str(path)
+        self.chunk = chunk
+        self.lines = 0  # lines that are not blank
+        self.first_out_of_order: int | None = None  # the first line earlier than one before
+        self.last_seen: dict[str, float] = {}  # visitor → the time of their last event
+        previous = None
+        for number, data, at in self._timed():
+            self.lines += 1
+            if previous is not None and at < previous and self.first_out_of_order is None:
+                self.first_out_of_order = number
+            previous = at if previous is None else max(previous, at)
+            visitor = data.get("visitor")
+            if "event" in data and isinstance(visitor, str):
+                self.last_seen[visitor] = max(self.last_seen.get(visitor, at), at)
+
+    @property
+    def in_order(self) -> bool:
+        return self.first_out_of_order is None
+
+    def __iter__(self) -> Iterator[tuple[int, Event | _Control]]:
+        if self.in_order:
+            for number, text in _lines(self.path):
+                if text.strip():
+                    yield number, parse_traffic_line(text, f"{self.path}:{number}")
+            return
+        for _, number, text in self._sorted():
+            yield number, parse_traffic_line(text, f"{self.path}:{number}")
+
+    def _timed(self) -> Iterator[tuple[int, dict[str, Any], float]]:
+        for number, text in _lines(self.path):
+            if text.strip():
+                where = f"{self.path}:{number}"
+                data = _json_object(text, where)
+                yield number, data, _line_time(data, where)
+
+    def _sorted(self) -> Iterator[tuple[float, int, str]]:
+        """(at, line number, text) of every line, sorted by time, then line number."""
+        with contextlib.ExitStack() as stack:
+            runs: list[Iterator[tuple[float, int, str]]] = []
+            run: list[tuple[float, int, str]] = []
+            for number, text in _lines(self.path):
+                if text.strip():
+                    where = f"{self.path}:{number}"
+                    run.append((_line_time(_json_object(text, where), where), number, text))
+                    if len(run) >= self.chunk:
+                        runs.append(_spill(sorted(run), stack))
+                        run = []
+            run.sort()
+            if not runs:
+                yield from run
+                return
+            runs.append(iter(run))
+            yield from heapq.merge(*runs)
+
+
+def _spill(
+    run: list[tuple[float, int, str]], stack: contextlib.ExitStack
+) -> Iterator[tuple[float, int, str]]:
+    """A sorted run written to a temporary file, read back lazily."""
+    spill = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")  # noqa: SIM115
+    stack.enter_context(spill)  # closed (and so removed) when the merge ends
+    for at, number, text in run:
+        spill.write(f"{at!r}\t{number}\t{text}\n")
+    spill.seek(0)
+
+    def read() -> Iterator[tuple[float, int, str]]:
+        for record in spill:
+            at, number, text = record.rstrip("\n").split("\t", 2)
+            yield float(at), int(number), text
+
+    return read()
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line, without its line break, decoded from UTF-8."""
+    with open(path, "rb") as data:
+        number = 0
+        while True:
+            raw = data.readline(MAX_LINE + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE:
+                raise TrafficError(f"{path}:{number}: a line longer than {MAX_LINE:,} bytes")
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
                 raise TrafficError(
-                    f"{path}:{number}: `at` goes back in time; sort the file by `at`"
-                )
-            previous = at
-            yield number, item
+                    f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line); "
+                    "save the file as UTF-8"
+                ) from None
+            yield number, text.rstrip("\r\n")
 
 
-def parse_traffic_line(text: str, where: str) -> Event | _Control:
+def read_traffic(path: str | Path) -> Iterator[tuple[int, Event | _Control]]:
+    """Validated traffic lines in time order; a bad one raises `TrafficError("PATH:LINE: what")`."""
+    return iter(TrafficFile(path))
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
     try:
-        data = json.loads(text.rstrip("\r\n"))
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
-        raise TrafficError(f"{where}: not JSON: {error.msg} (column {error.colno})") from error
+        raise TrafficError(f"{where}: not JSON: {error.msg} (column {error.colno})") from None
+    except RecursionError:
+        raise TrafficError(f"{where}: not a traffic line: JSON nested too deeply") from None
+    except ValueError as error:  # NaN, or an integer of more than 4,300 digits
+        reason = str(error)
+        if "digits" in reason:
+            reason = "a number with too many digits"
+        raise TrafficError(f"{where}: not JSON: {reason}") from None
     if not isinstance(data, dict):
         raise TrafficError(f"{where}: a traffic line is a JSON object")
+    return data
+
+
+def _line_time(data: dict[str, Any], where: str) -> float:
     if data.get("at") is None:
         raise TrafficError(f"{where}: `at` is missing: every traffic line needs its time")
     try:
-        if "event" in data:
+        return to_timestamp(data["at"], "at")
+    except EventError as error:
+        raise TrafficError(f"{where}: {error}") from None
+
+
+def parse_traffic_line(text: str, where: str) -> Event | _Control:
+    data = _json_object(text, where)
+    at = _line_time(data, where)
+    if "event" in data:
+        try:
             return Event.model_validate(data)
-        at = Event.model_validate({"visitor": "-", "event": "tick", "at": data["at"]}).timestamp
-        assert at is not None
-        if "agents" in data:
-            return _Control(at, agents=AgentsUpdate.model_validate(data["agents"]))
-        if "block" in data:
-            block = data["block"]
-            if not isinstance(block, dict) or "visitor" not in block:
-                raise TrafficError(f'{where}: `block` needs {{"visitor": ..., "reason": ...}}')
-            until = block.get("until")
-            until_at = (
-                Event.model_validate({"visitor": "-", "event": "tick", "at": until}).timestamp
-                if until is not None
-                else None
+        except ValidationError as error:
+            raise TrafficError(f"{where}: {describe_validation(error)}") from None
+    kind = next((k for k in CONTROL_KEYS if k in data), None)
+    if kind is None:
+        if "visitor" in data:
+            raise TrafficError(
+                f"{where}: `event` is missing: an event line names its event "
+                '(such as "page_view" or "tick")'
             )
-            return _Control(
-                at, block=(str(block["visitor"]), Block(str(block.get("reason", "")), until_at, at))
-            )
-        if "unblock" in data:
-            return _Control(at, unblock=str(data["unblock"]))
+        extra = ", ".join(f"`{k}`" if k else "an empty key" for k in data if k != "at")
+        raise TrafficError(
+            f"{where}: expected an event (with `event`), `agents`, `block` or `unblock`"
+            + (f"; found {extra}" if extra else "")
+        )
+    for key in data:
+        if key not in CONTROL_KEYS[kind]:
+            raise TrafficError(f"{where}: {unknown_key(key, CONTROL_KEYS[kind], LINE_NAMES[kind])}")
+    try:
+        if kind == "agents":
+            return _Control(at, agents=_agents(data["agents"]))
+        if kind == "block":
+            return _Control(at, block=_block(data["block"], at))
+        return _Control(at, unblock=_visitor(data["unblock"], "unblock"))
+    except EventError as error:
+        raise TrafficError(f"{where}: {error}") from None
+
+
+def _agents(value: object) -> AgentsUpdate:
+    if not isinstance(value, dict):
+        raise EventError('agents: expected an object such as {"online": 2, "available": 1}')
+    try:
+        return AgentsUpdate.model_validate(value)
     except ValidationError as error:
-        raise TrafficError(f"{where}: {describe_validation(error)}") from error
-    raise TrafficError(f"{where}: expected an event (with `event`), `agents`, `block` or `unblock`")
+        raise EventError(describe_validation(error, "agents", AgentsUpdate)) from None
+
+
+def _block(value: object, at: float) -> tuple[str, Block]:
+    if not isinstance(value, dict):
+        raise EventError('block: expected an object such as {"visitor": "v9", "reason": "abuse"}')
+    for key in value:
+        if key not in BLOCK_KEYS:
+            raise EventError(f"block.{unknown_key(key, BLOCK_KEYS, 'a block')}")
+    if "visitor" not in value:
+        raise EventError('block.visitor: missing; a block says whom: {"visitor": ...}')
+    visitor = _visitor(value["visitor"], "block.visitor")
+    reason = value.get("reason", "")
+    if not isinstance(reason, str):
+        raise EventError("block.reason: expected text")
+    by = value.get("by")
+    if by is not None and not isinstance(by, str):
+        raise EventError("block.by: expected text")
+    until = value.get("until")
+    expiry = None if until is None else to_timestamp(until, "block.until")
+    return visitor, Block(reason, expiry, at, by)
+
+
+def _visitor(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise EventError(f"{name}: expected a visitor id (non-empty text), got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {str: "empty text", int: "a number", float: "a number", list: "a list"}.get(
+        type(value), "an object"
+    )
 
 
 class Simulation:
@@ -176,8 +366,12 @@ class Simulation:
         traffic: Iterable[tuple[int, Event | _Control]],
         last_seen: dict[str, float] | None = None,
         on_step: Callable[[Step, Any], None] | None = None,
+        source: str = "traffic",
     ) -> Iterator[Step]:
-        """Evaluate every line; `on_step(step, snapshot)` sees the state before each one."""
+        """Evaluate every line; `on_step(step, snapshot)` sees the state before each one.
+
+        An event the engine refuses (attributes over a bound) raises
+        `TrafficError("SOURCE:LINE: what")`."""
         pending: list[tuple[float, int, str]] = []  # (time, order, visitor) of ticks to send
         wanted: dict[str, float] = {}
         order = 0
@@ -197,7 +391,10 @@ class Simulation:
                 self._control(item)
                 continue
             wanted.pop(item.visitor, None)
-            step = self._evaluate(number, item, at, on_step)
+            try:
+                step = self._evaluate(number, item, at, on_step)
+            except EventError as error:
+                raise TrafficError(f"{source}:{number}: {error}") from None
             yield step
             order = self._schedule(step, last_seen, pending, wanted, order)
 
@@ -259,14 +456,20 @@ class Simulation:
 
 def last_seen_times(path: str | Path) -> dict[str, float]:
     """Each visitor's last recorded event time (a first pass for `follow_ticks`)."""
-    last: dict[str, float] = {}
-    for _, item in read_traffic(path):
-        if isinstance(item, Event) and item.timestamp is not None:
-            last[item.visitor] = item.timestamp
-    return last
+    return TrafficFile(path).last_seen
 
 
 # --- the report ------------------------------------------------------------------------
+
+
+LABEL = 28  # the narrowest label column; wider when a rule name or variant needs it
+COLUMNS = (  # heading, narrowest width
+    ("shown", 7),
+    ("per 1,000 sessions", 20),
+    ("accepted", 10),
+    ("dismissed", 11),
+    ("acceptance", 12),
+)
 
 
 def render_summary(summary: Summary, stats: Stats) -> str:
@@ -284,33 +487,38 @@ def render_summary(summary: Summary, stats: Stats) -> str:
     )
     lines.append("")
     per_1000 = 1000 / summary.sessions if summary.sessions else 0.0
-    header = (
-        f"{'invitations':<28}{'shown':>7}{'per 1,000 sessions':>20}{'accepted':>10}"
-        f"{'dismissed':>11}{'acceptance':>12}"
-    )
-    lines.append(header)
+    rows: list[tuple[int, str, list[str]]] = []  # (indent, label, cells)
     total = accepted_total = dismissed_total = 0
     for rule in stats.rules:
         total += rule.shown
         accepted_total += rule.accepted
         dismissed_total += rule.dismissed
-        lines.append(
-            _row(rule.rule, rule.shown, rule.shown * per_1000, rule.accepted, rule.dismissed, 2)
+        rows.append(
+            (2, rule.rule, _cells(rule.shown, rule.shown * per_1000, rule.accepted, rule.dismissed))
         )
         if len(rule.variants) > 1:
+            width = _distinguishing_width([v.message for v in rule.variants])
             for variant in rule.variants:
-                label = f"variant {variant.variant}: {_short(variant.message, 12)}"
-                lines.append(
-                    _row(
-                        label,
-                        variant.shown,
-                        variant.shown * per_1000,
-                        variant.accepted,
-                        variant.dismissed,
-                        4,
-                    )
+                label = f"variant {variant.variant}: {_short(variant.message, width)}"
+                cells = _cells(
+                    variant.shown, variant.shown * per_1000, variant.accepted, variant.dismissed
                 )
-    lines.append(_row("total", total, total * per_1000, accepted_total, dismissed_total, 2))
+                rows.append((4, label, cells))
+    rows.append((2, "total", _cells(total, total * per_1000, accepted_total, dismissed_total)))
+    label_width = max([LABEL, *(indent + len(label) + 1 for indent, label, _ in rows)])
+    widths = [
+        max([width, len(name) + 2, *(len(cells[i]) + 2 for _, _, cells in rows)])
+        for i, (name, width) in enumerate(COLUMNS)
+    ]
+    header = f"{'invitations':<{label_width}}" + "".join(
+        f"{name:>{width}}" for (name, _), width in zip(COLUMNS, widths, strict=True)
+    )
+    lines.append(header)
+    for indent, label, cells in rows:
+        lines.append(
+            f"{' ' * indent}{label:<{label_width - indent}}"
+            + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True))
+        )
     lines.append("")
     if summary.per_visitor:
         visitor, most = summary.per_visitor.most_common(1)[0]
@@ -321,21 +529,42 @@ def render_summary(summary: Summary, stats: Stats) -> str:
     if held:
         lines.append("")
         lines.append("held back (the rule's condition held, but):")
+        name_width = max([26, *(len(name) + 2 for name, _ in held)])
         for name, reasons in held:
             text = ", ".join(f"{reason} {count:,}" for reason, count in reasons.items())
-            lines.append(f"  {name:<26}{text}")
-    if stats.suppressed:
-        text = ", ".join(f"{reason} {count:,}" for reason, count in stats.suppressed.items())
-        lines.append(f"visitors not considered: {text}")
+            lines.append(f"  {name:<{name_width}}{text}")
+    if summary.skipped_events:
+        parts = []
+        for reason in VISITOR_SUPPRESSIONS:
+            events = summary.skipped_events.get(reason, 0)
+            if events:
+                visitors = len(summary.skipped_visitors.get(reason, ()))
+                parts.append(f"{reason} {_count(visitors, 'visitor')} ({_count(events, 'event')})")
+        lines.append(f"visitors not considered: {', '.join(parts)}")
     return "\n".join(lines)
 
 
-def _row(label: str, shown: int, per: float, accepted: int, dismissed: int, indent: int) -> str:
+def _cells(shown: int, per: float, accepted: int, dismissed: int) -> list[str]:
     rate = f"{accepted / shown:.1%}" if shown and (accepted or dismissed) else "-"
-    return (
-        f"{' ' * indent}{label:<{28 - indent}}{shown:>7,}{per:>20.1f}"
-        f"{accepted if shown else '-':>10}{dismissed if shown else '-':>11}{rate:>12}"
-    )
+    return [
+        f"{shown:,}",
+        f"{per:.1f}",
+        f"{accepted:,}" if shown else "-",
+        f"{dismissed:,}" if shown else "-",
+        rate,
+    ]
+
+
+def _distinguishing_width(messages: list[str], shortest: int = 12, widest: int = 60) -> int:
+    """How many characters of each message to show so that no two look the same
+    (at least `shortest`, at most `widest`: past that the variant number tells them apart)."""
+    width = shortest
+    while width < widest:
+        shown = [_short(m, width) for m in messages]
+        if len(set(shown)) == len(shown):
+            break
+        width += 4
+    return min(width, widest)
 
 
 def _count(number: int, noun: str) -> str:

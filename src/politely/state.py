@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from politely.models import Decision
 
 Count = tuple[str | None, int | None, str]  # a statistic: (rule, variant, what)
-AGENT_STATUS_TTL = 120.0  # seconds; an older status is unknown (LANGUAGE.md section 1)
+AGENT_STATUS_TTL = 120.0  # seconds; an older status is unknown (docs/contract.md, section 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,15 +46,17 @@ class Stats(BaseModel):
     suppressed: dict[str, int]  # visitors not considered at all: blocked, in_chat
 
 
-def _rate(accepted: int, shown: int) -> float | None:
-    return round(accepted / shown, 4) if shown else None
+def _rate(accepted: int, dismissed: int, shown: int) -> float | None:
+    """Accepted per shown, once an outcome was recorded; None before (not 0.0:
+    invitations nobody has answered yet say nothing about acceptance)."""
+    return round(accepted / shown, 4) if shown and (accepted or dismissed) else None
 
 
 _ORDER = {reason: i for i, reason in enumerate((*VISITOR_SUPPRESSIONS, *SUPPRESSIONS))}
 
 
 def _pipeline_order(item: tuple[Count, int]) -> tuple[int, str]:
-    """Reasons in the order the evaluator checks them (LANGUAGE.md section 5)."""
+    """Reasons in the order the evaluator checks them (docs/contract.md, the evaluation order)."""
     what = item[0][2]
     return (_ORDER.get(what, len(_ORDER)), what)
 
@@ -78,19 +80,20 @@ def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:
                     shown=shown,
                     accepted=accepted,
                     dismissed=dismissed,
-                    acceptance_rate=_rate(accepted, shown),
+                    acceptance_rate=_rate(accepted, dismissed, shown),
                 )
             )
         suppressed = held.get(rule.name, {})
         shown = sum(v.shown for v in variants)
         accepted = sum(v.accepted for v in variants)
+        dismissed = sum(v.dismissed for v in variants)
         per_rule.append(
             RuleStats(
                 rule=rule.name,
                 shown=shown,
                 accepted=accepted,
-                dismissed=sum(v.dismissed for v in variants),
-                acceptance_rate=_rate(accepted, shown),
+                dismissed=dismissed,
+                acceptance_rate=_rate(accepted, dismissed, shown),
                 variants=variants,
                 suppressed=suppressed,
             )
