@@ -798,26 +798,25 @@ def traffic(draw: st.DrawFn) -> list[Item]:
                 payload["until"] = None if length is None else second + length
             items.append((second, kind, visitor, payload))
             second += draw(st.integers(1, 150))
-    # Agent status: a few changes, each renewed every 30 s until the next one, as a
-    # chat platform reports it. A renewal repeats what the engine knows: it is not
-    # news, and the told site does not ask again for it.
-    end = max((item[0] for item in items), default=0) + TICK_EVERY_SECOND_AFTER
+    # Agent status: a few changes, each renewed every 30 s until the next one (the
+    # last one until the replay ends), as a chat platform reports it. A renewal
+    # repeats what the engine knows: it is not news, and the told site does not
+    # ask again for it.
+    changes: list[tuple[int, dict[str, Any]]] = []
     second = draw(st.integers(0, 30))
-    changes = draw(st.integers(0, 6))
-    for i in range(changes):
+    for _ in range(draw(st.integers(0, 6))):
         payload = {
             "online": draw(st.integers(0, 3)),
             "available": draw(st.integers(0, 2)),
             "queue_wait": draw(st.sampled_from([0, 40, 90])),
         }
-        items.append((second, "agents", None, payload))
-        following = second + draw(st.sampled_from([30, 60, 100, 150, 200, 400]))
-        renewed_until = end if i == changes - 1 else min(following, end)  # never stale
-        items.extend(
-            (renewal, "agents renewed", None, payload)
-            for renewal in range(second + 30, renewed_until, 30)
-        )
-        second = following
+        changes.append((second, payload))
+        second += draw(st.sampled_from([30, 60, 100, 150, 200, 400]))
+    end = horizon([*items, *((at, "agents", None, p) for at, p in changes)])
+    for i, (at, payload) in enumerate(changes):
+        items.append((at, "agents", None, payload))
+        until = changes[i + 1][0] if i + 1 < len(changes) else end + 1
+        items.extend((r, "agents renewed", None, payload) for r in range(at + 30, until, 30))
     items.sort(key=lambda item: item[0])  # stable: generation order within a second
     return items
 
@@ -866,6 +865,13 @@ class Site:
 CONTROLS = ("agents", "agents renewed", "block", "unblock")
 
 
+def horizon(items: list[Item]) -> int:
+    """The last second replayed: a while after the last event or change (renewals
+    do not count: they go on until then)."""
+    last = max((s for s, kind, _, _ in items if kind != "agents renewed"), default=0)
+    return last + TICK_EVERY_SECOND_AFTER
+
+
 def replay(rules: RuleSet, items: list[Item], start: float, *, told: bool) -> Site:
     """Each second: the site's own changes first, then each visitor in name order,
     their events in traffic order or else (every second, or when told) a tick."""
@@ -874,11 +880,11 @@ def replay(rules: RuleSet, items: list[Item], start: float, *, told: bool) -> Si
     for item in items:
         by_second[item[0]].append(item)
     visitors = sorted({v for _, kind, v, _ in items if v is not None and kind not in CONTROLS})
-    horizon = max(by_second) + TICK_EVERY_SECOND_AFTER
+    last = horizon(items)
     ticks = {v: Event(visitor=v, event="tick") for v in visitors}
     seen: set[str] = set()
     due: dict[str, int] = {}  # the told site's next tick per visitor
-    for second in range(horizon + 1):
+    for second in range(last + 1):
         now = by_second.get(second, [])
         for _, kind, visitor, payload in now:
             if kind in CONTROLS:
