@@ -54,59 +54,45 @@ def _unpack(data: bytes, version: int, what: str) -> list[Any]:
 # --- profiles ---------------------------------------------------------------------------------
 
 
+# The profile's layout: VisitorState's fields in this order after the version
+# (`log` is the history, encoded apart). Append new fields; never reorder.
+PROFILE_FIELDS = (
+    "session",
+    "session_start",
+    "last_activity",
+    "pageviews",
+    "landing",
+    "session_referrer",
+    "utm",
+    "visits",
+    "chats",
+    "page_url",
+    "page_path",
+    "page_title",
+    "page_referrer",
+    "page_start",
+    "scroll",
+    "attributes",
+    "in_chat",
+    "last_dismiss",
+    "last_chat_end",
+)
+
+
 def encode_profile(s: VisitorState) -> bytes:
-    return _encoder.encode(
-        (
-            PROFILE_VERSION,
-            s.session,
-            s.session_start,
-            s.last_activity,
-            s.pageviews,
-            s.landing,
-            s.session_referrer,
-            s.utm,
-            s.visits,
-            s.chats,
-            s.page_url,
-            s.page_path,
-            s.page_title,
-            s.page_referrer,
-            s.page_start,
-            s.scroll,
-            s.attributes,
-            s.in_chat,
-            s.last_dismiss,
-            s.last_chat_end,
-        )
-    )
+    return _encoder.encode((PROFILE_VERSION, *[getattr(s, name) for name in PROFILE_FIELDS]))
 
 
 def decode_profile(data: bytes, log: InvitationLog | None = None) -> VisitorState:
     items = _unpack(data, PROFILE_VERSION, "visitor profile")
+    if len(items) != len(PROFILE_FIELDS) + 1:
+        found, expected = len(items), len(PROFILE_FIELDS) + 1
+        raise StoreError(f"the store holds a visitor profile of {found} items, not {expected}")
     s = VisitorState.__new__(VisitorState)
-    (
-        _,
-        s.session,
-        s.session_start,
-        s.last_activity,
-        s.pageviews,
-        s.landing,
-        s.session_referrer,
-        utm,
-        s.visits,
-        s.chats,
-        s.page_url,
-        s.page_path,
-        s.page_title,
-        s.page_referrer,
-        s.page_start,
-        s.scroll,
-        s.attributes,
-        s.in_chat,
-        s.last_dismiss,
-        s.last_chat_end,
-    ) = items
-    s.utm = tuple(utm) if utm is not None else None
+    for name, value in zip(PROFILE_FIELDS, items[1:], strict=True):
+        setattr(s, name, value)
+    if s.utm is not None:
+        s.utm = tuple(s.utm)  # type: ignore[assignment]
     s.log = log
     return s
 
