@@ -30,7 +30,7 @@ from politely.language import (
     rule_events,
     visitor_caps,
 )
-from politely.parser import parse
+from politely.parser import BOM, parse
 
 _SINGLE_RULE_CLAUSES = (n.When, n.Say, n.On, n.Priority, n.During)
 _SINGLE_POLICY_CLAUSES = (n.Only, n.Never, n.During, n.SessionTimeout)
@@ -121,10 +121,12 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
 
 class _Checker:
     def __init__(self, sources: Mapping[str, str]) -> None:
-        self.sources = dict(sources)
+        # Without the byte-order mark the parser drops, so carets line up.
+        self.sources = {path: text.removeprefix(BOM) for path, text in sources.items()}
         self.diagnostics: list[Diagnostic] = []
         self.path = ""
         self.cyclic: set[str] = set()  # defines in a cycle: reported once, where defined
+        self.broken_defines: set[str] = set()  # defines with a syntax error: already reported
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -144,8 +146,8 @@ class _Checker:
                 self.error(n.Span(line, 1, line, 2), "bad-encoding", "this file is not UTF-8")
             result = parse(text, path)
             self.diagnostics.extend(result.diagnostics)
-            if result.program is not None:
-                programs.append((path, result.program))
+            programs.append((path, result.parsed))
+            self.broken_defines |= result.broken_defines
 
         defines, define_paths, policy, policy_path, rules = self._collect(programs)
         self._check_defines(defines, define_paths)
@@ -432,7 +434,8 @@ class _Checker:
     ) -> None:
         for node in analysis.walk(condition):
             if isinstance(node, n.Ref):
-                if node.name not in defines and node.name not in self.cyclic:
+                reported = node.name in self.cyclic or node.name in self.broken_defines
+                if node.name not in defines and not reported:
                     self._undefined(node, defines)
             elif isinstance(node, n.Compare):
                 self._check_compare(node)

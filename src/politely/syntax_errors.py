@@ -120,6 +120,8 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
             f"expected a comparison such as >= or == before {_found(token)}",
             ["compare with == != < <= > >=, or use in [...], matches, contains"],
         )
+    if token.type in ("RULE", "DEFINE", "POLICY") and block and "RBRACE" in accepts:
+        return f"{block} is not closed: is a `}}` missing before this `{token}`?", []
     if token.type == "$END":
         if block is not None and "RBRACE" in accepts:
             return f"the file ends inside {block}: is a `}}` missing?", []
