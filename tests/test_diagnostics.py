@@ -258,6 +258,9 @@ WARNINGS = [
     ("no-agent-check", when(OK), 1, 6, "agents.available > 0"),
     ("no-agent-check", f"policy {{ quiet 1d after chat }}\n{when(OK)}", 1, 1, "availability"),
     ("unknown-event", AGENTS + extra("on page_veiw"), 2, 44, "did you mean `page_view`?"),
+    ("near-miss-field", AGENTS + when(f"visitor.retuning and {OK}"), 2, 15, "`visitor.returning`?"),
+    ("near-miss-field", AGENTS + say('"{event.nam}"'), 2, 39, "did you mean `event`?"),
+    ("zone-abbreviation", AGENTS + extra('during daily 09:00-17:00 in "EST"'), 2, 69, "New_York"),
 ]
 
 

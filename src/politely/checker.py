@@ -15,14 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from politely import analysis
+from politely import analysis, zones
 from politely import nodes as n
 from politely.diagnostics import Diagnostic
-from politely.fields import KNOWN_FIELDS, FieldSpec, lookup
+from politely.fields import KNOWN_FIELDS, FieldSpec, lookup, near_miss
 from politely.language import (
     BUILTIN_EVENTS,
     OUTCOME_EVENTS,
@@ -127,6 +125,7 @@ class _Checker:
         self.path = ""
         self.cyclic: set[str] = set()  # defines in a cycle: reported once, where defined
         self.broken_defines: set[str] = set()  # defines with a syntax error: already reported
+        self.pending: list[Diagnostic] = []  # warnings, shown once there are no errors
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -134,6 +133,12 @@ class _Checker:
 
     def warn(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         self.diagnostics.append(
+            Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
+        )
+
+    def warn_later(self, span: n.Span, code: str, message: str, *hints: str) -> None:
+        """A warning found while looking for errors: shown only if there are none."""
+        self.pending.append(
             Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
         )
 
@@ -160,6 +165,7 @@ class _Checker:
             self._check_policy(policy, acyclic)
 
         if not any(d.is_error for d in self.diagnostics):
+            self.diagnostics.extend(self.pending)
             self._warn(defines, define_paths, policy, policy_path, rules)
         diagnostics = tuple(
             sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
@@ -401,16 +407,19 @@ class _Checker:
     def _check_schedule(self, schedule: n.Schedule) -> None:
         if schedule.zone is None:
             return
-        zone = schedule.zone.value
-        if not valid_zone(zone):
-            guesses = get_close_matches(zone, sorted(_zones()), n=1, cutoff=0.6)
+        zone, span = schedule.zone.value, schedule.zone.span
+        if not zones.valid_zone(zone):
+            what = "an abbreviation, not" if zones.abbreviation_zones(zone) else "not"
             self.error(
-                schedule.zone.span,
-                "unknown-zone",
-                f'"{zone}" is not an IANA time zone',
-                f'did you mean "{guesses[0]}"?'
-                if guesses
-                else 'write an "Area/City" zone such as "Europe/Berlin"',
+                span, "unknown-zone", f'"{zone}" is {what} an IANA time zone', zones.suggest(zone)
+            )
+        elif (city := zones.unlike_its_cities(zone)) is not None:
+            self.warn_later(
+                span,
+                "zone-abbreviation",
+                f'"{zone}" is an abbreviation, and its clock differs from "{city}" '
+                "for part of the year",
+                zones.suggest(zone),
             )
 
     def _check_messages(self, say: n.Say) -> None:
@@ -483,6 +492,14 @@ class _Checker:
     def _field(self, field: n.Field) -> FieldSpec | None:
         found = lookup(field.path)
         if found.spec is not None:
+            if found.spec.type == "any" and (known := near_miss(field.path)) is not None:
+                self.warn_later(
+                    field.span,
+                    "near-miss-field",
+                    f"`{field.name}` is not a built-in field",
+                    f"did you mean `{known}`?",
+                    "fields of your own are fine if your site sends them",
+                )
             return found.spec
         hints = [f"did you mean `{s}`?" for s in found.suggestions[:1]]
         if found.problem == "unknown-namespace":
@@ -681,19 +698,3 @@ def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
     if policy is None:
         return []
     return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]
-
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-@cache
-def valid_zone(name: str) -> bool:
-    if not name or name != name.strip() or name.startswith("/") or ".." in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True

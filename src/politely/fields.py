@@ -104,6 +104,28 @@ def lookup(path: tuple[str, ...]) -> Lookup:
     return Lookup(None, "unknown-namespace", tuple(guesses))
 
 
+def near_miss(path: tuple[str, ...]) -> str | None:
+    """The known field a custom one is one typo away from (`visitor.retuning`).
+
+    `visitor.X` and `event.X` take any name, so a misspelt known field checks
+    clean and the rule quietly never fires. `event.name` counts as a near miss
+    of `event`, which is the event's name. Other custom names (`visitor.plan`,
+    `visitor.country_code`) are not near misses.
+
+    >>> near_miss(("visitor", "retuning")), near_miss(("event", "nam"))
+    ('visitor.returning', 'event')
+    >>> near_miss(("visitor", "plan")) is None
+    True
+    """
+    if len(path) != 2 or path[0] not in CUSTOM_NAMESPACES or ".".join(path) in KNOWN_FIELDS:
+        return None
+    known = {f.split(".")[1]: f for f in KNOWN_FIELDS if f.startswith(path[0] + ".")}
+    if path[0] == "event":
+        known["name"] = "event"
+    close = get_close_matches(path[1], list(known), n=1, cutoff=0.8)
+    return known[close[0]] if close else None
+
+
 def _guess(name: str, namespace: str) -> tuple[str, ...]:
     same_namespace = [f for f in KNOWN_FIELDS if f.startswith(namespace + ".")]
     guesses = get_close_matches(name, same_namespace, n=2, cutoff=0.6)
