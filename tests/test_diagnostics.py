@@ -155,6 +155,27 @@ ERRORS = [
     ("bad-glob", when('page.path matches "^/a$"'), 1, 33, "`^`"),
     # bounds
     ("file-too-big", "#" * 1_000_001, 1, 1, "at most 1,000,000"),
+    ("bad-duration", extra("cooldown 3651d"), 1, 50, "at most 3650d"),
+    ("bad-number", when("visitor.seats >= 1" + "0" * 15), 1, 32, "at most 15 digits"),
+    ("too-deep", when("not " * 33 + "visitor.vip"), 1, 15, "at most 32 levels"),
+    (
+        "too-deep",
+        "".join(f"define d{i} = d{i + 1}\n" for i in range(33))
+        + f"define d33 = {OK}\n"
+        + when("d0"),
+        2,
+        8,
+        "at most 32 deep",
+    ),
+    (
+        "too-complex",
+        "".join(f"define t{i} = t{i + 1} or t{i + 1}\n" for i in range(10))
+        + f"define t10 = {OK}\n"
+        + when("t0"),
+        1,
+        13,
+        "at most 1,000",
+    ),
 ]
 
 

@@ -25,6 +25,8 @@ UNIT_WORDS = {
 }
 # Words for spans of time that have no fixed length in seconds.
 UNFIXED_WORDS = frozenset({"month", "months", "year", "years"})
+# How to write a duration, for the hint when nothing more exact can be said.
+HOW_TO_WRITE = "durations are whole numbers with a unit s, m, h, d or w, such as 45s, 90m or 1h30m"
 # Digits a duration's number may have before it is certainly too long to read.
 _MAX_DIGITS = 20
 

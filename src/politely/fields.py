@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import get_close_matches
+from functools import lru_cache
 from typing import Literal
 
 FieldType = Literal["text", "number", "duration", "bool", "any"]
@@ -104,6 +105,7 @@ def lookup(path: tuple[str, ...]) -> Lookup:
     return Lookup(None, "unknown-namespace", tuple(guesses))
 
 
+@lru_cache(maxsize=4096)  # a site repeats its own fields in rule after rule
 def near_miss(path: tuple[str, ...]) -> str | None:
     """The known field a custom one is one typo away from (`visitor.retuning`).
 

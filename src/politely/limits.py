@@ -28,6 +28,10 @@ MAX_DIGITS = 15
 # written out: the generated Python stays far from the interpreter's limit
 # of 200 nested parentheses.
 MAX_DEPTH = 32
+DEPTH_HELP = (
+    f"conditions nest at most {MAX_DEPTH} levels: each `not`, and each `and` or `or` "
+    "inside another, is one level"
+)
 
 # Defines using defines using defines...: how long such a chain may be.
 MAX_DEFINE_CHAIN = 32

@@ -30,13 +30,26 @@ from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
+from politely import analysis
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
-from politely.durations import parse_duration
-from politely.limits import MAX_FILE_CHARS, MAX_SYNTAX_ERRORS
+from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
+from politely.limits import (
+    DEPTH_HELP,
+    MAX_DEPTH,
+    MAX_DIGITS,
+    MAX_DURATION,
+    MAX_FILE_CHARS,
+    MAX_SYNTAX_ERRORS,
+)
 from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
 
 _ItemT = TypeVar("_ItemT", n.Define, n.Policy, n.Rule)
+_LARGEST = 10**MAX_DIGITS - 1  # what a number past the bound reads as, after its error
+# Digits past which a duration's number alone exceeds MAX_DURATION in any unit.
+_DURATION_DIGITS = len(str(MAX_DURATION))
+# A number glued to a word (`30min`, `2days`, `1.5h`): the hint can spell it out.
+_GLUED_UNIT = re.compile(r"(\d+(?:\.\d+)?)([a-zA-Z]+)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
 _SLOT = re.compile(
     r"\s*(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
@@ -357,6 +370,22 @@ def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
 
+def _too_long(duration: str) -> bool:
+    """A duration whose numbers alone make it longer than any duration may be."""
+    return any(len(run.lstrip("0")) > _DURATION_DIGITS for run in re.findall(r"\d+", duration))
+
+
+def _shortened(text: str) -> str:
+    """A number or duration as quoted in a message: a 500-digit one is cut short."""
+    return text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
+
+
+def _too_many_digits(number: str) -> bool:
+    """More digits before the point than MAX_DIGITS (checked before converting:
+    Python refuses to convert a number of over 4,300 digits)."""
+    return len(number.split(".")[0].lstrip("0")) > MAX_DIGITS
+
+
 def _kept(children: list[Any], kind: str) -> list[Token]:
     return [c for c in children if isinstance(c, Token) and c.type == kind]
 
@@ -392,7 +421,8 @@ class _Builder(Transformer[Token, n.Program]):
 
     def define(self, children: list[Any]) -> n.Define:
         name = _kept(children, "NAME")[0]
-        return self._item(n.Define(self._name(name), children[-1], _spanning(children)))
+        condition = self._shallow(children[-1])
+        return self._item(n.Define(self._name(name), condition, _spanning(children)))
 
     def policy(self, children: list[Any]) -> n.Policy:
         return self._item(n.Policy(tuple(children[2:-1]), _spanning(children)))
@@ -414,7 +444,7 @@ class _Builder(Transformer[Token, n.Program]):
         return n.On(names, _spanning(children))
 
     def when_clause(self, children: list[Any]) -> n.When:
-        return n.When(children[-1], _spanning(children))
+        return n.When(self._shallow(children[-1]), _spanning(children))
 
     def say_clause(self, children: list[Any]) -> n.Say:
         messages = tuple(self._message(t) for t in _kept(children, "STRING"))
@@ -433,7 +463,7 @@ class _Builder(Transformer[Token, n.Program]):
         sitewide = children[6]
         kind, duration = window.value
         return n.Cap(
-            n.Number(_number(count), token_span(count)),
+            self._number(count, token_span(count)),
             kind,
             duration,
             sitewide=sitewide is not None,
@@ -458,10 +488,24 @@ class _Builder(Transformer[Token, n.Program]):
         return n.Quiet(self._duration(children[1]), after, _spanning(children))  # type: ignore[arg-type]
 
     def only_clause(self, children: list[Any]) -> n.Only:
-        return n.Only(children[-1], _spanning(children))
+        return n.Only(self._shallow(children[-1]), _spanning(children))
 
     def never_clause(self, children: list[Any]) -> n.Never:
-        return n.Never(children[-1], _spanning(children))
+        return n.Never(self._shallow(children[-1]), _spanning(children))
+
+    def _shallow(self, condition: n.Condition) -> n.Condition:
+        """The condition, if it nests at most MAX_DEPTH levels; else an error and a
+        placeholder test, so nothing downstream walks a tree too deep to recurse on."""
+        levels = analysis.depth(condition)
+        if levels <= MAX_DEPTH:
+            return condition
+        self._error(
+            condition.span,
+            "too-deep",
+            f"this condition nests {levels} levels deep; at most {MAX_DEPTH}",
+            DEPTH_HELP,
+        )
+        return n.Bare(n.Field(("visitor", "too_deep"), condition.span), condition.span)
 
     def timeout_clause(self, children: list[Any]) -> n.SessionTimeout:
         return n.SessionTimeout(self._duration(children[-1]), _spanning(children))
@@ -520,13 +564,15 @@ class _Builder(Transformer[Token, n.Program]):
         return self._text(children[0])
 
     def positive(self, children: list[Token]) -> n.Number:
-        return n.Number(_number(children[0]), _spanning(children))
+        return self._number(children[0], _spanning(children))
 
     def negative(self, children: list[Token]) -> n.Number:
-        return n.Number(-_number(children[-1]), _spanning(children))
+        number = self._number(children[-1], _spanning(children))
+        return n.Number(-number.value, number.span)
 
     def percent(self, children: list[Token]) -> n.Percent:
-        return n.Percent(_number(children[0][:-1]), _spanning(children))
+        number = self._number(children[0], _spanning(children), str(children[0])[:-1])
+        return n.Percent(number.value, number.span)
 
     def duration(self, children: list[Token]) -> n.Duration:
         return self._duration(children[0])
@@ -583,17 +629,40 @@ class _Builder(Transformer[Token, n.Program]):
         return _Spanned(frozenset((a + i) % 7 for i in range((b - a) % 7 + 1)), span)
 
     # tokens with content to check
+    def _number(self, token: Token, span: n.Span, digits: str | None = None) -> n.Number:
+        """A number within MAX_DIGITS; past it, an error and the largest number."""
+        text = str(token) if digits is None else digits
+        if not _too_many_digits(text):
+            return n.Number(_number(text), span)
+        self._error(
+            span,
+            "bad-number",
+            f"`{_shortened(str(token))}` is too big",
+            f"numbers have at most {MAX_DIGITS} digits before the decimal point",
+        )
+        return n.Number(_LARGEST, span)
+
     def _duration(self, token: Token) -> n.Duration:
         text = str(token)
         span = token_span(token)
         seconds = parse_duration(text)
-        if seconds is not None:
+        if seconds is not None and seconds <= MAX_DURATION:
             return n.Duration(seconds, span)
+        if seconds is not None or _too_long(text):
+            self._error(
+                span,
+                "bad-duration",
+                f"`{_shortened(text)}` is longer than {format_duration(MAX_DURATION)}",
+                f"durations are at most {format_duration(MAX_DURATION)} (about 10 years)",
+            )
+            return n.Duration(MAX_DURATION, span)
+        glued = _GLUED_UNIT.fullmatch(text)
+        fixed = spelled_duration(glued[1], glued[2]) if glued else None
         self._error(
             span,
             "bad-duration",
             f"`{text}` is not a duration",
-            "durations are whole numbers with a unit s, m, h, d or w, such as 45s, 90m or 1h30m",
+            f"write {fixed}" if fixed is not None else HOW_TO_WRITE,
         )
         return n.Duration(0, span)
 

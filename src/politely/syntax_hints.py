@@ -18,15 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from politely.durations import (
+    HOW_TO_WRITE,
     UNFIXED_WORDS,
     UNIT_WORDS,
     UNITS,
     format_duration,
     parse_duration,
 )
-from politely.durations import (
-    spelled_duration as spelled,
-)
+from politely.durations import spelled_duration as spelled
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _NUMBER_THEN_WORD = re.compile(rf"({_NUMBER})[ \t]+([A-Za-z]+)\b")
@@ -125,12 +124,7 @@ def _duration_hint(written: str, number: str, word: str, start: int, end: int) -
         return None
     fixed = spelled(number, word)
     if fixed is None:
-        return Hint(
-            message,
-            ("durations are whole numbers with a unit s, m, h, d or w, such as 45s, 90m or 1h30m",),
-            start,
-            end,
-        )
+        return Hint(message, (HOW_TO_WRITE,), start, end)
     return Hint(message, (f"write {fixed}",), start, end)
 
 
