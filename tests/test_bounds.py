@@ -1,4 +1,4 @@
-"""The language's bounds (LANGUAGE.md section 12): whatever check accepts, the engine runs.
+"""The language's bounds (docs/language.md, section 12): whatever check accepts, the engine runs.
 
 Durations, numbers, nesting, chains of defines, the size of a condition and
 of a file are bounded; past a bound `politely check` reports a located error

@@ -1,5 +1,5 @@
 """Every diagnostic the parser and checker emit: code, severity, line, column and the
-words a marketer reads (LANGUAGE.md section 6), the renderer's
+words a marketer reads (docs/language.md, section 12), the renderer's
 `path:line:col: error[code]: message` with a caret run, and `to_dict`.
 
 Each table row is one way to trigger one code; the source is the whole site, so

@@ -1,4 +1,4 @@
-"""Hints that never change the meaning (LANGUAGE.md section 12).
+"""Hints that never change the meaning (docs/language.md, section 12).
 
 Each row is one mistake a marketer makes, with the exact place and words
 `politely check` answers with. A hint may only suggest what the writer meant:

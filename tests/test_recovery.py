@@ -1,4 +1,4 @@
-"""One run of `politely check` reports every error of a site (LANGUAGE.md section 12).
+"""One run of `politely check` reports every error of a site (docs/language.md, section 12).
 
 After a syntax error the parser resumes at the next line whose first word is
 `rule`, `define` or `policy`: every syntax error of every file is reported, up

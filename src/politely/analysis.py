@@ -269,7 +269,7 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     """True when the condition cannot hold the instant a page loads.
 
     That is: it requires some dwell, a second page view, some scroll, or an
-    event other than `page_view` (LANGUAGE.md section 6).
+    event other than `page_view` (docs/language.md: fires-on-load).
     """
     if condition is None:
         return False

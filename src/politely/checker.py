@@ -4,7 +4,7 @@
     >>> [(d.code, d.line, d.column) for d in result.diagnostics]
     [('type-mismatch', 1, 15)]
 
-Errors (LANGUAGE.md section 6) stop a rule set from running; warnings do not.
+Errors (docs/language.md, section 12) stop a rule set from running; warnings do not.
 The codes are stable: tests, editors and the HTTP service rely on them, and
 docs/language.md lists each with an example.
 """

@@ -1,7 +1,7 @@
 """The fields a condition or message may read, with their types.
 
 Known fields are typed and checked before any rule runs; `visitor.X` and
-`event.X` are custom and typed at run time (LANGUAGE.md section 4).
+`event.X` are custom and typed at run time (docs/language.md, section 9).
 
     >>> lookup(("page", "dwell")).spec.type
     'duration'

@@ -18,7 +18,7 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import UTC, datetime
 from difflib import get_close_matches
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
 from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -85,6 +85,7 @@ _SAMPLES = (
 )
 
 
+@lru_cache(maxsize=1024)  # every rule of a site may name the same zone
 def valid_zone(name: str) -> bool:
     """Whether `name` is a zone of the database (never a path outside it)."""
     if not name or name != name.strip() or name.startswith("/") or ".." in name:
