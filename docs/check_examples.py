@@ -32,7 +32,9 @@ from politely.formatter import format_source
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
-PARSER_ERROR = re.compile(r"error\[(syntax|bad-duration|bad-schedule|bad-string|bad-template)\]")
+PARSER_ERROR = re.compile(
+    r"error\[(syntax|bad-duration|bad-schedule|bad-string|bad-template|bad-number|too-deep)\]"
+)
 POLITELY = str(Path(sys.executable).with_name("politely"))
 
 

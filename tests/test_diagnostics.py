@@ -1,5 +1,5 @@
 """Every diagnostic the parser and checker emit: code, severity, line, column and the
-words a marketer reads (LANGUAGE.md section 6), the renderer's
+words a marketer reads (docs/language.md, section 12), the renderer's
 `path:line:col: error[code]: message` with a caret run, and `to_dict`.
 
 Each table row is one way to trigger one code; the source is the whole site, so
@@ -153,6 +153,29 @@ ERRORS = [
     ("bad-glob", when('page.path matches ""'), 1, 33, "empty glob"),
     ("bad-glob", when('page.path matches "/a[bc]"'), 1, 33, "`[`"),
     ("bad-glob", when('page.path matches "^/a$"'), 1, 33, "`^`"),
+    # bounds
+    ("file-too-big", "#" * 1_000_001, 1, 1, "at most 1,000,000"),
+    ("bad-duration", extra("cooldown 3651d"), 1, 50, "at most 3650d"),
+    ("bad-number", when("visitor.seats >= 1" + "0" * 15), 1, 32, "at most 15 digits"),
+    ("too-deep", when("not " * 33 + "visitor.vip"), 1, 15, "at most 32 levels"),
+    (
+        "too-deep",
+        "".join(f"define d{i} = d{i + 1}\n" for i in range(33))
+        + f"define d33 = {OK}\n"
+        + when("d0"),
+        2,
+        8,
+        "at most 32 deep",
+    ),
+    (
+        "too-complex",
+        "".join(f"define t{i} = t{i + 1} or t{i + 1}\n" for i in range(10))
+        + f"define t10 = {OK}\n"
+        + when("t0"),
+        1,
+        13,
+        "at most 1,000",
+    ),
 ]
 
 
@@ -171,12 +194,20 @@ def test_each_error_is_reported_once_with_its_code_place_and_words(
     assert diagnostic.path == "site.rules"
 
 
+# Codes whose trigger cannot be a one-diagnostic row, and the test that covers each.
+TESTED_ELSEWHERE = {
+    "bad-encoding": "test_a_file_that_is_not_utf8_is_reported_at_its_first_bad_line",
+    "too-many-errors": "test_recovery.py: test_past_fifty_syntax_errors_the_rest_are_counted",
+}
+
+
 def test_every_code_the_parser_and_checker_emit_has_a_row() -> None:
-    """A new code in parser.py or checker.py needs a row in one of the tables."""
+    """A new code in the parser or checker modules needs a row in one of the tables."""
     src = Path(__file__).resolve().parent.parent / "src" / "politely"
-    text = "\n".join((src / m).read_text(encoding="utf-8") for m in ("parser.py", "checker.py"))
+    modules = ("parser.py", "checker.py", "syntax_errors.py")
+    text = "\n".join((src / m).read_text(encoding="utf-8") for m in modules)
     emitted = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', text)) | {"syntax"}
-    covered = {row[0] for row in [*ERRORS, *WARNINGS]} | {"bad-encoding"}
+    covered = {row[0] for row in [*ERRORS, *WARNINGS]} | set(TESTED_ELSEWHERE)
     assert emitted - covered == set()
 
 
@@ -248,6 +279,9 @@ WARNINGS = [
     ("no-agent-check", when(OK), 1, 6, "agents.available > 0"),
     ("no-agent-check", f"policy {{ quiet 1d after chat }}\n{when(OK)}", 1, 1, "availability"),
     ("unknown-event", AGENTS + extra("on page_veiw"), 2, 44, "did you mean `page_view`?"),
+    ("near-miss-field", AGENTS + when(f"visitor.retuning and {OK}"), 2, 15, "`visitor.returning`?"),
+    ("near-miss-field", AGENTS + say('"{event.nam}"'), 2, 39, "did you mean `event`?"),
+    ("zone-abbreviation", AGENTS + extra('during daily 09:00-17:00 in "EST"'), 2, 69, "New_York"),
 ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Literal, assert_never
 
 from politely import nodes as n
 from politely.fields import AGENT_FIELDS
@@ -35,6 +36,74 @@ def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Cond
             operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
         return replace(condition, operands=tuple(operands))
     return condition
+
+
+def depth(condition: n.Condition) -> int:
+    """How many `not`, `and` and `or` levels the condition nests (a test alone is 0).
+
+    Iterative, so it can measure a condition far too deep for recursion: the
+    parser uses it to refuse those before anything else walks them.
+
+        >>> from politely.parser import parse
+        >>> define = parse("define a = x and (y or not z)").program.items[0]
+        >>> depth(define.condition)
+        3
+    """
+    deepest = 0
+    pending: list[tuple[n.Condition, int]] = [(condition, 0)]
+    while pending:
+        node, level = pending.pop()
+        match node:
+            case n.Not(operand=operand):
+                pending.append((operand, level + 1))
+            case n.And(operands=operands) | n.Or(operands=operands):
+                pending.extend((operand, level + 1) for operand in operands)
+            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
+                deepest = max(deepest, level)
+            case _:
+                assert_never(node)
+    return deepest
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A condition's size with its defines written out, as the compiler sees it.
+
+    `depth` counts `not`/`and`/`or` levels, `tests` the tests (a define used
+    twice counts twice), `top` its outermost operator: an `and` define used
+    inside an `and` merges into it, as `expand` merges it.
+    """
+
+    depth: int
+    tests: int
+    top: Literal["and", "or", "not", "test"]
+
+
+_ONE_TEST = Measure(0, 1, "test")
+
+
+def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
+    """The Measure of `condition` once `expand` has written its defines out.
+
+    `defines` holds each define's own Measure; a name missing from it (an
+    error reported elsewhere) counts as one test. Recursion goes only as deep
+    as the written condition, which the parser bounds.
+    """
+    match condition:
+        case n.Ref(name=name):
+            return defines.get(name, _ONE_TEST)
+        case n.Not(operand=operand):
+            inner = measure(operand, defines)
+            return Measure(inner.depth + 1, inner.tests, "not")
+        case n.And(operands=operands) | n.Or(operands=operands):
+            top: Literal["and", "or"] = "and" if isinstance(condition, n.And) else "or"
+            parts = [measure(operand, defines) for operand in operands]
+            depth = max(p.depth if p.top == top else p.depth + 1 for p in parts)
+            return Measure(depth, sum(p.tests for p in parts), top)
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+            return _ONE_TEST
+        case _:
+            assert_never(condition)
 
 
 def walk(condition: n.Condition) -> Iterator[n.Condition]:
@@ -200,7 +269,7 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     """True when the condition cannot hold the instant a page loads.
 
     That is: it requires some dwell, a second page view, some scroll, or an
-    event other than `page_view` (LANGUAGE.md section 6).
+    event other than `page_view` (docs/language.md: fires-on-load).
     """
     if condition is None:
         return False

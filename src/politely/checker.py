@@ -4,7 +4,7 @@
     >>> [(d.code, d.line, d.column) for d in result.diagnostics]
     [('type-mismatch', 1, 15)]
 
-Errors (LANGUAGE.md section 6) stop a rule set from running; warnings do not.
+Errors (docs/language.md, section 12) stop a rule set from running; warnings do not.
 The codes are stable: tests, editors and the HTTP service rely on them, and
 docs/language.md lists each with an example.
 """
@@ -15,14 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from politely import analysis
+from politely import analysis, zones
 from politely import nodes as n
 from politely.diagnostics import Diagnostic
-from politely.fields import KNOWN_FIELDS, FieldSpec, lookup
+from politely.fields import KNOWN_FIELDS, FieldSpec, lookup, near_miss
 from politely.language import (
     BUILTIN_EVENTS,
     OUTCOME_EVENTS,
@@ -30,7 +28,8 @@ from politely.language import (
     rule_events,
     visitor_caps,
 )
-from politely.parser import parse
+from politely.limits import DEPTH_HELP, MAX_DEFINE_CHAIN, MAX_DEPTH, MAX_TESTS
+from politely.parser import BOM, parse
 
 _SINGLE_RULE_CLAUSES = (n.When, n.Say, n.On, n.Priority, n.During)
 _SINGLE_POLICY_CLAUSES = (n.Only, n.Never, n.During, n.SessionTimeout)
@@ -121,10 +120,15 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
 
 class _Checker:
     def __init__(self, sources: Mapping[str, str]) -> None:
-        self.sources = dict(sources)
+        # Without the byte-order mark the parser drops, so carets line up.
+        self.sources = {path: text.removeprefix(BOM) for path, text in sources.items()}
         self.diagnostics: list[Diagnostic] = []
         self.path = ""
         self.cyclic: set[str] = set()  # defines in a cycle: reported once, where defined
+        self.broken_defines: set[str] = set()  # defines with a syntax error: already reported
+        self.pending: list[Diagnostic] = []  # warnings, shown once there are no errors
+        self.measures: dict[str, analysis.Measure] = {}  # defines within the bounds
+        self.too_big: set[str] = set()  # defines past a bound: reported once, where defined
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -132,6 +136,12 @@ class _Checker:
 
     def warn(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         self.diagnostics.append(
+            Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
+        )
+
+    def warn_later(self, span: n.Span, code: str, message: str, *hints: str) -> None:
+        """A warning found while looking for errors: shown only if there are none."""
+        self.pending.append(
             Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
         )
 
@@ -144,8 +154,8 @@ class _Checker:
                 self.error(n.Span(line, 1, line, 2), "bad-encoding", "this file is not UTF-8")
             result = parse(text, path)
             self.diagnostics.extend(result.diagnostics)
-            if result.program is not None:
-                programs.append((path, result.program))
+            programs.append((path, result.parsed))
+            self.broken_defines |= result.broken_defines
 
         defines, define_paths, policy, policy_path, rules = self._collect(programs)
         self._check_defines(defines, define_paths)
@@ -158,6 +168,7 @@ class _Checker:
             self._check_policy(policy, acyclic)
 
         if not any(d.is_error for d in self.diagnostics):
+            self.diagnostics.extend(self.pending)
             self._warn(defines, define_paths, policy, policy_path, rules)
         diagnostics = tuple(
             sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
@@ -223,36 +234,117 @@ class _Checker:
         for name, define in defines.items():
             self.path = paths[name]
             self._check_condition(define.condition, defines)
-        # cycles: depth-first search over define references
-        state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-        reported: set[str] = set()
+        order = self._check_cycles(defines, paths)
+        self._check_define_sizes(order, defines, paths)
 
-        def visit(name: str, trail: list[str]) -> None:
-            state[name] = 1
-            for ref in analysis.refs(defines[name].condition):
-                if ref.name not in defines:
-                    continue
-                if state.get(ref.name) == 1:
-                    cycle = [*trail[trail.index(ref.name) :], ref.name]
+    def _check_cycles(self, defines: dict[str, n.Define], paths: dict[str, str]) -> list[str]:
+        """Report each cycle once, where its first define is; drop the defines in one.
+
+        Returns the other defines in dependency order (each after the defines it
+        uses). Iterative, so a long chain of defines cannot exhaust the stack.
+        """
+        uses = {name: _define_refs(define.condition, defines) for name, define in defines.items()}
+        state: dict[str, int] = {}  # 1 = on the trail, 2 = done
+        order: list[str] = []
+        reported: set[str] = set()
+        for root in defines:
+            if root in state:
+                continue
+            state[root], trail, pending = 1, [root], [iter(uses[root])]
+            while pending:
+                ref = next(pending[-1], None)
+                if ref is None:
+                    done = trail.pop()
+                    pending.pop()
+                    state[done] = 2
+                    order.append(done)
+                elif state.get(ref) == 1:
+                    cycle = [*trail[trail.index(ref) :], ref]
                     if not reported & set(cycle):
                         reported.update(cycle)
-                        self.path = paths[ref.name]
-                        self.error(
-                            defines[ref.name].name.span,
-                            "cyclic-define",
-                            f"`{ref.name}` refers to itself: {' → '.join(cycle)}",
-                            "a define may use other defines, but not itself",
-                        )
-                elif state.get(ref.name) is None:
-                    visit(ref.name, [*trail, ref.name])
-            state[name] = 2
-
-        for name in defines:
-            if name not in state:
-                visit(name, [name])
+                        self._cyclic(defines[ref], paths[ref], cycle)
+                elif ref not in state:
+                    state[ref] = 1
+                    trail.append(ref)
+                    pending.append(iter(uses[ref]))
         for name in reported:
             del defines[name]
         self.cyclic = reported
+        return [name for name in order if name not in reported]
+
+    def _cyclic(self, define: n.Define, path: str, cycle: list[str]) -> None:
+        self.path = path
+        self.error(
+            define.name.span,
+            "cyclic-define",
+            f"`{cycle[0]}` refers to itself: {' → '.join(cycle)}",
+            "a define may use other defines, but not itself",
+        )
+
+    def _check_define_sizes(
+        self, order: list[str], defines: dict[str, n.Define], paths: dict[str, str]
+    ) -> None:
+        """Bound each define's chain of defines, and its size written out.
+
+        In dependency order, so each define is measured from the measures of
+        the defines it uses; one too big is reported once, where it crosses
+        the bound, and not again where it is used.
+        """
+        chain: dict[str, tuple[int, str | None]] = {}  # length, and the define it goes on with
+        for name in order:
+            self.path = paths[name]
+            define = defines[name]
+            used = _define_refs(define.condition, defines)
+            if any(u in self.too_big for u in used):
+                self.too_big.add(name)
+                continue
+            longest = max(used, key=lambda u: chain[u][0], default=None)
+            chain[name] = (1 + chain[longest][0] if longest else 1, longest)
+            if chain[name][0] > MAX_DEFINE_CHAIN:
+                self._too_long_a_chain(define, _trail(name, chain))
+            else:
+                self._bounded(define.condition, name)
+
+    def _too_long_a_chain(self, define: n.Define, trail: list[str]) -> None:
+        self.too_big.add(define.name.value)
+        shown = trail if len(trail) <= 5 else [*trail[:2], "…", *trail[-2:]]
+        self.error(
+            define.name.span,
+            "too-deep",
+            f"`{trail[0]}` builds on defines {len(trail)} deep: {' → '.join(shown)}",
+            f"a define may build on other defines at most {MAX_DEFINE_CHAIN} deep",
+        )
+
+    def _bounded(self, condition: n.Condition, define: str | None = None) -> None:
+        """Report a condition too deep or too big with its defines written out.
+
+        Records a define's measure for the conditions that use it. Skips a
+        condition using a define already reported.
+        """
+        if any(r.name in self.too_big for r in analysis.refs(condition)):
+            return
+        size = analysis.measure(condition, self.measures)
+        written_out = "with its defines written out, " if any(analysis.refs(condition)) else ""
+        if size.depth > MAX_DEPTH:
+            self.error(
+                condition.span,
+                "too-deep",
+                f"{written_out}this condition nests {size.depth} levels deep; at most {MAX_DEPTH}",
+                DEPTH_HELP,
+            )
+        elif size.tests > MAX_TESTS:
+            self.error(
+                condition.span,
+                "too-complex",
+                f"{written_out}this condition has {size.tests:,} tests; at most {MAX_TESTS:,}",
+                "a define counts each time it is used: simplify the condition, or split it "
+                "over several rules",
+            )
+        elif define is not None:
+            self.measures[define] = size
+            return
+        if define is not None:
+            self.too_big.add(define)
 
     def _check_rule(self, rule: n.Rule, defines: Mapping[str, n.Condition]) -> None:
         seen = self._check_clauses(rule.clauses, n.RULE_CLAUSES, _SINGLE_RULE_CLAUSES, "rule")
@@ -273,6 +365,7 @@ class _Checker:
         for clause in rule.clauses:
             if isinstance(clause, n.When):
                 self._check_condition(clause.condition, defines)
+                self._bounded(clause.condition)
             elif isinstance(clause, n.Say):
                 self._check_messages(clause)
             elif isinstance(clause, n.On):
@@ -293,6 +386,7 @@ class _Checker:
         for clause in policy.clauses:
             if isinstance(clause, n.Only | n.Never):
                 self._check_condition(clause.condition, defines)
+                self._bounded(clause.condition)
             elif isinstance(clause, n.Cap):
                 self._check_cap(clause, in_policy=True)
             elif isinstance(clause, n.During):
@@ -399,16 +493,19 @@ class _Checker:
     def _check_schedule(self, schedule: n.Schedule) -> None:
         if schedule.zone is None:
             return
-        zone = schedule.zone.value
-        if not valid_zone(zone):
-            guesses = get_close_matches(zone, sorted(_zones()), n=1, cutoff=0.6)
+        zone, span = schedule.zone.value, schedule.zone.span
+        if not zones.valid_zone(zone):
+            what = "an abbreviation, not" if zones.abbreviation_zones(zone) else "not"
             self.error(
-                schedule.zone.span,
-                "unknown-zone",
-                f'"{zone}" is not an IANA time zone',
-                f'did you mean "{guesses[0]}"?'
-                if guesses
-                else 'write an "Area/City" zone such as "Europe/Berlin"',
+                span, "unknown-zone", f'"{zone}" is {what} an IANA time zone', zones.suggest(zone)
+            )
+        elif (city := zones.unlike_its_cities(zone)) is not None:
+            self.warn_later(
+                span,
+                "zone-abbreviation",
+                f'"{zone}" is an abbreviation, and its clock differs from "{city}" '
+                "for part of the year",
+                zones.suggest(zone),
             )
 
     def _check_messages(self, say: n.Say) -> None:
@@ -432,7 +529,8 @@ class _Checker:
     ) -> None:
         for node in analysis.walk(condition):
             if isinstance(node, n.Ref):
-                if node.name not in defines and node.name not in self.cyclic:
+                reported = node.name in self.cyclic or node.name in self.broken_defines
+                if node.name not in defines and not reported:
                     self._undefined(node, defines)
             elif isinstance(node, n.Compare):
                 self._check_compare(node)
@@ -480,6 +578,14 @@ class _Checker:
     def _field(self, field: n.Field) -> FieldSpec | None:
         found = lookup(field.path)
         if found.spec is not None:
+            if found.spec.type == "any" and (known := near_miss(field.path)) is not None:
+                self.warn_later(
+                    field.span,
+                    "near-miss-field",
+                    f"`{field.name}` is not a built-in field",
+                    f"did you mean `{known}`?",
+                    "fields of your own are fine if your site sends them",
+                )
             return found.spec
         hints = [f"did you mean `{s}`?" for s in found.suggestions[:1]]
         if found.problem == "unknown-namespace":
@@ -657,6 +763,19 @@ class _Checker:
         return True
 
 
+def _define_refs(condition: n.Condition, defines: Mapping[str, object]) -> list[str]:
+    """The defines a condition uses, each once, in order of first use."""
+    return list(dict.fromkeys(r.name for r in analysis.refs(condition) if r.name in defines))
+
+
+def _trail(name: str, chain: Mapping[str, tuple[int, str | None]]) -> list[str]:
+    """The longest chain of defines starting at `name`: `a` → `b` → `c`."""
+    trail = [name]
+    while (after := chain[trail[-1]][1]) is not None:
+        trail.append(after)
+    return trail
+
+
 def _inside(inner: n.Span, outer: n.Span) -> bool:
     return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
 
@@ -678,19 +797,3 @@ def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
     if policy is None:
         return []
     return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]
-
-
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-@cache
-def valid_zone(name: str) -> bool:
-    if not name or name != name.strip() or name.startswith("/") or ".." in name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True

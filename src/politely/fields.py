@@ -1,7 +1,7 @@
 """The fields a condition or message may read, with their types.
 
 Known fields are typed and checked before any rule runs; `visitor.X` and
-`event.X` are custom and typed at run time (LANGUAGE.md section 4).
+`event.X` are custom and typed at run time (docs/language.md, section 9).
 
     >>> lookup(("page", "dwell")).spec.type
     'duration'
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import get_close_matches
+from functools import lru_cache
 from typing import Literal
 
 FieldType = Literal["text", "number", "duration", "bool", "any"]
@@ -102,6 +103,29 @@ def lookup(path: tuple[str, ...]) -> Lookup:
             return Lookup(None, "unknown-namespace", (fixed,))
         return Lookup(None, "unknown-namespace", _guess(fixed, guesses[0]) or (guesses[0],))
     return Lookup(None, "unknown-namespace", tuple(guesses))
+
+
+@lru_cache(maxsize=4096)  # a site repeats its own fields in rule after rule
+def near_miss(path: tuple[str, ...]) -> str | None:
+    """The known field a custom one is one typo away from (`visitor.retuning`).
+
+    `visitor.X` and `event.X` take any name, so a misspelt known field checks
+    clean and the rule quietly never fires. `event.name` counts as a near miss
+    of `event`, which is the event's name. Other custom names (`visitor.plan`,
+    `visitor.country_code`) are not near misses.
+
+    >>> near_miss(("visitor", "retuning")), near_miss(("event", "nam"))
+    ('visitor.returning', 'event')
+    >>> near_miss(("visitor", "plan")) is None
+    True
+    """
+    if len(path) != 2 or path[0] not in CUSTOM_NAMESPACES or ".".join(path) in KNOWN_FIELDS:
+        return None
+    known = {f.split(".")[1]: f for f in KNOWN_FIELDS if f.startswith(path[0] + ".")}
+    if path[0] == "event":
+        known["name"] = "event"
+    close = get_close_matches(path[1], list(known), n=1, cutoff=0.8)
+    return known[close[0]] if close else None
 
 
 def _guess(name: str, namespace: str) -> tuple[str, ...]:

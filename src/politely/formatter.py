@@ -25,7 +25,7 @@ from politely import nodes as n
 from politely.diagnostics import source_lines_of
 from politely.durations import format_duration
 from politely.errors import FormatError
-from politely.parser import escape_text, parse
+from politely.parser import BOM, escape_text, parse
 
 LINE_LENGTH = 88
 INDENT = "    "
@@ -171,7 +171,11 @@ def scan_comments(text: str) -> list[_Comment]:
 
 
 def format_source(text: str, path: str = "<rules>") -> str:
-    """The canonical layout of a file; raises FormatError when it does not parse."""
+    """The canonical layout of a file; raises FormatError when it does not parse.
+
+    A byte-order mark at the start is dropped, as the parser drops it.
+    """
+    text = text.removeprefix(BOM)
     result = parse(text, path)
     errors = [d for d in result.diagnostics if d.is_error]
     if result.program is None or errors:

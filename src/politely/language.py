@@ -1,7 +1,7 @@
 """What the language means beyond its grammar: defaults, events, and the caps clauses make.
 
 The checker, the compiler, the evaluator and explain all read these, so a
-default or an event name is written once (LANGUAGE.md sections 1 and 3).
+default or an event name is written once (docs/language.md, sections 4 and 5).
 
     >>> [cap.describe() for cap in DEFAULT_VISITOR_CAPS]
     ['at most 1 invitation per 10m', 'at most 3 invitations per session']

@@ -1,33 +1,55 @@
 """Text → syntax tree (`politely.nodes`), with diagnostics instead of exceptions.
 
-`parse` never raises on bad input: a syntax error becomes one diagnostic with
-what was expected in plain words; malformed durations, times, day ranges,
-string escapes and message templates become diagnostics too, and parsing goes
-on so the checker can report every problem of a file at once.
+`parse` never raises on bad input. A syntax error becomes a diagnostic with
+what was expected in plain words, and parsing resumes at the next line that
+starts with `rule`, `define` or `policy`, so one run reports every syntax
+error of a file and the checker still checks every item that did parse.
+Malformed durations, times, day ranges, string escapes and message templates
+become diagnostics too, and parsing goes on.
 
     >>> result = parse("rule hi { when page.dwell >= 30 say \\"Hi\\" }")
     >>> result.program is not None, result.diagnostics
     (True, ())
+    >>> broken = parse("rule a { when }\\nrule b { when page.dwell >= 30s say \\"Hi\\" }")
+    >>> broken.program, [d.line for d in broken.diagnostics], len(broken.parsed.items)
+    (None, [1], 1)
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeVar
 
 from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import UnexpectedInput
+from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_interactive_parser import InteractiveParser
 
+from politely import analysis
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
-from politely.durations import parse_duration
+from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
+from politely.limits import (
+    DEPTH_HELP,
+    MAX_DEPTH,
+    MAX_DIGITS,
+    MAX_DURATION,
+    MAX_FILE_CHARS,
+    MAX_SYNTAX_ERRORS,
+)
 from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
 
+_ItemT = TypeVar("_ItemT", n.Define, n.Policy, n.Rule)
+_LARGEST = 10**MAX_DIGITS - 1  # what a number past the bound reads as, after its error
+# Digits past which a duration's number alone exceeds MAX_DURATION in any unit.
+_DURATION_DIGITS = len(str(MAX_DURATION))
+# A number glued to a word (`30min`, `2days`, `1.5h`): the hint can spell it out.
+_GLUED_UNIT = re.compile(r"(\d+(?:\.\d+)?)([a-zA-Z]+)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
 _SLOT = re.compile(
     r"\s*(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
@@ -40,12 +62,23 @@ _GROUP_DAYS = {
 }
 
 
+_NOTHING = n.Program(())
+
+
 @dataclass(frozen=True, slots=True)
 class ParseResult:
-    """A file's syntax tree (None after a syntax error) and its diagnostics."""
+    """A file's syntax tree and its diagnostics.
+
+    `program` is None after a syntax error; `parsed` always holds every item
+    that did parse, so the checker can check them while the syntax is being
+    fixed. `broken_defines` names the defines that did not parse: a rule that
+    uses one is not also told the name is undefined.
+    """
 
     program: n.Program | None
     diagnostics: tuple[Diagnostic, ...]
+    parsed: n.Program = _NOTHING
+    broken_defines: frozenset[str] = frozenset()
 
 
 @cache
@@ -110,22 +143,203 @@ def tree_parser() -> Lark:
 
 
 _LOCK = threading.Lock()  # the builder collects one parse's diagnostics at a time
+BOM = "\ufeff"
+_ITEM_TOKENS = frozenset({"RULE", "DEFINE", "POLICY"})
+# Where parsing resumes after a syntax error: a line whose first word starts an item.
+_ITEM_LINE = re.compile(r"^[ \t\f\r]*(rule|define|policy)(?![a-z0-9_])", re.M)
 
 
 def parse(text: str, path: str = "<rules>") -> ParseResult:
-    """Parse one file's text. Never raises for bad input."""
+    """Parse one file's text. Never raises for bad input.
+
+    A byte-order mark at the start is dropped: editors on Windows write one,
+    and the writer cannot see it.
+    """
+    text = text.removeprefix(BOM)
+    if len(text) > MAX_FILE_CHARS:
+        return ParseResult(None, (_too_big(text, path),))
     lark, builder = _parser()
     with _LOCK:
         builder.reset(path)
+        run = _Run(lark, text, path)
+        run.parse_all()
+        return run.result(builder)
+
+
+def _too_big(text: str, path: str) -> Diagnostic:
+    return Diagnostic.at(
+        n.Span(1, 1, 1, 2, 0, 1),
+        path,
+        "file-too-big",
+        f"this file has {len(text):,} characters; a rules file has at most {MAX_FILE_CHARS:,}",
+        hints=["split the rules over several .rules files in the same folder"],
+    )
+
+
+class _Run:
+    """One parse of one file, item after item, resuming after each syntax error.
+
+    Lark's interactive LALR parser is fed token by token. On a syntax error the
+    item being written is dropped (with any diagnostic inside it: the syntax
+    error is the one to fix first) and a fresh parser starts at the next line
+    whose first word is `rule`, `define` or `policy`.
+    """
+
+    def __init__(self, lark: Lark, text: str, path: str) -> None:
+        self.lark = lark
+        self.text = text
+        self.path = path
+        self.lines = _LineStarts(text)
+        self.syntax: list[Diagnostic] = []
+        self.unreported: list[int] = []  # positions of syntax errors past the bound
+        self.skipped: list[tuple[int, int]] = []  # [start, end) no item came from
+        self.broken_defines: set[str] = set()
+
+    def parse_all(self) -> None:
+        start: int | None = 0
+        while start is not None:
+            start = self._parse_from(start)
+
+    def _parse_from(self, start: int) -> int | None:
+        """Parse from `start` to the end; after a syntax error, where to resume."""
+        interactive = self.lark.parse_interactive(self.text)
+        lexer = interactive.lexer_thread
+        assert lexer.state is not None
+        self.lines.seek(lexer.state.line_ctr, start)
+        head: list[Token] = []  # the current item's first two tokens
         try:
-            program = lark.parse(text)
+            _feed(interactive, head)
+            return None
         except UnexpectedInput as error:
-            return ParseResult(None, (syntax_diagnostic(error, text, path),))
+            if getattr(error, "interactive_parser", None) is None:
+                error.interactive_parser = interactive
+            at = _error_position(error, self.text)
+            self._report(at, error)
         except _GluedWordError as glued:
-            diagnostic = glued_word_diagnostic(glued.keyword, glued.word, path)
-            return ParseResult(None, (diagnostic,))
-        assert isinstance(program, n.Program)
-        return ParseResult(program, tuple(builder.diagnostics))
+            at = glued.keyword.start_pos or 0
+            self._report(at, glued)
+        return self._skip(interactive, head, at, start)
+
+    def _report(self, at: int, error: UnexpectedInput | _GluedWordError) -> None:
+        """Keep the first MAX_SYNTAX_ERRORS syntax errors; count the rest."""
+        if len(self.syntax) >= MAX_SYNTAX_ERRORS:
+            self.unreported.append(at)
+        elif isinstance(error, _GluedWordError):
+            self.syntax.append(glued_word_diagnostic(error.keyword, error.word, self.path))
+        else:
+            self.syntax.append(syntax_diagnostic(error, self.text, self.path))
+
+    def _skip(
+        self, interactive: InteractiveParser, head: list[Token], at: int, start: int
+    ) -> int | None:
+        """Drop the item the error is in, up to the next item; where that starts."""
+        whole = _ends_an_item(interactive)
+        if not whole and len(head) == 2 and head[0].type == "DEFINE" and head[1].type == "NAME":
+            self.broken_defines.add(str(head[1]))
+        resume = _next_item(self.text, at, start)
+        broken_from = at if whole or not head else min(at, head[0].start_pos or 0)
+        self.skipped.append((broken_from, len(self.text) if resume is None else resume))
+        return resume
+
+    def result(self, builder: _Builder) -> ParseResult:
+        kept = [d for d in builder.diagnostics if not self._in_skipped(d)]
+        diagnostics = sorted([*self.syntax, *kept], key=lambda d: (d.line, d.column))
+        if self.unreported:
+            diagnostics.append(self._more(len(self.unreported), self.unreported[0]))
+        items = tuple(builder.items)
+        parsed = n.Program(items, _spanning(list(items)) if items else n.NO_SPAN)
+        return ParseResult(
+            None if self.syntax else parsed,
+            tuple(diagnostics),
+            parsed,
+            frozenset(self.broken_defines),
+        )
+
+    def _in_skipped(self, diagnostic: Diagnostic) -> bool:
+        position = self.lines.position(diagnostic.line, diagnostic.column)
+        return any(start <= position < end for start, end in self.skipped)
+
+    def _more(self, count: int, at: int) -> Diagnostic:
+        line, column = self.lines.line_column(at)
+        return Diagnostic.at(
+            n.Span(line, column, line, column + 1, at, at + 1),
+            self.path,
+            "too-many-errors",
+            f"and {count} more syntax error{'s' * (count != 1)} in this file",
+            hints=[f"check reports the first {MAX_SYNTAX_ERRORS} of a file; fix those first"],
+        )
+
+
+class _LineStarts:
+    """Where each line of a text starts, to move between positions and line:column."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0, *(m.end() for m in re.finditer("\n", text))]
+
+    def line_column(self, position: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, position)
+        return line, position - self.starts[line - 1] + 1
+
+    def position(self, line: int, column: int) -> int:
+        return self.starts[min(line, len(self.starts)) - 1] + column - 1
+
+    def seek(self, counter: Any, position: int) -> None:
+        """Move a Lark line counter to `position`, as if it had read the text before."""
+        line, column = self.line_column(position)
+        counter.char_pos = position
+        counter.line = line
+        counter.column = column
+        counter.line_start_pos = position - column + 1
+
+
+def _feed(interactive: InteractiveParser, head: list[Token]) -> None:
+    """Feed every token, then the end of the file; raises at a syntax error.
+
+    `head` keeps the first two tokens of the item being read (`define NAME`).
+    """
+    state = interactive.parser_state
+    last: Token | None = None
+    for token in interactive.lexer_thread.lex(state):  # type: ignore[no-untyped-call]
+        if token.type in _ITEM_TOKENS:
+            head[:] = [token]
+        elif len(head) == 1:
+            head.append(token)
+        state.feed_token(token)
+        last = token
+    end = Token.new_borrow_pos("$END", "", last) if last else Token("$END", "", 0, 1, 1)
+    state.feed_token(end, True)
+
+
+def _error_position(error: UnexpectedInput, text: str) -> int:
+    if isinstance(error, UnexpectedToken):
+        if error.token.type == "$END":
+            return len(text)
+        return error.token.start_pos or 0
+    return error.pos_in_stream or 0
+
+
+def _ends_an_item(interactive: InteractiveParser) -> bool:
+    """Whether the tokens fed so far end with a whole item; if so, build it.
+
+    The end of the file is fed to a copy: the copy builds the pending item
+    (a rule whose `}` was read just before the error) into the builder.
+    """
+    attempt = interactive.copy(deepcopy_values=False)  # type: ignore[no-untyped-call]
+    try:
+        attempt.feed_eof()
+    except UnexpectedInput:
+        return False
+    return True
+
+
+def _next_item(text: str, at: int, start: int) -> int | None:
+    """The next item keyword starting a line at or after `at` (never `start` again)."""
+    line_start = text.rfind("\n", 0, at) + 1
+    for match in _ITEM_LINE.finditer(text, line_start):
+        keyword = match.start(1)
+        if keyword >= at and keyword > start:
+            return keyword
+    return None
 
 
 # --- the builder: grammar rules → nodes ----------------------------------------------
@@ -156,6 +370,22 @@ def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
 
+def _too_long(duration: str) -> bool:
+    """A duration whose numbers alone make it longer than any duration may be."""
+    return any(len(run.lstrip("0")) > _DURATION_DIGITS for run in re.findall(r"\d+", duration))
+
+
+def _shortened(text: str) -> str:
+    """A number or duration as quoted in a message: a 500-digit one is cut short."""
+    return text if len(text) <= 24 else f"{text[:10]}…{text[-10:]}"
+
+
+def _too_many_digits(number: str) -> bool:
+    """More digits before the point than MAX_DIGITS (checked before converting:
+    Python refuses to convert a number of over 4,300 digits)."""
+    return len(number.split(".")[0].lstrip("0")) > MAX_DIGITS
+
+
 def _kept(children: list[Any], kind: str) -> list[Token]:
     return [c for c in children if isinstance(c, Token) and c.type == kind]
 
@@ -174,6 +404,7 @@ class _Builder(Transformer[Token, n.Program]):
     def reset(self, path: str) -> None:
         self.path = path
         self.diagnostics: list[Diagnostic] = []
+        self.items: list[n.Item] = []  # every item built, in order, across syntax errors
 
     def _error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
@@ -190,13 +421,19 @@ class _Builder(Transformer[Token, n.Program]):
 
     def define(self, children: list[Any]) -> n.Define:
         name = _kept(children, "NAME")[0]
-        return n.Define(self._name(name), children[-1], _spanning(children))
+        condition = self._shallow(children[-1])
+        return self._item(n.Define(self._name(name), condition, _spanning(children)))
 
     def policy(self, children: list[Any]) -> n.Policy:
-        return n.Policy(tuple(children[2:-1]), _spanning(children))
+        return self._item(n.Policy(tuple(children[2:-1]), _spanning(children)))
 
     def rule(self, children: list[Any]) -> n.Rule:
-        return n.Rule(self._name(children[1]), tuple(children[3:-1]), _spanning(children))
+        rule = n.Rule(self._name(children[1]), tuple(children[3:-1]), _spanning(children))
+        return self._item(rule)
+
+    def _item(self, item: _ItemT) -> _ItemT:
+        self.items.append(item)
+        return item
 
     def _name(self, token: Token) -> n.Name:
         return n.Name(str(token), token_span(token))
@@ -207,7 +444,7 @@ class _Builder(Transformer[Token, n.Program]):
         return n.On(names, _spanning(children))
 
     def when_clause(self, children: list[Any]) -> n.When:
-        return n.When(children[-1], _spanning(children))
+        return n.When(self._shallow(children[-1]), _spanning(children))
 
     def say_clause(self, children: list[Any]) -> n.Say:
         messages = tuple(self._message(t) for t in _kept(children, "STRING"))
@@ -226,7 +463,7 @@ class _Builder(Transformer[Token, n.Program]):
         sitewide = children[6]
         kind, duration = window.value
         return n.Cap(
-            n.Number(_number(count), token_span(count)),
+            self._number(count, token_span(count)),
             kind,
             duration,
             sitewide=sitewide is not None,
@@ -251,10 +488,24 @@ class _Builder(Transformer[Token, n.Program]):
         return n.Quiet(self._duration(children[1]), after, _spanning(children))  # type: ignore[arg-type]
 
     def only_clause(self, children: list[Any]) -> n.Only:
-        return n.Only(children[-1], _spanning(children))
+        return n.Only(self._shallow(children[-1]), _spanning(children))
 
     def never_clause(self, children: list[Any]) -> n.Never:
-        return n.Never(children[-1], _spanning(children))
+        return n.Never(self._shallow(children[-1]), _spanning(children))
+
+    def _shallow(self, condition: n.Condition) -> n.Condition:
+        """The condition, if it nests at most MAX_DEPTH levels; else an error and a
+        placeholder test, so nothing downstream walks a tree too deep to recurse on."""
+        levels = analysis.depth(condition)
+        if levels <= MAX_DEPTH:
+            return condition
+        self._error(
+            condition.span,
+            "too-deep",
+            f"this condition nests {levels} levels deep; at most {MAX_DEPTH}",
+            DEPTH_HELP,
+        )
+        return n.Bare(n.Field(("visitor", "too_deep"), condition.span), condition.span)
 
     def timeout_clause(self, children: list[Any]) -> n.SessionTimeout:
         return n.SessionTimeout(self._duration(children[-1]), _spanning(children))
@@ -313,13 +564,15 @@ class _Builder(Transformer[Token, n.Program]):
         return self._text(children[0])
 
     def positive(self, children: list[Token]) -> n.Number:
-        return n.Number(_number(children[0]), _spanning(children))
+        return self._number(children[0], _spanning(children))
 
     def negative(self, children: list[Token]) -> n.Number:
-        return n.Number(-_number(children[-1]), _spanning(children))
+        number = self._number(children[-1], _spanning(children))
+        return n.Number(-number.value, number.span)
 
     def percent(self, children: list[Token]) -> n.Percent:
-        return n.Percent(_number(children[0][:-1]), _spanning(children))
+        number = self._number(children[0], _spanning(children), str(children[0])[:-1])
+        return n.Percent(number.value, number.span)
 
     def duration(self, children: list[Token]) -> n.Duration:
         return self._duration(children[0])
@@ -376,17 +629,40 @@ class _Builder(Transformer[Token, n.Program]):
         return _Spanned(frozenset((a + i) % 7 for i in range((b - a) % 7 + 1)), span)
 
     # tokens with content to check
+    def _number(self, token: Token, span: n.Span, digits: str | None = None) -> n.Number:
+        """A number within MAX_DIGITS; past it, an error and the largest number."""
+        text = str(token) if digits is None else digits
+        if not _too_many_digits(text):
+            return n.Number(_number(text), span)
+        self._error(
+            span,
+            "bad-number",
+            f"`{_shortened(str(token))}` is too big",
+            f"numbers have at most {MAX_DIGITS} digits before the decimal point",
+        )
+        return n.Number(_LARGEST, span)
+
     def _duration(self, token: Token) -> n.Duration:
         text = str(token)
         span = token_span(token)
         seconds = parse_duration(text)
-        if seconds is not None:
+        if seconds is not None and seconds <= MAX_DURATION:
             return n.Duration(seconds, span)
+        if seconds is not None or _too_long(text):
+            self._error(
+                span,
+                "bad-duration",
+                f"`{_shortened(text)}` is longer than {format_duration(MAX_DURATION)}",
+                f"durations are at most {format_duration(MAX_DURATION)} (about 10 years)",
+            )
+            return n.Duration(MAX_DURATION, span)
+        glued = _GLUED_UNIT.fullmatch(text)
+        fixed = spelled_duration(glued[1], glued[2]) if glued else None
         self._error(
             span,
             "bad-duration",
             f"`{text}` is not a duration",
-            "durations are whole numbers with a unit s, m, h, d or w, such as 45s, 90m or 1h30m",
+            f"write {fixed}" if fixed is not None else HOW_TO_WRITE,
         )
         return n.Duration(0, span)
 

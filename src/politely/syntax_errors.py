@@ -3,18 +3,22 @@
 `syntax_diagnostic` turns Lark's UnexpectedToken/UnexpectedCharacters into a
 diagnostic that says what was expected where ("expected `say` after the
 condition", "durations need a unit: write 30s"), using the parser's state to
-know which rule and clause the writer was in.
+know which rule and clause the writer was in. Common mistakes (`24 hours`,
+`=`, `AND`, curly quotes...) get their own words first (`syntax_hints`).
 """
 
 from __future__ import annotations
 
 import re
+from difflib import get_close_matches
+from functools import cache
 
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, source_lines_of, token_span
+from politely.syntax_hints import ErrorSite, recognise
 
 _CLAUSE_KEYWORDS = {
     "ON": "on",
@@ -56,6 +60,41 @@ _WORDS = {
 _ITEM_KEYWORDS = ("rule", "define", "policy")
 _CLAUSE_WORDS = frozenset(w.split()[0] for w in _CLAUSE_KEYWORDS.values()) - {"session"}
 _VALUE_TERMINALS = {"NUMBER", "DURATION", "PERCENT", "STRING", "TRUE", "FALSE"}
+# Accepted together only where a clause may start (`session` alone also follows `per`).
+_CLAUSE_START = frozenset({"ON", "WHEN", "SAY"})
+# A keyword pattern in the grammar: `"rule"`, or a group of words `(?:dismiss|chat)`.
+_KEYWORD_GROUP = re.compile(r"\((?:\?:)?([a-z|]+)\)")
+
+
+@cache
+def keyword_words() -> dict[str, tuple[str, ...]]:
+    """Each keyword terminal's words, read from the grammar (INVITATIONS: two words)."""
+    from politely.parser import tree_parser  # the parser imports this module
+
+    words: dict[str, tuple[str, ...]] = {}
+    for terminal in tree_parser().terminals:
+        value = terminal.pattern.value
+        if terminal.pattern.type == "str" and value.isalpha():
+            words[terminal.name] = (value,)
+        elif terminal.pattern.type == "re" and (group := _KEYWORD_GROUP.match(value)):
+            words[terminal.name] = tuple(group[1].split("|"))
+    return words
+
+
+def _at_clause_start(accepts: set[str] | frozenset[str]) -> bool:
+    return accepts >= _CLAUSE_START
+
+
+def fitting_words(accepts: set[str] | frozenset[str]) -> frozenset[str]:
+    """The keywords that can stand where the parser stopped (`and`, `when`, `dismiss`)."""
+    table = keyword_words()
+    return frozenset(word for terminal in accepts for word in table.get(terminal, ()))
+
+
+def _did_you_mean(word: str, accepts: set[str]) -> list[str]:
+    """A keyword close to `word` that fits where it stands, as a hint."""
+    guess = get_close_matches(word, sorted(fitting_words(accepts)), n=1)
+    return [f"did you mean `{guess[0]}`?"] if guess else []
 
 
 def _word(terminal: str) -> str:
@@ -79,9 +118,9 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _context(error: UnexpectedToken) -> tuple[str | None, str | None]:
+def _context(error: UnexpectedInput) -> tuple[str | None, str | None]:
     """(the clause keyword being written, `rule NAME` / `policy` / `define NAME`)."""
-    parser = error.interactive_parser
+    parser = getattr(error, "interactive_parser", None)
     stack = parser.parser_state.value_stack if parser is not None else []
     tokens: list[Token] = []
     for value in stack:
@@ -120,24 +159,20 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
             f"expected a comparison such as >= or == before {_found(token)}",
             ["compare with == != < <= > >=, or use in [...], matches, contains"],
         )
+    if token.type in ("RULE", "DEFINE", "POLICY") and block and "RBRACE" in accepts:
+        return f"{block} is not closed: is a `}}` missing before this `{token}`?", []
     if token.type == "$END":
         if block is not None and "RBRACE" in accepts:
             return f"the file ends inside {block}: is a `}}` missing?", []
         return f"the file ends too early{where}: expected {_join([_word(t) for t in accepts])}", []
-    hints: list[str] = []
-    if accepts & set(_CLAUSE_KEYWORDS) and token.type == "NAME" and not after_condition:
-        from difflib import get_close_matches
-
-        guess = get_close_matches(str(token), [w.split()[0] for w in _CLAUSE_KEYWORDS.values()])
-        hints = [f"did you mean `{guess[0]}`?"] if guess else []
+    hints = _did_you_mean(str(token), accepts) if token.type == "NAME" else []
+    if _at_clause_start(accepts) and token.type == "NAME" and not after_condition:
         return f"`{token}` does not start a clause{where}", [
             *hints,
             "clauses are on, when, say, priority, cooldown, at most, during"
             + (" (policy: at most, quiet, only when, never when, during, session timeout)"),
         ]
     if accepts <= {"RULE", "DEFINE", "POLICY", "$END"}:
-        from difflib import get_close_matches
-
         guess = get_close_matches(str(token), _ITEM_KEYWORDS)
         return f"expected `rule`, `define` or `policy`, found {_found(token)}", (
             [f"did you mean `{guess[0]}`?"] if guess else []
@@ -147,16 +182,17 @@ def _syntax_message(error: UnexpectedToken) -> tuple[str, list[str]]:
             expected = "`and`, `or`, or the next `rule`, `define` or `policy`"
         else:
             expected = "`and`, `or`, the next clause or `}`"
-        return f"expected {expected} after the condition, found {_found(token)}", []
+        return f"expected {expected} after the condition, found {_found(token)}", hints
     if "COMPARATOR" in accepts and token.type != "COMPARATOR":
         return (
             f"expected a comparison after the field, found {_found(token)}",
-            ["compare with == != < <= > >=, or use in [...], matches, contains"],
+            [*hints, "compare with == != < <= > >=, or use in [...], matches, contains"],
         )
     if token.type == "COMPARATOR" and "COMPARATOR" not in accepts:
         return f"unexpected `{token}`{where}: a comparison needs a field on its left", []
-    words = [_word(t) for t in sorted(accepts) if t not in _CLAUSE_KEYWORDS]
-    if accepts & set(_CLAUSE_KEYWORDS):
+    clause_start = _at_clause_start(accepts)
+    words = [_word(t) for t in sorted(accepts) if not (clause_start and t in _CLAUSE_KEYWORDS)]
+    if clause_start:
         words.insert(0, "a clause")
     return f"expected {_join(words)}{where}, found {_found(token)}", hints
 
@@ -209,44 +245,88 @@ def _dangling(text: str, token: Token) -> str | None:
 
 
 def syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnostic:
-    line, column = error.line or 1, error.column or 1
-    if isinstance(error, UnexpectedCharacters):
-        position = error.pos_in_stream or 0
-        char = text[position] if position < len(text) else ""
-        span = n.Span(line, column, line, column + 1)
-        if char == '"':
-            end = len(source_lines_of(text)[line - 1]) + 1
-            return Diagnostic.at(
-                n.Span(line, column, line, end),
-                path,
-                "syntax",
-                'this text never ends: add the closing `"` on the same line',
-            )
-        if char == "\t":
-            char = "\\t"
-        return Diagnostic.at(
-            span,
-            path,
-            "syntax",
-            f"unexpected character `{char}`",
-            hints=["names use lowercase letters, digits and _; texts go in double quotes"],
-        )
+    """The diagnostic for a syntax error: a known mistake's own words, else what was expected."""
     if isinstance(error, UnexpectedToken):
-        token = error.token
-        glued = _glued_in_text(text, token, path)
+        glued = _glued_in_text(text, error.token, path)
         if glued is not None:
             return glued
-        message, hints = _syntax_message(error)
-        dangling = _dangling(text, token)
-        if dangling is not None:
-            message, hints = dangling, ["finish the condition, or remove the dangling word"]
-        if token.type == "$END":
-            lines = source_lines_of(text)
-            while len(lines) > 1 and not lines[-1].strip():  # point after the last text
-                lines.pop()
-            line, column = len(lines), len(lines[-1].rstrip()) + 1
-            span = n.Span(line, column, line, column + 1)
-        else:
-            span = token_span(token)
-        return Diagnostic.at(span, path, "syntax", message, hints=hints)
+    hint = recognise(_site(error, text))
+    if hint is not None:
+        span = _span_between(text, hint.start, hint.end)
+        return Diagnostic.at(span, path, "syntax", hint.message, hints=hint.hints)
+    if isinstance(error, UnexpectedCharacters):
+        return _unexpected_character(error, text, path)
+    if isinstance(error, UnexpectedToken):
+        return _unexpected_token(error, text, path)
+    line, column = error.line or 1, error.column or 1
     return Diagnostic.at(n.Span(line, column, line, column + 1), path, "syntax", str(error))
+
+
+def _site(error: UnexpectedInput, text: str) -> ErrorSite:
+    accepts = frozenset(_accepts(error))
+    clause, _ = _context(error)
+    if isinstance(error, UnexpectedToken):
+        token: str | None = error.token.type
+        at = len(text) if token == "$END" else error.token.start_pos or 0
+    else:
+        token, at = None, error.pos_in_stream or 0
+    return ErrorSite(text, at, accepts, fitting_words(accepts), clause, token)
+
+
+def _accepts(error: UnexpectedInput) -> set[str]:
+    """The terminals the parser would have taken where it stopped."""
+    if isinstance(error, UnexpectedToken):
+        return set(error.accepts or error.expected)
+    parser = getattr(error, "interactive_parser", None)
+    if parser is not None:
+        return set(parser.accepts())
+    return set(getattr(error, "allowed", None) or ())
+
+
+def _span_between(text: str, start: int, end: int) -> n.Span:
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    end_line = line + text.count("\n", start, end)
+    end_column = end - (text.rfind("\n", 0, end) + 1) + 1
+    return n.Span(line, column, end_line, end_column, start, end)
+
+
+def _unexpected_character(error: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
+    line, column = error.line or 1, error.column or 1
+    position = error.pos_in_stream or 0
+    char = text[position] if position < len(text) else ""
+    span = n.Span(line, column, line, column + 1)
+    if char == '"':
+        end = len(source_lines_of(text)[line - 1]) + 1
+        return Diagnostic.at(
+            n.Span(line, column, line, end),
+            path,
+            "syntax",
+            'this text never ends: add the closing `"` on the same line',
+        )
+    if char == "\t":
+        char = "\\t"
+    return Diagnostic.at(
+        span,
+        path,
+        "syntax",
+        f"unexpected character `{char}`",
+        hints=["names use lowercase letters, digits and _; texts go in double quotes"],
+    )
+
+
+def _unexpected_token(error: UnexpectedToken, text: str, path: str) -> Diagnostic:
+    token = error.token
+    message, hints = _syntax_message(error)
+    dangling = _dangling(text, token)
+    if dangling is not None:
+        message, hints = dangling, ["finish the condition, or remove the dangling word"]
+    if token.type == "$END":
+        lines = source_lines_of(text)
+        while len(lines) > 1 and not lines[-1].strip():  # point after the last text
+            lines.pop()
+        line, column = len(lines), len(lines[-1].rstrip()) + 1
+        span = n.Span(line, column, line, column + 1)
+    else:
+        span = token_span(token)
+    return Diagnostic.at(span, path, "syntax", message, hints=hints)
