@@ -314,84 +314,129 @@ def test_unsynchronised_threads_respect_a_session_cap(
 
 
 # --- round trips ---------------------------------------------------------------------------
+#
+# A round trip is a *sequential step*: one or more sends issued before any reply is
+# awaited. A pipeline is one step, and so is a cluster pipeline that writes to several
+# nodes before it reads any of them. The connection counts both: `steps` (a send
+# after a reply was read starts a new step) and `sends` (one per connection a step
+# writes to); the store's own `round_trips` counts its steps and must agree.
 
 
-def counting_connection() -> tuple[type, list[int]]:
-    """A redis-py connection class counting what it sends: one send is one round trip
-    (a pipeline sends all its commands at once)."""
-    import redis
+class Wire:
+    """What the redis-py connections sent, counted at the connection."""
 
-    sent = [0]
+    def __init__(self) -> None:
+        import redis
 
-    class Counting(redis.Connection):
-        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            sent[0] += 1
-            super().send_packed_command(command, check_health)
+        self.steps = self.sends = 0
+        self._awaiting = False  # sends went out and no reply was read since
+        wire = self
 
-    return Counting, sent
+        class Counting(redis.Connection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                wire.sends += 1
+                if not wire._awaiting:
+                    wire.steps += 1
+                    wire._awaiting = True
+                super().send_packed_command(command, check_health)
+
+            def read_response(self, *args: Any, **kwargs: Any) -> Any:
+                wire._awaiting = False
+                return super().read_response(*args, **kwargs)
+
+        self.connection_class = Counting
 
 
 DWELL = 'rule r { when page.dwell >= 30s say "Hi" }\n'
+TARGET = {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3}
 
 
 @pytest.mark.parametrize(
-    ("kind", "steps", "sends"),
+    ("kind", "sends"),
     [
-        (
-            "redis",
-            {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3},
-            {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3},
-        ),
+        ("redis", {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3}),
         # a Cluster: a load is one pipeline to two nodes (the visitor's slot and the
-        # site's), sent together; the site's stats are one more step after a commit
-        # that counts something (an invitation, a suppression)
-        (
-            "redis+cluster",
-            {"tick": 1, "page_view": 2, "dismiss": 3, "invite": 3, "sitewide": 4},
-            {"tick": 2, "page_view": 3, "dismiss": 4, "invite": 4, "sitewide": 5},
-        ),
+        # site's); a commit that counts something (an invitation, a suppression) sends
+        # the script to the visitor's node and the counts to the site's, together
+        ("redis+cluster", {"tick": 2, "page_view": 3, "dismiss": 4, "invite": 4, "sitewide": 5}),
     ],
 )
 def test_round_trips_per_decision(
     make_redis_store: Callable[..., RedisStore],
     clock: FakeClock,
     kind: str,
-    steps: dict[str, int],
     sends: dict[str, int],
 ) -> None:
-    """`steps`: one after the other (the latency: a pipeline to several nodes is one);
-    `sends`: what the connections sent (one per node a step talks to)."""
-    connection, sent = counting_connection()
-    store = make_redis_store(kind, connection_class=connection)
+    """The targets: 1 step for a tick that changes nothing, 2 for any other event (load,
+    then write), 3 with a sitewide claim (load, reserve, commit), on both kinds."""
+    wire = Wire()
+    store = make_redis_store(kind, connection_class=wire.connection_class)
     engine = engine_on(DWELL, store, clock)
     sitewide = engine_on("policy { at most 9 invitations per 1h sitewide }\n" + DWELL, store, clock)
     sitewide.site = "other"
-
-    found_sends: dict[str, int] = {}
-
-    def trips(engine: Engine, event: dict[str, Any]) -> int:
-        before, before_steps = sent[0], store.round_trips
-        engine.evaluate(event)
-        found_sends[str(len(found_sends))] = sent[0] - before
-        return store.round_trips - before_steps
-
     for warm in ("w1", "w2"):  # connect, load the scripts
         engine.evaluate({"visitor": warm, "event": "page_view", "url": "/"})
         sitewide.evaluate({"visitor": warm, "event": "page_view", "url": "/"})
         clock.advance(40)
         engine.evaluate({"visitor": warm, "event": "tick"})
         sitewide.evaluate({"visitor": warm, "event": "tick"})
-    found = {"page_view": trips(engine, {"visitor": "v1", "event": "page_view", "url": "/"})}
+    if store.cluster:  # a connection to every node, so no handshake is counted below
+        from redis.cluster import RedisCluster
+
+        store.client().ping(target_nodes=RedisCluster.ALL_NODES)
+
+    found: dict[str, tuple[int, int, int]] = {}
+
+    def measure(name: str, engine: Engine, event: dict[str, Any]) -> None:
+        before = (wire.steps, store.round_trips, wire.sends)
+        engine.evaluate(event)
+        after = (wire.steps, store.round_trips, wire.sends)
+        found[name] = tuple(a - b for a, b in zip(after, before, strict=True))  # type: ignore[assignment]
+
+    measure("page_view", engine, {"visitor": "v1", "event": "page_view", "url": "/"})
     clock.advance(5)
-    found["tick"] = trips(engine, {"visitor": "v1", "event": "tick"})
+    measure("tick", engine, {"visitor": "v1", "event": "tick"})
     clock.advance(30)
-    found["invite"] = trips(engine, {"visitor": "v1", "event": "tick"})
-    found["dismiss"] = trips(engine, {"visitor": "v1", "event": "invitation_dismissed"})
+    measure("invite", engine, {"visitor": "v1", "event": "tick"})
+    measure("dismiss", engine, {"visitor": "v1", "event": "invitation_dismissed"})
     sitewide.evaluate({"visitor": "v2", "event": "page_view", "url": "/"})
     clock.advance(40)
-    found["sitewide"] = trips(sitewide, {"visitor": "v2", "event": "tick"})
-    assert found == steps
-    assert dict(zip(found, found_sends.values(), strict=True)) == sends
+    measure("sitewide", sitewide, {"visitor": "v2", "event": "tick"})
+    assert {name: steps for name, (steps, _, _) in found.items()} == TARGET
+    assert {name: counted for name, (_, counted, _) in found.items()} == TARGET
+    assert {name: n for name, (_, _, n) in found.items()} == sends
+
+
+def test_a_refused_or_conflicting_commit_on_a_cluster_corrects_its_counts_in_one_step(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    """On a Cluster the expected outcome's counts go out with the commit; a refusal or
+    a conflict costs one more step, which leaves the statistics as on one server."""
+    wire = Wire()
+    store = make_redis_store("redis+cluster", connection_class=wire.connection_class)
+    cap, sitewide = (Cap(1, 600),), (Cap(5, 60),)
+    store.commit("s", "v1", claim_write(0, 100.0, cap))  # warm: the script is loaded
+    store.client().ping(target_nodes="all")
+    version = store.load("s", "v1", 100.0).version
+
+    def steps(write: Write) -> tuple[Outcome, int]:
+        before = wire.steps
+        outcome = store.commit("s", "v1", write)
+        return outcome, wire.steps - before
+
+    assert steps(claim_write(version, 200.0, cap)) == (Outcome.REFUSED, 2)
+    assert store.stats("s") == {("r", 0, "shown"): 1, ("r", None, "cap_race"): 1}
+    assert steps(claim_write(version, 201.0, cap)) == (Outcome.CONFLICT, 2)
+    assert store.stats("s") == {("r", 0, "shown"): 1, ("r", None, "cap_race"): 1}
+    version = store.load("s", "v1", 700.0).version
+    assert steps(claim_write(version, 700.0, cap, sitewide)) == (Outcome.APPLIED, 2)  # + reserve
+    assert store.stats("s") == {("r", 0, "shown"): 2, ("r", None, "cap_race"): 1}
+    for n in range(4):  # sitewide invitation ids are their times: one apart
+        store.commit("s", f"w{n}", claim_write(0, 701.0 + n, (), sitewide))
+    before = wire.steps  # the sitewide cap is used up: refused before the commit, no correction
+    assert store.commit("s", "v6", claim_write(0, 710.0, (), sitewide)) is Outcome.REFUSED
+    assert wire.steps - before == 2
+    assert store.stats("s") == {("r", 0, "shown"): 6, ("r", None, "cap_race"): 2}
 
 
 # --- the Lua script mirrors the contract ------------------------------------------------------

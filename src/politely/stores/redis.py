@@ -15,7 +15,10 @@ the caps, the recording, the remembered id, the profile, the version bump and
 the TTL. A claim with sitewide caps first reserves its sitewide slot
 (`lua/reserve.lua`) and gives it back if the visitor's commit then refuses or
 conflicts: a crash in between costs a sitewide slot, never an extra
-invitation. `docs/stores.md` says more: timeouts, the circuit breaker, what an
+invitation. On a Cluster the stats hash is on the site's slot: the expected
+outcome's counts go out in the same step as the commit (another node, sent
+before either reply is read) and are corrected only if the commit answers
+otherwise. `docs/stores.md` says more: timeouts, the circuit breaker, what an
 outage costs.
 
 redis-py is imported only when a Redis URL is opened; it is the `redis` extra.
@@ -104,7 +107,9 @@ class RedisStore:
         self._open_until = 0.0  # the breaker is open (failing fast) until then
         self._failure: str | None = None
         self.failures = 0  # calls that reached the network and failed
-        self.round_trips = 0  # sequential steps that reached the network (a pipeline is one)
+        # sequential steps that reached the network: a step is one or more sends issued
+        # before any reply is awaited (a pipeline, even to several Cluster nodes, is one)
+        self.round_trips = 0
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r})"
@@ -216,9 +221,9 @@ class RedisStore:
         sw = site_key(site, "sitewide")
         reserved = ""
         claim_arg = b""
+        refused = False  # the sitewide reservation failed: the claim is refused outright
         if claim is not None:
             r = claim.record
-            refused = False
             if claim.sitewide:
                 args: list[Any] = [_n(write.at), r.id, _n(claim.keep_sitewide_for)]
                 for cap in claim.sitewide:
@@ -253,21 +258,76 @@ class RedisStore:
             _encode([_field(c) for c in write.refused_counts]),
             reserved,
         ]
+        if not self.cluster:
+            with self._io("commit"):
+                return _OUTCOMES[self._run("commit", keys, args)]
+        return self._commit_on_cluster(site, write, keys, args, reserved, refused)
+
+    def _commit_on_cluster(
+        self,
+        site: str,
+        write: Write,
+        keys: list[str],
+        args: list[Any],
+        reserved: str,
+        refused: bool,
+    ) -> Outcome:
+        """The visitor's script and the expected outcome's statistics in one step.
+
+        The stats hash is on the site's slot, so no script can hold both; the
+        commit script (the visitor's node) and `HINCRBY`s of the counts it will
+        most likely answer with (the site's node) go out together in one cluster
+        pipeline: one step. Only when the answer differs (a visitor cap refused,
+        a conflict) does a second step correct the counts and give the reserved
+        sitewide slot back. A crash in between costs a statistic, never an
+        invitation.
+        """
+        from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
+
+        not_run = (NoScriptError, MovedError, AskError, TryAgainError)
+        stats = site_key(site, "stats")
+        expected = write.refused_counts if refused else write.counts
         with self._io("commit"):
-            outcome = _OUTCOMES[self._run("commit", keys, args)]
-        if self.cluster:  # the site's keys live on other slots: a second step
-            counts = write.refused_counts if outcome is Outcome.REFUSED else write.counts
-            give_back = reserved and outcome is not Outcome.APPLIED
-            if outcome is Outcome.CONFLICT:
-                counts = ()
-            if counts or give_back:
-                with self._io("commit (stats)"):
-                    pipe = self.client().pipeline(transaction=False)
-                    for c in counts:
-                        pipe.hincrby(site_key(site, "stats"), _field(c), 1)
+            client = self.client()
+            script = self._scripts["commit"]
+            pipe = client.pipeline()
+            # ClusterPipeline blocks its evalsha() method, and would ask a node for
+            # the command's keys (COMMAND GETKEYS: a step of its own) unless told
+            # the node; a stale slot map answers MOVED, and the script runs alone
+            node = client.get_node_from_key(keys[0])
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args, target_nodes=node)
+            for c in expected:
+                pipe.hincrby(stats, _field(c), 1)
+            answer, *counted = _send(pipe)
+            if isinstance(answer, Exception) and not isinstance(answer, not_run):
+                raise answer
+        # a count whose command was redirected was not added; any other error:
+        # perhaps added (a timeout), so never added twice
+        added = Counter(
+            c for c, r in zip(expected, counted, strict=True) if not isinstance(r, not_run)
+        )
+        if isinstance(answer, Exception):  # NOSCRIPT or a redirection: not run, run it alone
+            with self._io("commit"):
+                answer = self._run("commit", keys, args)
+        outcome = _OUTCOMES[answer]
+        wanted = Counter(
+            () if outcome is Outcome.CONFLICT
+            else write.refused_counts if outcome is Outcome.REFUSED
+            else write.counts
+        )  # fmt: skip
+        correction = {c: wanted[c] - added[c] for c in wanted | added if wanted[c] != added[c]}
+        give_back = reserved and outcome is not Outcome.APPLIED
+        if correction or give_back:
+            try:
+                with self._io("commit (correction)"):
+                    pipe = client.pipeline()
+                    for c, n in correction.items():
+                        pipe.hincrby(stats, _field(c), n)
                     if give_back:
-                        pipe.zrem(sw, reserved)
+                        pipe.zrem(site_key(site, "sitewide"), reserved)
                     pipe.execute()
+            except StoreError:
+                pass  # the outcome stands: a statistic (or a sitewide slot) is lost
         return outcome
 
     def count(self, site: str, counts: Iterable[Count]) -> None:
@@ -313,7 +373,8 @@ class RedisStore:
     def stats(self, site: str) -> Counter[Count]:
         with self._io("stats"):
             found = self.client().hgetall(site_key(site, "stats"))
-        return Counter({tuple(json.loads(k)): int(v) for k, v in found.items()})
+        counts = ((tuple(json.loads(k)), int(v)) for k, v in found.items())
+        return Counter({k: n for k, n in counts if n})  # a corrected count may be back at 0
 
     def ping(self) -> None:
         with self._io("ping"):
@@ -324,6 +385,20 @@ class RedisStore:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _send(pipe: Any) -> list[Any]:
+    """A cluster pipeline's commands, sent to every node before any reply is read
+    (one step), each answer or error in its place. No redirection or resend is
+    followed here: a timed-out commit resent could answer "conflict" after it was
+    applied, and a slot given back then could over-grant."""
+    try:
+        queue = pipe._execution_strategy.command_queue
+        return list(
+            pipe.send_cluster_commands(queue, raise_on_error=False, allow_redirections=False)
+        )
+    finally:
+        pipe.reset()
 
 
 def _block(packed: bytes) -> Block:
