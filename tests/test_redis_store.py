@@ -139,6 +139,78 @@ def test_keys_carry_the_site_and_a_visitor_keeps_to_one_slot(redis_store: RedisS
     assert visitor_key("shop", "v1").startswith("politely:{shop:v1}")
 
 
+def _tag(key: str) -> str:
+    """The hash tag as Redis reads it: from the first `{` to the first `}` after it."""
+    start = key.index("{")
+    return key[start + 1 : key.index("}", start + 1)]
+
+
+ADVERSARIAL = ["a", "b", "a:b", "b:c", "c", ":", "::", "{", "}", "}{", "{a}", "a}", "%3A", "%", ""]
+names = st.text(alphabet="ab:{}%3A7BD", max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(names, names), st.tuples(names, names))
+@example(("a:b", "c"), ("a", "b:c"))
+@example(("a}", "b"), ("a", "}b"))
+@example(("a%3Ab", "c"), ("a:b", "c"))
+def test_two_different_site_visitor_pairs_never_share_a_key(
+    one: tuple[str, str], other: tuple[str, str]
+) -> None:
+    keys = {visitor_key(*one)} | {site_key(one[0], w) for w in ("sitewide", "blocks", "stats")}
+    for key in keys:  # each key has one tag: the whole escaped name (or names)
+        assert key.count("{") == key.count("}") == 1
+        assert _tag(key) == key[key.index("{") + 1 : key.rindex("}")]
+    if one != other:
+        assert visitor_key(*one) != visitor_key(*other)
+    assert visitor_key(*other) not in keys - {visitor_key(*one)}
+    if one[0] != other[0]:
+        assert site_key(one[0], "stats") != site_key(other[0], "stats")
+
+
+def test_names_without_special_characters_keep_their_keys() -> None:
+    assert visitor_key("shop", "v1") == "politely:{shop:v1}"
+    assert site_key("shop~t1", "stats") == "politely:{shop~t1}:stats"
+    assert visitor_key("a:b", "}{") == "politely:{a%3Ab:%7D%7B}"
+
+
+def test_adversarial_names_keep_apart_and_work(redis_store: RedisStore) -> None:
+    store = redis_store
+    pairs = [(s, v) for s in ("a", "a:b", "}{", "{s}") for v in ADVERSARIAL]
+    for n, (site, visitor) in enumerate(pairs):
+        assert store.commit(site, visitor, claim_write(0, 100.0 + n, (), (Cap(99, 600),))) is (
+            Outcome.APPLIED
+        )
+    for n, (site, visitor) in enumerate(pairs):
+        loaded = store.load(site, visitor, 200.0, sitewide=(Cap(99, 600),))
+        assert loaded.history is not None
+        assert [r.at for r in decode_history(loaded.history).recent] == [100.0 + n]
+    for site in ("a", "a:b", "}{", "{s}"):
+        assert store.stats(site) == {("r", 0, "shown"): len(ADVERSARIAL)}
+    assert store.forget("a:b", "c")
+    assert store.load("a", "b:c", 200.0).version != 0  # not the same visitor
+
+
+def test_a_visitor_named_braces_keeps_to_one_slot_on_a_cluster(
+    make_redis_store: Callable[..., RedisStore], clock: FakeClock
+) -> None:
+    from redis.cluster import key_slot
+
+    store = make_redis_store("redis+cluster")
+    key = visitor_key("shop", "}{")
+    assert key_slot(key.encode()) == key_slot(b"shop:%7D%7B")  # the whole tag, nothing less
+    engine = engine_on(ALWAYS, store, clock)
+    engine.site = "shop"
+    decision = engine.evaluate({**PAGE, "visitor": "}{"})
+    assert decision.invitation is not None
+    assert not decision.degraded
+    state = engine.visitor_state("}{")
+    assert state is not None
+    assert state.pageviews == 1
+    assert engine.evaluate({**PAGE, "visitor": "}{"}).invitation is None  # it is remembered
+    assert engine.forget("}{")
+
+
 def test_every_visitor_and_sitewide_key_has_a_ttl(redis_store: RedisStore) -> None:
     store = redis_store
     store.commit("s", "v1", claim_write(0, 100.0, (), (Cap(5, 60),)))

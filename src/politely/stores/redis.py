@@ -1,7 +1,9 @@
 """The Redis store: `redis://host:port/db` and `redis+cluster://host:port`.
 
 Keys (every visitor key under one hash tag, so a Cluster keeps a visitor on
-one slot; the site's keys under the site's tag):
+one slot; the site's keys under the site's tag). Site and visitor names are
+percent-escaped inside the tags (`%`, `:`, `{`, `}`), so no two (site,
+visitor) pairs share a key and a name never ends a tag early:
 
 - `politely:{site:visitor}`: a hash with `v` (version), `x` (expiry on the
   engine's clock), `p` (profile), `h` (history, `politely.codec`'s layout),
@@ -69,12 +71,24 @@ def _field(count: Count) -> str:
     return json.dumps(list(count), separators=(",", ":"))
 
 
+_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+
+
+def _name(name: str) -> str:
+    """A site or visitor name with no `:`, `{` or `}` left (percent-escaped, `%` too):
+    one-to-one, and the same as the name for every name without those four."""
+    return name.translate(_ESCAPES)
+
+
 def visitor_key(site: str, visitor: str) -> str:
-    return f"politely:{{{site}:{visitor}}}"
+    """`politely:{site:visitor}`, names escaped: the one `:` in the tag separates them,
+    and the tag ends at the `}` the key puts there."""
+    return f"politely:{{{_name(site)}:{_name(visitor)}}}"
 
 
 def site_key(site: str, what: str) -> str:
-    return f"politely:{{{site}}}:{what}"
+    """`politely:{site}:what`: no `:` inside the tag, so never a visitor's key."""
+    return f"politely:{{{_name(site)}}}:{what}"
 
 
 class RedisStore:
