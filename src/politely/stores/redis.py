@@ -97,8 +97,9 @@ class RedisStore:
     `connect` builds the client (lazily: opening never needs the server up).
     Every redis error is raised as StoreError from the original; after a
     connection failure or timeout the store fails fast for `breaker` seconds
-    (no network attempt) and then tries again, so a dead Redis costs one
-    timeout a second, not one a request.
+    (no network attempt), then lets one caller probe while the others keep
+    failing fast, so a dead Redis costs one timeout a second, not one a
+    request, and never a burst of them when the pause ends.
     """
 
     def __init__(
@@ -118,8 +119,10 @@ class RedisStore:
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._breaker_lock = threading.Lock()
         self._open_until = 0.0  # the breaker is open (failing fast) until then
-        self._failure: str | None = None
+        self._failure: str | None = None  # why it tripped; None: closed
+        self._probing = False  # half-open: one caller is trying the server
         self.failures = 0  # calls that reached the network and failed
         # sequential steps that reached the network: a step is one or more sends issued
         # before any reply is awaited (a pipeline, even to several Cluster nodes, is one)
@@ -145,24 +148,54 @@ class RedisStore:
 
     @property
     def breaker_open(self) -> bool:
-        return self._clock() < self._open_until
+        """A call now would fail fast: in the pause, or while another caller probes."""
+        return self._failure is not None and (self._clock() < self._open_until or self._probing)
 
     @contextmanager
     def _io(self, what: str) -> Iterator[None]:
+        """One step on the network, through the breaker.
+
+        Closed: every call goes. After a connection failure or timeout it opens:
+        calls fail fast for `breaker` seconds. Then it is half-open: exactly one
+        caller probes the server while the others keep failing fast; the probe's
+        success (or any answer from the server) closes it, its failure opens it
+        for another pause.
+        """
         import redis
         from redis.exceptions import RedisClusterException
 
-        if self._clock() < self._open_until:
-            raise StoreError(f"{self._name} unavailable ({what} not tried): {self._failure}")
+        probe = False
+        if self._failure is not None:
+            with self._breaker_lock:
+                if self._failure is not None:
+                    if self._clock() < self._open_until or self._probing:
+                        raise StoreError(
+                            f"{self._name} unavailable ({what} not tried): {self._failure}"
+                        )
+                    self._probing = probe = True
         self.round_trips += 1
         try:
             yield
         except (redis.RedisError, RedisClusterException) as error:
             self.failures += 1
             if _trips(error):
-                self._failure = f"{type(error).__name__}: {error}"
-                self._open_until = self._clock() + self.breaker
+                with self._breaker_lock:
+                    self._failure = f"{type(error).__name__}: {error}"
+                    self._open_until = self._clock() + self.breaker
+            elif probe:  # the server answered: it is back
+                self._close_breaker()
             raise StoreError(f"{self._name} {what} failed: {error}") from error
+        else:
+            if probe:
+                self._close_breaker()
+        finally:
+            if probe:  # also when the probe died of something else: the next caller probes
+                self._probing = False
+
+    def _close_breaker(self) -> None:
+        with self._breaker_lock:
+            self._failure = None
+            self._open_until = 0.0
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         self.client()
