@@ -3,6 +3,8 @@
 Every evaluation returns, degraded and without an invitation; with the
 breaker open a call makes no network attempt (counted at the connection, not
 timed); when the server is back, invitations resume on the same engine.
+When a pause ends, exactly one caller probes while the others keep failing
+fast (threads against a stopped server; the breaker on an injected clock).
 Elapsed times are recorded in `TIMES` for the report, never asserted.
 """
 
