@@ -9,7 +9,8 @@ Redis (the Lua script mirrors `politely.stores.contract`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -509,6 +510,56 @@ def test_a_refused_or_conflicting_commit_on_a_cluster_corrects_its_counts_in_one
     assert store.commit("s", "v6", claim_write(0, 710.0, (), sitewide)) is Outcome.REFUSED
     assert wire.steps - before == 2
     assert store.stats("s") == {("r", 0, "shown"): 6, ("r", None, "cap_race"): 2}
+
+
+def test_a_cluster_commit_whose_script_is_not_loaded_runs_it_alone_and_counts_once(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    wire = Wire()
+    store = make_redis_store("redis+cluster", connection_class=wire.connection_class)
+    client = store.client()
+    client.ping(target_nodes="all")  # connected: no handshake counted below
+    for node in client.get_primaries():  # as after a failover to a fresh node
+        client.get_redis_connection(node).script_flush()
+    before = wire.steps
+    assert store.commit("s", "v1", claim_write(0, 100.0, ())) is Outcome.APPLIED
+    assert wire.steps - before == 2  # NOSCRIPT in the pipeline, then EVAL with the source
+    assert store.stats("s") == {("r", 0, "shown"): 1}
+    version = store.load("s", "v1", 100.0).version
+    before = wire.steps
+    assert store.commit("s", "v1", claim_write(version, 101.0, ())) is Outcome.APPLIED
+    assert wire.steps - before == 1  # loaded now
+    assert store.stats("s") == {("r", 0, "shown"): 2}
+
+
+class CrashBeforeCorrection(RedisStore):
+    """The process dies after the Cluster commit answered, before its correction."""
+
+    @contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        if what == "commit (correction)":
+            raise SystemExit("crashed")
+        with super()._io(what):
+            yield
+
+
+def test_a_crash_before_the_cluster_correction_costs_a_statistic_never_an_invitation(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    healthy = make_redis_store("redis+cluster")
+    crashing = CrashBeforeCorrection(healthy._connect, cluster=True)
+    cap, sitewide = (Cap(1, 600),), (Cap(1, 60),)
+    assert healthy.commit("s", "v1", claim_write(0, 100.0, cap)) is Outcome.APPLIED
+    version = healthy.load("s", "v1", 200.0).version
+    with pytest.raises(SystemExit):  # refused by the visitor's cap, holding a sitewide slot
+        crashing.commit("s", "v1", claim_write(version, 200.0, cap, sitewide))
+    after = healthy.load("s", "v1", 200.0, sitewide=sitewide)
+    assert after.history is not None
+    assert decode_history(after.history).ever == 1  # no invitation recorded
+    assert after.sitewide[0].count == 1  # the slot it reserved is held till the window ends
+    # the expected outcome's count stands, the refusal's is missing: a statistic
+    assert healthy.stats("s") == {("r", 0, "shown"): 2}
+    crashing.close()
 
 
 # --- the Lua script mirrors the contract ------------------------------------------------------

@@ -353,9 +353,9 @@ class RedisStore:
         added = Counter(
             c for c, r in zip(expected, counted, strict=True) if not isinstance(r, not_run)
         )
-        if isinstance(answer, Exception):  # NOSCRIPT or a redirection: not run, run it alone
-            with self._io("commit"):
-                answer = self._run("commit", keys, args)
+        if isinstance(answer, Exception):  # NOSCRIPT or a redirection: it did not run
+            with self._io("commit"):  # one step: EVAL the source (which also caches it there)
+                answer = client.eval(script.script, len(keys), *keys, *args)
         outcome = _OUTCOMES[answer]
         wanted = Counter(
             () if outcome is Outcome.CONFLICT
