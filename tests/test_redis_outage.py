@@ -3,11 +3,14 @@
 Every evaluation returns, degraded and without an invitation; with the
 breaker open a call makes no network attempt (counted at the connection, not
 timed); when the server is back, invitations resume on the same engine.
+When a pause ends, exactly one caller probes while the others keep failing
+fast (threads against a stopped server; the breaker on an injected clock).
 Elapsed times are recorded in `TIMES` for the report, never asserted.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -155,3 +158,115 @@ def test_a_crash_between_reserve_and_commit_costs_a_slot_never_an_invitation(
     assert healthy.commit("s", "v2", write("v2", 101.0)) is Outcome.APPLIED
     assert healthy.commit("s", "v3", write("v3", 102.0)) is Outcome.REFUSED  # 2 per 1m: never 3
     assert healthy.commit("s", "v4", write("v4", 160.0)) is Outcome.APPLIED  # the slot came back
+
+
+class Gated:
+    """A connection class recording which threads reach the network (a connect or a
+    send); the first attempt after `hold()` waits until `release()`."""
+
+    def __init__(self) -> None:
+        import redis
+
+        self.threads: set[str] = set()  # thread names: unique, unlike ids
+        self._gate: threading.Event | None = None
+        self.held = threading.Event()  # the held thread is waiting at the gate
+        self.held_thread: str | None = None
+        lock = threading.Lock()
+        gated = self
+
+        def attempt() -> None:
+            with lock:
+                gated.threads.add(threading.current_thread().name)
+                gate, gated._gate = gated._gate, None
+            if gate is not None:
+                gated.held_thread = threading.current_thread().name
+                gated.held.set()
+                gate.wait()
+
+        class Connection(redis.Connection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                attempt()
+                super().send_packed_command(command, check_health)
+
+            def _connect(self) -> Any:
+                attempt()
+                return super()._connect()
+
+        self.connection_class = Connection
+
+    def hold(self) -> threading.Event:
+        self.threads.clear()
+        self.held.clear()
+        self._gate = threading.Event()
+        return self._gate
+
+
+def race(store: RedisStore, gated: Gated, callers: int) -> dict[str, str]:
+    """`callers` threads call ping at once; the first network attempt is held until
+    every other caller has returned. What each thread got, by thread name."""
+    gate = gated.hold()
+    barrier = threading.Barrier(callers)
+    got: dict[str, str] = {}
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            store.ping()
+            got[threading.current_thread().name] = "ok"
+        except StoreError as error:
+            got[threading.current_thread().name] = "fast" if "not tried" in str(error) else "failed"
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    assert gated.held.wait(30)  # a caller reached the network (a bound, not a timing)
+    for t in threads:
+        if t.name != gated.held_thread:
+            t.join()
+    gate.set()
+    for t in threads:
+        t.join()
+    return got
+
+
+def test_after_the_pause_exactly_one_caller_probes_a_stopped_server(server: Server) -> None:
+    """The breaker's clock is injected: no sleeping, no timing asserted; network attempts
+    are counted per thread at the connection."""
+    gated = Gated()
+    now = [0.0]
+    plain = open_redis(f"{server.url}?timeout=0.1", connection_class=gated.connection_class)
+    store = RedisStore(plain._connect, cluster=False, breaker=BREAKER, clock=lambda: now[0])
+    store.ping()
+    server.stop()
+    with pytest.raises(StoreError, match="failed"):
+        store.ping()  # the socket timeout: the breaker opens
+    assert store.breaker_open
+    now[0] += BREAKER  # the pause is over: half-open
+
+    got = race(store, gated, 8)
+    assert len(gated.threads) == 1  # one probe reached the network, the others failed fast
+    (probe,) = gated.threads
+    assert got.pop(probe) == "failed"  # the server is still stopped
+    assert set(got.values()) == {"fast"}
+    assert store.breaker_open  # the failed probe opened it for another pause
+    gated.threads.clear()
+    with pytest.raises(StoreError, match="not tried"):
+        store.ping()
+    assert not gated.threads
+
+    server.resume()
+    now[0] += BREAKER
+    got = race(store, gated, 8)
+    assert len(gated.threads) == 1
+    (probe,) = gated.threads
+    assert got.pop(probe) == "ok"
+    assert set(got.values()) == {"fast"}  # while the probe was out
+    assert not store.breaker_open  # the probe closed it: everyone goes again
+    gated.hold().set()
+    callers = [threading.Thread(target=store.ping) for _ in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert len(gated.threads) == 4
+    assert store.failures == 2

@@ -9,7 +9,8 @@ Redis (the Lua script mirrors `politely.stores.contract`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -137,6 +138,78 @@ def test_keys_carry_the_site_and_a_visitor_keeps_to_one_slot(redis_store: RedisS
     client = store.client()
     assert client.exists(visitor_key("shop", "v1"), site_key("shop", "sitewide")) == 2
     assert visitor_key("shop", "v1").startswith("politely:{shop:v1}")
+
+
+def _tag(key: str) -> str:
+    """The hash tag as Redis reads it: from the first `{` to the first `}` after it."""
+    start = key.index("{")
+    return key[start + 1 : key.index("}", start + 1)]
+
+
+ADVERSARIAL = ["a", "b", "a:b", "b:c", "c", ":", "::", "{", "}", "}{", "{a}", "a}", "%3A", "%", ""]
+names = st.text(alphabet="ab:{}%3A7BD", max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(names, names), st.tuples(names, names))
+@example(("a:b", "c"), ("a", "b:c"))
+@example(("a}", "b"), ("a", "}b"))
+@example(("a%3Ab", "c"), ("a:b", "c"))
+def test_two_different_site_visitor_pairs_never_share_a_key(
+    one: tuple[str, str], other: tuple[str, str]
+) -> None:
+    keys = {visitor_key(*one)} | {site_key(one[0], w) for w in ("sitewide", "blocks", "stats")}
+    for key in keys:  # each key has one tag: the whole escaped name (or names)
+        assert key.count("{") == key.count("}") == 1
+        assert _tag(key) == key[key.index("{") + 1 : key.rindex("}")]
+    if one != other:
+        assert visitor_key(*one) != visitor_key(*other)
+    assert visitor_key(*other) not in keys - {visitor_key(*one)}
+    if one[0] != other[0]:
+        assert site_key(one[0], "stats") != site_key(other[0], "stats")
+
+
+def test_names_without_special_characters_keep_their_keys() -> None:
+    assert visitor_key("shop", "v1") == "politely:{shop:v1}"
+    assert site_key("shop~t1", "stats") == "politely:{shop~t1}:stats"
+    assert visitor_key("a:b", "}{") == "politely:{a%3Ab:%7D%7B}"
+
+
+def test_adversarial_names_keep_apart_and_work(redis_store: RedisStore) -> None:
+    store = redis_store
+    pairs = [(s, v) for s in ("a", "a:b", "}{", "{s}") for v in ADVERSARIAL]
+    for n, (site, visitor) in enumerate(pairs):
+        assert store.commit(site, visitor, claim_write(0, 100.0 + n, (), (Cap(99, 600),))) is (
+            Outcome.APPLIED
+        )
+    for n, (site, visitor) in enumerate(pairs):
+        loaded = store.load(site, visitor, 200.0, sitewide=(Cap(99, 600),))
+        assert loaded.history is not None
+        assert [r.at for r in decode_history(loaded.history).recent] == [100.0 + n]
+    for site in ("a", "a:b", "}{", "{s}"):
+        assert store.stats(site) == {("r", 0, "shown"): len(ADVERSARIAL)}
+    assert store.forget("a:b", "c")
+    assert store.load("a", "b:c", 200.0).version != 0  # not the same visitor
+
+
+def test_a_visitor_named_braces_keeps_to_one_slot_on_a_cluster(
+    make_redis_store: Callable[..., RedisStore], clock: FakeClock
+) -> None:
+    from redis.cluster import key_slot
+
+    store = make_redis_store("redis+cluster")
+    key = visitor_key("shop", "}{")
+    assert key_slot(key.encode()) == key_slot(b"shop:%7D%7B")  # the whole tag, nothing less
+    engine = engine_on(ALWAYS, store, clock)
+    engine.site = "shop"
+    decision = engine.evaluate({**PAGE, "visitor": "}{"})
+    assert decision.invitation is not None
+    assert not decision.degraded
+    state = engine.visitor_state("}{")
+    assert state is not None
+    assert state.pageviews == 1
+    assert engine.evaluate({**PAGE, "visitor": "}{"}).invitation is None  # it is remembered
+    assert engine.forget("}{")
 
 
 def test_every_visitor_and_sitewide_key_has_a_ttl(redis_store: RedisStore) -> None:
@@ -314,84 +387,179 @@ def test_unsynchronised_threads_respect_a_session_cap(
 
 
 # --- round trips ---------------------------------------------------------------------------
+#
+# A round trip is a *sequential step*: one or more sends issued before any reply is
+# awaited. A pipeline is one step, and so is a cluster pipeline that writes to several
+# nodes before it reads any of them. The connection counts both: `steps` (a send
+# after a reply was read starts a new step) and `sends` (one per connection a step
+# writes to); the store's own `round_trips` counts its steps and must agree.
 
 
-def counting_connection() -> tuple[type, list[int]]:
-    """A redis-py connection class counting what it sends: one send is one round trip
-    (a pipeline sends all its commands at once)."""
-    import redis
+class Wire:
+    """What the redis-py connections sent, counted at the connection."""
 
-    sent = [0]
+    def __init__(self) -> None:
+        import redis
 
-    class Counting(redis.Connection):
-        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            sent[0] += 1
-            super().send_packed_command(command, check_health)
+        self.steps = self.sends = 0
+        self._awaiting = False  # sends went out and no reply was read since
+        wire = self
 
-    return Counting, sent
+        class Counting(redis.Connection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                wire.sends += 1
+                if not wire._awaiting:
+                    wire.steps += 1
+                    wire._awaiting = True
+                super().send_packed_command(command, check_health)
+
+            def read_response(self, *args: Any, **kwargs: Any) -> Any:
+                wire._awaiting = False
+                return super().read_response(*args, **kwargs)
+
+        self.connection_class = Counting
 
 
 DWELL = 'rule r { when page.dwell >= 30s say "Hi" }\n'
+TARGET = {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3}
 
 
 @pytest.mark.parametrize(
-    ("kind", "steps", "sends"),
+    ("kind", "sends"),
     [
-        (
-            "redis",
-            {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3},
-            {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3},
-        ),
+        ("redis", {"tick": 1, "page_view": 2, "dismiss": 2, "invite": 2, "sitewide": 3}),
         # a Cluster: a load is one pipeline to two nodes (the visitor's slot and the
-        # site's), sent together; the site's stats are one more step after a commit
-        # that counts something (an invitation, a suppression)
-        (
-            "redis+cluster",
-            {"tick": 1, "page_view": 2, "dismiss": 3, "invite": 3, "sitewide": 4},
-            {"tick": 2, "page_view": 3, "dismiss": 4, "invite": 4, "sitewide": 5},
-        ),
+        # site's); a commit that counts something (an invitation, a suppression) sends
+        # the script to the visitor's node and the counts to the site's, together
+        ("redis+cluster", {"tick": 2, "page_view": 3, "dismiss": 4, "invite": 4, "sitewide": 5}),
     ],
 )
 def test_round_trips_per_decision(
     make_redis_store: Callable[..., RedisStore],
     clock: FakeClock,
     kind: str,
-    steps: dict[str, int],
     sends: dict[str, int],
 ) -> None:
-    """`steps`: one after the other (the latency: a pipeline to several nodes is one);
-    `sends`: what the connections sent (one per node a step talks to)."""
-    connection, sent = counting_connection()
-    store = make_redis_store(kind, connection_class=connection)
+    """The targets: 1 step for a tick that changes nothing, 2 for any other event (load,
+    then write), 3 with a sitewide claim (load, reserve, commit), on both kinds."""
+    wire = Wire()
+    store = make_redis_store(kind, connection_class=wire.connection_class)
     engine = engine_on(DWELL, store, clock)
     sitewide = engine_on("policy { at most 9 invitations per 1h sitewide }\n" + DWELL, store, clock)
     sitewide.site = "other"
-
-    found_sends: dict[str, int] = {}
-
-    def trips(engine: Engine, event: dict[str, Any]) -> int:
-        before, before_steps = sent[0], store.round_trips
-        engine.evaluate(event)
-        found_sends[str(len(found_sends))] = sent[0] - before
-        return store.round_trips - before_steps
-
     for warm in ("w1", "w2"):  # connect, load the scripts
         engine.evaluate({"visitor": warm, "event": "page_view", "url": "/"})
         sitewide.evaluate({"visitor": warm, "event": "page_view", "url": "/"})
         clock.advance(40)
         engine.evaluate({"visitor": warm, "event": "tick"})
         sitewide.evaluate({"visitor": warm, "event": "tick"})
-    found = {"page_view": trips(engine, {"visitor": "v1", "event": "page_view", "url": "/"})}
+    if store.cluster:  # a connection to every node, so no handshake is counted below
+        from redis.cluster import RedisCluster
+
+        store.client().ping(target_nodes=RedisCluster.ALL_NODES)
+
+    found: dict[str, tuple[int, int, int]] = {}
+
+    def measure(name: str, engine: Engine, event: dict[str, Any]) -> None:
+        before = (wire.steps, store.round_trips, wire.sends)
+        engine.evaluate(event)
+        after = (wire.steps, store.round_trips, wire.sends)
+        found[name] = tuple(a - b for a, b in zip(after, before, strict=True))  # type: ignore[assignment]
+
+    measure("page_view", engine, {"visitor": "v1", "event": "page_view", "url": "/"})
     clock.advance(5)
-    found["tick"] = trips(engine, {"visitor": "v1", "event": "tick"})
+    measure("tick", engine, {"visitor": "v1", "event": "tick"})
     clock.advance(30)
-    found["invite"] = trips(engine, {"visitor": "v1", "event": "tick"})
-    found["dismiss"] = trips(engine, {"visitor": "v1", "event": "invitation_dismissed"})
+    measure("invite", engine, {"visitor": "v1", "event": "tick"})
+    measure("dismiss", engine, {"visitor": "v1", "event": "invitation_dismissed"})
     sitewide.evaluate({"visitor": "v2", "event": "page_view", "url": "/"})
     clock.advance(40)
-    found["sitewide"] = trips(sitewide, {"visitor": "v2", "event": "tick"})
-    assert found == steps
-    assert dict(zip(found, found_sends.values(), strict=True)) == sends
+    measure("sitewide", sitewide, {"visitor": "v2", "event": "tick"})
+    assert {name: steps for name, (steps, _, _) in found.items()} == TARGET
+    assert {name: counted for name, (_, counted, _) in found.items()} == TARGET
+    assert {name: n for name, (_, _, n) in found.items()} == sends
+
+
+def test_a_refused_or_conflicting_commit_on_a_cluster_corrects_its_counts_in_one_step(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    """On a Cluster the expected outcome's counts go out with the commit; a refusal or
+    a conflict costs one more step, which leaves the statistics as on one server."""
+    wire = Wire()
+    store = make_redis_store("redis+cluster", connection_class=wire.connection_class)
+    cap, sitewide = (Cap(1, 600),), (Cap(5, 60),)
+    store.commit("s", "v1", claim_write(0, 100.0, cap))  # warm: the script is loaded
+    store.client().ping(target_nodes="all")
+    version = store.load("s", "v1", 100.0).version
+
+    def steps(write: Write) -> tuple[Outcome, int]:
+        before = wire.steps
+        outcome = store.commit("s", "v1", write)
+        return outcome, wire.steps - before
+
+    assert steps(claim_write(version, 200.0, cap)) == (Outcome.REFUSED, 2)
+    assert store.stats("s") == {("r", 0, "shown"): 1, ("r", None, "cap_race"): 1}
+    assert steps(claim_write(version, 201.0, cap)) == (Outcome.CONFLICT, 2)
+    assert store.stats("s") == {("r", 0, "shown"): 1, ("r", None, "cap_race"): 1}
+    version = store.load("s", "v1", 700.0).version
+    assert steps(claim_write(version, 700.0, cap, sitewide)) == (Outcome.APPLIED, 2)  # + reserve
+    assert store.stats("s") == {("r", 0, "shown"): 2, ("r", None, "cap_race"): 1}
+    for n in range(4):  # sitewide invitation ids are their times: one apart
+        store.commit("s", f"w{n}", claim_write(0, 701.0 + n, (), sitewide))
+    before = wire.steps  # the sitewide cap is used up: refused before the commit, no correction
+    assert store.commit("s", "v6", claim_write(0, 710.0, (), sitewide)) is Outcome.REFUSED
+    assert wire.steps - before == 2
+    assert store.stats("s") == {("r", 0, "shown"): 6, ("r", None, "cap_race"): 2}
+
+
+def test_a_cluster_commit_whose_script_is_not_loaded_runs_it_alone_and_counts_once(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    wire = Wire()
+    store = make_redis_store("redis+cluster", connection_class=wire.connection_class)
+    client = store.client()
+    client.ping(target_nodes="all")  # connected: no handshake counted below
+    for node in client.get_primaries():  # as after a failover to a fresh node
+        client.get_redis_connection(node).script_flush()
+    before = wire.steps
+    assert store.commit("s", "v1", claim_write(0, 100.0, ())) is Outcome.APPLIED
+    assert wire.steps - before == 2  # NOSCRIPT in the pipeline, then EVAL with the source
+    assert store.stats("s") == {("r", 0, "shown"): 1}
+    version = store.load("s", "v1", 100.0).version
+    before = wire.steps
+    assert store.commit("s", "v1", claim_write(version, 101.0, ())) is Outcome.APPLIED
+    assert wire.steps - before == 1  # loaded now
+    assert store.stats("s") == {("r", 0, "shown"): 2}
+
+
+class CrashBeforeCorrection(RedisStore):
+    """The process dies after the Cluster commit answered, before its correction."""
+
+    @contextmanager
+    def _io(self, what: str) -> Iterator[None]:
+        if what == "commit (correction)":
+            raise SystemExit("crashed")
+        with super()._io(what):
+            yield
+
+
+def test_a_crash_before_the_cluster_correction_costs_a_statistic_never_an_invitation(
+    make_redis_store: Callable[..., RedisStore],
+) -> None:
+    healthy = make_redis_store("redis+cluster")
+    crashing = CrashBeforeCorrection(healthy._connect, cluster=True)
+    cap, sitewide = (Cap(1, 600),), (Cap(1, 60),)
+    assert healthy.commit("s", "v1", claim_write(0, 100.0, cap)) is Outcome.APPLIED
+    version = healthy.load("s", "v1", 200.0).version
+    with pytest.raises(SystemExit):  # refused by the visitor's cap, holding a sitewide slot
+        crashing.commit("s", "v1", claim_write(version, 200.0, cap, sitewide))
+    after = healthy.load("s", "v1", 200.0, sitewide=sitewide)
+    assert after.history is not None
+    assert decode_history(after.history).ever == 1  # no invitation recorded
+    assert after.sitewide[0].count == 1  # the slot it reserved is held till the window ends
+    # the expected outcome's count stands, the refusal's is missing: a statistic
+    assert healthy.stats("s") == {("r", 0, "shown"): 2}
+    crashing.close()
 
 
 # --- the Lua script mirrors the contract ------------------------------------------------------

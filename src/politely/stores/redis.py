@@ -1,7 +1,9 @@
 """The Redis store: `redis://host:port/db` and `redis+cluster://host:port`.
 
 Keys (every visitor key under one hash tag, so a Cluster keeps a visitor on
-one slot; the site's keys under the site's tag):
+one slot; the site's keys under the site's tag). Site and visitor names are
+percent-escaped inside the tags (`%`, `:`, `{`, `}`), so no two (site,
+visitor) pairs share a key and a name never ends a tag early:
 
 - `politely:{site:visitor}`: a hash with `v` (version), `x` (expiry on the
   engine's clock), `p` (profile), `h` (history, `politely.codec`'s layout),
@@ -15,7 +17,10 @@ the caps, the recording, the remembered id, the profile, the version bump and
 the TTL. A claim with sitewide caps first reserves its sitewide slot
 (`lua/reserve.lua`) and gives it back if the visitor's commit then refuses or
 conflicts: a crash in between costs a sitewide slot, never an extra
-invitation. `docs/stores.md` says more: timeouts, the circuit breaker, what an
+invitation. On a Cluster the stats hash is on the site's slot: the expected
+outcome's counts go out in the same step as the commit (another node, sent
+before either reply is read) and are corrected only if the commit answers
+otherwise. `docs/stores.md` says more: timeouts, the circuit breaker, what an
 outage costs.
 
 redis-py is imported only when a Redis URL is opened; it is the `redis` extra.
@@ -66,12 +71,24 @@ def _field(count: Count) -> str:
     return json.dumps(list(count), separators=(",", ":"))
 
 
+_ESCAPES = str.maketrans({"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D"})
+
+
+def _name(name: str) -> str:
+    """A site or visitor name with no `:`, `{` or `}` left (percent-escaped, `%` too):
+    one-to-one, and the same as the name for every name without those four."""
+    return name.translate(_ESCAPES)
+
+
 def visitor_key(site: str, visitor: str) -> str:
-    return f"politely:{{{site}:{visitor}}}"
+    """`politely:{site:visitor}`, names escaped: the one `:` in the tag separates them,
+    and the tag ends at the `}` the key puts there."""
+    return f"politely:{{{_name(site)}:{_name(visitor)}}}"
 
 
 def site_key(site: str, what: str) -> str:
-    return f"politely:{{{site}}}:{what}"
+    """`politely:{site}:what`: no `:` inside the tag, so never a visitor's key."""
+    return f"politely:{{{_name(site)}}}:{what}"
 
 
 class RedisStore:
@@ -80,8 +97,9 @@ class RedisStore:
     `connect` builds the client (lazily: opening never needs the server up).
     Every redis error is raised as StoreError from the original; after a
     connection failure or timeout the store fails fast for `breaker` seconds
-    (no network attempt) and then tries again, so a dead Redis costs one
-    timeout a second, not one a request.
+    (no network attempt), then lets one caller probe while the others keep
+    failing fast, so a dead Redis costs one timeout a second, not one a
+    request, and never a burst of them when the pause ends.
     """
 
     def __init__(
@@ -101,10 +119,14 @@ class RedisStore:
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._breaker_lock = threading.Lock()
         self._open_until = 0.0  # the breaker is open (failing fast) until then
-        self._failure: str | None = None
+        self._failure: str | None = None  # why it tripped; None: closed
+        self._probing = False  # half-open: one caller is trying the server
         self.failures = 0  # calls that reached the network and failed
-        self.round_trips = 0  # sequential steps that reached the network (a pipeline is one)
+        # sequential steps that reached the network: a step is one or more sends issued
+        # before any reply is awaited (a pipeline, even to several Cluster nodes, is one)
+        self.round_trips = 0
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r})"
@@ -126,24 +148,54 @@ class RedisStore:
 
     @property
     def breaker_open(self) -> bool:
-        return self._clock() < self._open_until
+        """A call now would fail fast: in the pause, or while another caller probes."""
+        return self._failure is not None and (self._clock() < self._open_until or self._probing)
 
     @contextmanager
     def _io(self, what: str) -> Iterator[None]:
+        """One step on the network, through the breaker.
+
+        Closed: every call goes. After a connection failure or timeout it opens:
+        calls fail fast for `breaker` seconds. Then it is half-open: exactly one
+        caller probes the server while the others keep failing fast; the probe's
+        success (or any answer from the server) closes it, its failure opens it
+        for another pause.
+        """
         import redis
         from redis.exceptions import RedisClusterException
 
-        if self._clock() < self._open_until:
-            raise StoreError(f"{self._name} unavailable ({what} not tried): {self._failure}")
+        probe = False
+        if self._failure is not None:
+            with self._breaker_lock:
+                if self._failure is not None:
+                    if self._clock() < self._open_until or self._probing:
+                        raise StoreError(
+                            f"{self._name} unavailable ({what} not tried): {self._failure}"
+                        )
+                    self._probing = probe = True
         self.round_trips += 1
         try:
             yield
         except (redis.RedisError, RedisClusterException) as error:
             self.failures += 1
             if _trips(error):
-                self._failure = f"{type(error).__name__}: {error}"
-                self._open_until = self._clock() + self.breaker
+                with self._breaker_lock:
+                    self._failure = f"{type(error).__name__}: {error}"
+                    self._open_until = self._clock() + self.breaker
+            elif probe:  # the server answered: it is back
+                self._close_breaker()
             raise StoreError(f"{self._name} {what} failed: {error}") from error
+        else:
+            if probe:
+                self._close_breaker()
+        finally:
+            if probe:  # also when the probe died of something else: the next caller probes
+                self._probing = False
+
+    def _close_breaker(self) -> None:
+        with self._breaker_lock:
+            self._failure = None
+            self._open_until = 0.0
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         self.client()
@@ -216,9 +268,9 @@ class RedisStore:
         sw = site_key(site, "sitewide")
         reserved = ""
         claim_arg = b""
+        refused = False  # the sitewide reservation failed: the claim is refused outright
         if claim is not None:
             r = claim.record
-            refused = False
             if claim.sitewide:
                 args: list[Any] = [_n(write.at), r.id, _n(claim.keep_sitewide_for)]
                 for cap in claim.sitewide:
@@ -253,21 +305,76 @@ class RedisStore:
             _encode([_field(c) for c in write.refused_counts]),
             reserved,
         ]
+        if not self.cluster:
+            with self._io("commit"):
+                return _OUTCOMES[self._run("commit", keys, args)]
+        return self._commit_on_cluster(site, write, keys, args, reserved, refused)
+
+    def _commit_on_cluster(
+        self,
+        site: str,
+        write: Write,
+        keys: list[str],
+        args: list[Any],
+        reserved: str,
+        refused: bool,
+    ) -> Outcome:
+        """The visitor's script and the expected outcome's statistics in one step.
+
+        The stats hash is on the site's slot, so no script can hold both; the
+        commit script (the visitor's node) and `HINCRBY`s of the counts it will
+        most likely answer with (the site's node) go out together in one cluster
+        pipeline: one step. Only when the answer differs (a visitor cap refused,
+        a conflict) does a second step correct the counts and give the reserved
+        sitewide slot back. A crash in between costs a statistic, never an
+        invitation.
+        """
+        from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
+
+        not_run = (NoScriptError, MovedError, AskError, TryAgainError)
+        stats = site_key(site, "stats")
+        expected = write.refused_counts if refused else write.counts
         with self._io("commit"):
-            outcome = _OUTCOMES[self._run("commit", keys, args)]
-        if self.cluster:  # the site's keys live on other slots: a second step
-            counts = write.refused_counts if outcome is Outcome.REFUSED else write.counts
-            give_back = reserved and outcome is not Outcome.APPLIED
-            if outcome is Outcome.CONFLICT:
-                counts = ()
-            if counts or give_back:
-                with self._io("commit (stats)"):
-                    pipe = self.client().pipeline(transaction=False)
-                    for c in counts:
-                        pipe.hincrby(site_key(site, "stats"), _field(c), 1)
+            client = self.client()
+            script = self._scripts["commit"]
+            pipe = client.pipeline()
+            # ClusterPipeline blocks its evalsha() method, and would ask a node for
+            # the command's keys (COMMAND GETKEYS: a step of its own) unless told
+            # the node; a stale slot map answers MOVED, and the script runs alone
+            node = client.get_node_from_key(keys[0])
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args, target_nodes=node)
+            for c in expected:
+                pipe.hincrby(stats, _field(c), 1)
+            answer, *counted = _send(pipe)
+            if isinstance(answer, Exception) and not isinstance(answer, not_run):
+                raise answer
+        # a count whose command was redirected was not added; any other error:
+        # perhaps added (a timeout), so never added twice
+        added = Counter(
+            c for c, r in zip(expected, counted, strict=True) if not isinstance(r, not_run)
+        )
+        if isinstance(answer, Exception):  # NOSCRIPT or a redirection: it did not run
+            with self._io("commit"):  # one step: EVAL the source (which also caches it there)
+                answer = client.eval(script.script, len(keys), *keys, *args)
+        outcome = _OUTCOMES[answer]
+        wanted = Counter(
+            () if outcome is Outcome.CONFLICT
+            else write.refused_counts if outcome is Outcome.REFUSED
+            else write.counts
+        )  # fmt: skip
+        correction = {c: wanted[c] - added[c] for c in wanted | added if wanted[c] != added[c]}
+        give_back = reserved and outcome is not Outcome.APPLIED
+        if correction or give_back:
+            try:
+                with self._io("commit (correction)"):
+                    pipe = client.pipeline()
+                    for c, n in correction.items():
+                        pipe.hincrby(stats, _field(c), n)
                     if give_back:
-                        pipe.zrem(sw, reserved)
+                        pipe.zrem(site_key(site, "sitewide"), reserved)
                     pipe.execute()
+            except StoreError:
+                pass  # the outcome stands: a statistic (or a sitewide slot) is lost
         return outcome
 
     def count(self, site: str, counts: Iterable[Count]) -> None:
@@ -313,7 +420,8 @@ class RedisStore:
     def stats(self, site: str) -> Counter[Count]:
         with self._io("stats"):
             found = self.client().hgetall(site_key(site, "stats"))
-        return Counter({tuple(json.loads(k)): int(v) for k, v in found.items()})
+        counts = ((tuple(json.loads(k)), int(v)) for k, v in found.items())
+        return Counter({k: n for k, n in counts if n})  # a corrected count may be back at 0
 
     def ping(self) -> None:
         with self._io("ping"):
@@ -324,6 +432,20 @@ class RedisStore:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+def _send(pipe: Any) -> list[Any]:
+    """A cluster pipeline's commands, sent to every node before any reply is read
+    (one step), each answer or error in its place. No redirection or resend is
+    followed here: a timed-out commit resent could answer "conflict" after it was
+    applied, and a slot given back then could over-grant."""
+    try:
+        queue = pipe._execution_strategy.command_queue
+        return list(
+            pipe.send_cluster_commands(queue, raise_on_error=False, allow_redirections=False)
+        )
+    finally:
+        pipe.reset()
 
 
 def _block(packed: bytes) -> Block:
