@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, assert_never
 
 from politely import nodes as n
-from politely.fields import AGENT_FIELDS
+from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
 
 # --- define expansion ------------------------------------------------------------
 
@@ -141,23 +141,6 @@ def conjoin(*conditions: n.Condition | None) -> n.Condition | None:
 
 # --- contradictions ------------------------------------------------------------------
 
-# What is true of every value a known field can take.
-_DOMAINS: dict[str, tuple[float, float]] = {
-    "page.scroll": (0, 100),
-    "page.dwell": (0, math.inf),
-    "session.pageviews": (0, math.inf),
-    "session.duration": (0, math.inf),
-    "visitor.visits": (0, math.inf),
-    "visitor.chats": (0, math.inf),
-    "agents.online": (0, math.inf),
-    "agents.available": (0, math.inf),
-    "queue.length": (0, math.inf),
-    "queue.wait": (0, math.inf),
-    "invitations.session": (0, math.inf),
-    "invitations.today": (0, math.inf),
-    "invitations.last": (0, math.inf),
-}
-
 
 def literal(value: n.Value) -> object:
     """The run-time value of a literal: durations in seconds, percents as numbers."""
@@ -258,7 +241,8 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
 
 
 def _domain(name: str) -> _Bounds:
-    low, high = _DOMAINS.get(name, (-math.inf, math.inf))
+    spec = KNOWN_FIELDS.get(name)  # what is true of every value it can take
+    low, high = spec.range if spec is not None else (-math.inf, math.inf)
     return _Bounds(low=low, high=high)
 
 
@@ -285,10 +269,10 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     name, op, value = condition.field.name, condition.op, literal(condition.value)
     if name == "event":
         return (op == "==" and value != "page_view") or (op == "!=" and value == "page_view")
-    thresholds = {"page.dwell": 0, "page.scroll": 0, "session.pageviews": 1}
-    if name not in thresholds or isinstance(value, bool) or not isinstance(value, int | float):
+    spec = KNOWN_FIELDS.get(name)
+    floor = spec.on_load if spec is not None else None
+    if floor is None or isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    floor = thresholds[name]
     return (op == ">=" and value > floor) or (op == ">" and value >= floor)
 
 

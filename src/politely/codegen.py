@@ -28,15 +28,13 @@ from typing import Any
 from politely import analysis, ticks
 from politely import nodes as n
 from politely.durations import DAY
-from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, TIME_FIELDS, lookup
+from politely.fields import AGENT_FIELDS, KNOWN_FIELDS, TIME_FIELDS, lookup
 from politely.glob import compile_glob, inline
 from politely.state import AgentStatus, InvitationLog, VisitorState
 
 Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
 Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
 Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]
-
-# Fields whose value grows one second per second (`base + k` at tick k).
 
 
 class _Tick:
@@ -133,42 +131,11 @@ class _Fields:
     def get(self, name: str) -> str:
         path = tuple(name.split("."))
         namespace, rest = path[0], path[1:]
-        simple = {
-            "event": "e.event",
-            "page.url": "s.page_url",
-            "page.path": "s.page_path",
-            "page.title": "s.page_title",
-            "page.referrer": "s.page_referrer",
-            "page.dwell": "(now - s.page_start) if s.page_start is not None else None",
-            "page.scroll": "s.scroll if s.page_start is not None else None",
-            "session.pageviews": "s.pageviews",
-            "session.duration": "(now - s.session_start) if s.session_start is not None else None",
-            "session.landing": "s.landing",
-            "session.referrer": "s.session_referrer",
-            "session.utm_source": "s.utm[0] if s.utm is not None else None",
-            "session.utm_medium": "s.utm[1] if s.utm is not None else None",
-            "session.utm_campaign": "s.utm[2] if s.utm is not None else None",
-            "visitor.visits": "s.visits",
-            "visitor.returning": "s.visits > 1",
-            "visitor.chats": "s.chats",
-            "agents.online": "a.online if a is not None else None",
-            "agents.available": "a.available if a is not None else None",
-            "queue.length": "a.queue_length if a is not None else None",
-            "queue.wait": "a.queue_wait if a is not None else None",
-        }
-        if name in simple:
-            return self._load(name, simple[name])
-        if namespace == "invitations":
-            log = self._load("log", "s.log")
-            expression = {
-                "invitations.session": f"({log}.session_count if {log} is not None "
-                f"and {log}.session == s.session else 0)",
-                "invitations.today": f"_today_releases({log}, now)"
-                if self.window
-                else f"_today({log}, now)",
-                "invitations.last": f"(now - {log}.recent[-1].at) if {log} is not None "
-                f"and {log}.recent else _INF",
-            }[name]
+        spec = KNOWN_FIELDS.get(name)
+        if spec is not None and spec.load is not None:
+            expression = (spec.window_load or spec.load) if self.window else spec.load
+            if "{log}" in expression:
+                expression = expression.format(log=self._load("log", "s.log"))
             return self._load(name, expression)
         if namespace == "visitor":
             attrs = self._load("attributes", "s.attributes or _NOATTR")
@@ -229,7 +196,7 @@ class _Emitter:
         spec = lookup(test.field.path).spec
         assert spec is not None, name
         v = self.fields.get(name)
-        kind = "attribute text" if name in ATTRIBUTE_FIELDS else spec.type
+        kind = "attribute text" if spec.attribute else spec.type
         if isinstance(test, n.Bare):
             return f"({v} is True)" if spec.type == "any" else f"({v})"
         if isinstance(test, n.Compare):
