@@ -19,6 +19,7 @@ from pathlib import Path
 
 from politely import analysis, zones
 from politely import nodes as n
+from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
 from politely.fields import KNOWN_FIELDS, FieldSpec, lookup, near_miss
 from politely.language import (
@@ -31,21 +32,6 @@ from politely.language import (
 from politely.limits import DEPTH_HELP, MAX_DEFINE_CHAIN, MAX_DEPTH, MAX_TESTS
 from politely.parser import BOM, parse
 
-_SINGLE_RULE_CLAUSES = (n.When, n.Say, n.On, n.Priority, n.During)
-_SINGLE_POLICY_CLAUSES = (n.Only, n.Never, n.During, n.SessionTimeout)
-_CLAUSE_WORDS = {
-    n.On: "on",
-    n.When: "when",
-    n.Say: "say",
-    n.Priority: "priority",
-    n.Cooldown: "cooldown",
-    n.Cap: "at most",
-    n.During: "during",
-    n.Quiet: "quiet",
-    n.Only: "only when",
-    n.Never: "never when",
-    n.SessionTimeout: "session timeout",
-}
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 _GLOB_FOREIGN = re.compile(r"[\[\]^$\\|{}]")
 _VALUE_TYPES = {
@@ -347,7 +333,7 @@ class _Checker:
             self.too_big.add(define)
 
     def _check_rule(self, rule: n.Rule, defines: Mapping[str, n.Condition]) -> None:
-        seen = self._check_clauses(rule.clauses, n.RULE_CLAUSES, _SINGLE_RULE_CLAUSES, "rule")
+        seen = self._check_clauses(rule.clauses, in_policy=False)
         if n.When not in seen:
             self.error(
                 rule.name.span,
@@ -381,7 +367,7 @@ class _Checker:
                 self._check_schedule(clause.schedule)
 
     def _check_policy(self, policy: n.Policy, defines: Mapping[str, n.Condition]) -> None:
-        self._check_clauses(policy.clauses, n.POLICY_CLAUSES, _SINGLE_POLICY_CLAUSES, "policy")
+        self._check_clauses(policy.clauses, in_policy=True)
         quiet_seen: dict[str, n.Quiet] = {}
         for clause in policy.clauses:
             if isinstance(clause, n.Only | n.Never):
@@ -403,32 +389,29 @@ class _Checker:
             elif isinstance(clause, n.SessionTimeout):
                 self._positive(clause.duration, "a session timeout")
 
-    def _check_clauses(
-        self,
-        clauses: tuple[n.Clause, ...],
-        allowed: tuple[type, ...],
-        single: tuple[type, ...],
-        where: str,
-    ) -> set[type]:
+    def _check_clauses(self, clauses: tuple[n.Clause, ...], *, in_policy: bool) -> set[type]:
+        where = "policy" if in_policy else "rule"
         seen: set[type] = set()
         for clause in clauses:
             kind = type(clause)
-            word = _CLAUSE_WORDS[kind]
-            if not isinstance(clause, allowed):
-                other = "the policy" if where == "rule" else "a rule"
+            spec = CLAUSE_OF[kind]
+            word = spec.keyword
+            times = spec.times(in_policy)
+            if times is None:
+                other = "a rule" if in_policy else "the policy"
                 self.error(
                     _head(clause.span, word),
                     "misplaced-clause",
                     f"`{word}` does not belong in a {where}",
                     f"`{word}` belongs in {other}",
                 )
-            elif kind in single and kind in seen:
+            elif times == "once" and kind in seen:
                 self.error(
                     _head(clause.span, word),
                     "duplicate-clause",
                     f"this {where} already has a `{word}` clause",
                     "join the two with and/or, or keep one"
-                    if kind in (n.When, n.Only, n.Never)
+                    if kind in CONDITION_CLAUSES
                     else "keep one",
                 )
             seen.add(kind)

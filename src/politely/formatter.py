@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import assert_never
 
 from politely import nodes as n
+from politely.clauses import CLAUSE_OF
 from politely.diagnostics import source_lines_of
 from politely.durations import format_duration
 from politely.errors import FormatError
@@ -212,7 +214,7 @@ def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None
         for i, message in enumerate(clause.messages):
             units.append(
                 _Unit(
-                    ("say " if i == 0 else " or ") + quote(message.text),
+                    (CLAUSE_OF[n.Say].keyword + " " if i == 0 else " or ") + quote(message.text),
                     1,
                     line if i == 0 else message.span.line,
                     message.span.end_line,
@@ -221,7 +223,7 @@ def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None
             )
         return
     if isinstance(clause, n.When | n.Only | n.Never):
-        keyword = {n.When: "when ", n.Only: "only when ", n.Never: "never when "}[type(clause)]
+        keyword = CLAUSE_OF[type(clause)].keyword + " "
         _condition_units(units, keyword, clause.condition, 1, line)
         units[-1].end = max(units[-1].end, end)
         return
@@ -229,30 +231,34 @@ def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None
 
 
 def _clause_text(clause: n.Clause, in_policy: bool) -> str:
-    if isinstance(clause, n.On):
-        return "on " + ", ".join(e.value for e in clause.events)
-    if isinstance(clause, n.Priority):
-        return f"priority {format_number(clause.value.value)}"
-    if isinstance(clause, n.Cooldown):
-        return f"cooldown {format_duration(clause.duration.seconds)}"
-    if isinstance(clause, n.Cap):
-        count = clause.count.value
-        word = ""
-        if in_policy or clause.sitewide:
-            word = " invitation" if count == 1 else " invitations"
-        if clause.duration is not None:
-            window = format_duration(clause.duration.seconds)
-        else:
-            window = clause.window
-        sitewide = " sitewide" if clause.sitewide else ""
-        return f"at most {format_number(count)}{word} per {window}{sitewide}"
-    if isinstance(clause, n.During):
-        return "during " + format_schedule(clause.schedule)
-    if isinstance(clause, n.Quiet):
-        return f"quiet {format_duration(clause.duration.seconds)} after {clause.after}"
-    if isinstance(clause, n.SessionTimeout):
-        return f"session timeout {format_duration(clause.duration.seconds)}"
-    raise TypeError(f"no layout for {type(clause).__name__}")
+    """A one-line clause after its keyword (`say` and the conditions lay out apart)."""
+    match clause:
+        case n.On(events=events):
+            body = ", ".join(e.value for e in events)
+        case n.Priority(value=value):
+            body = format_number(value.value)
+        case n.Cooldown(duration=duration) | n.SessionTimeout(duration=duration):
+            body = format_duration(duration.seconds)
+        case n.Cap():
+            count = clause.count.value
+            word = ""
+            if in_policy or clause.sitewide:
+                word = " invitation" if count == 1 else " invitations"
+            if clause.duration is not None:
+                window = format_duration(clause.duration.seconds)
+            else:
+                window = clause.window
+            sitewide = " sitewide" if clause.sitewide else ""
+            body = f"{format_number(count)}{word} per {window}{sitewide}"
+        case n.During(schedule=schedule):
+            body = format_schedule(schedule)
+        case n.Quiet():
+            body = f"{format_duration(clause.duration.seconds)} after {clause.after}"
+        case n.When() | n.Only() | n.Never() | n.Say():
+            raise TypeError(f"{type(clause).__name__} lays out on its own")
+        case _:
+            assert_never(clause)
+    return f"{CLAUSE_OF[type(clause)].keyword} {body}"
 
 
 def _condition_units(

@@ -302,10 +302,7 @@ class SessionTimeout:
 Clause = (
     On | When | Say | Priority | Cooldown | Cap | During | Quiet | Only | Never | SessionTimeout
 )
-
-# Where each clause may stand; the checker reports the others as misplaced.
-RULE_CLAUSES = (On, When, Say, Priority, Cooldown, Cap, During)
-POLICY_CLAUSES = (Cap, Quiet, Only, Never, During, SessionTimeout)
+# Where each clause may stand, and how often: politely.clauses.
 
 
 # --- items -------------------------------------------------------------------
