@@ -24,18 +24,22 @@ from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
 
 def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Condition:
     """Replace every `define` reference by its condition (defines must be acyclic)."""
-    if isinstance(condition, n.Ref):
-        return expand(defines[condition.name], defines)
-    if isinstance(condition, n.Not):
-        return replace(condition, operand=expand(condition.operand, defines))
-    if isinstance(condition, n.And | n.Or):
-        kind = type(condition)
-        operands: list[n.Condition] = []
-        for operand in condition.operands:
-            expanded = expand(operand, defines)
-            operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
-        return replace(condition, operands=tuple(operands))
-    return condition
+    match condition:
+        case n.Ref():
+            return expand(defines[condition.name], defines)
+        case n.Not():
+            return replace(condition, operand=expand(condition.operand, defines))
+        case n.And() | n.Or():
+            kind = type(condition)
+            operands: list[n.Condition] = []
+            for operand in condition.operands:
+                expanded = expand(operand, defines)
+                operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
+            return replace(condition, operands=tuple(operands))
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+            return condition
+        case _:
+            assert_never(condition)
 
 
 def depth(condition: n.Condition) -> int:
@@ -108,11 +112,16 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
 
 def walk(condition: n.Condition) -> Iterator[n.Condition]:
     yield condition
-    if isinstance(condition, n.Not):
-        yield from walk(condition.operand)
-    elif isinstance(condition, n.And | n.Or):
-        for operand in condition.operands:
-            yield from walk(operand)
+    match condition:
+        case n.Not():
+            yield from walk(condition.operand)
+        case n.And() | n.Or():
+            for operand in condition.operands:
+                yield from walk(operand)
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
+            pass
+        case _:
+            assert_never(condition)
 
 
 def fields_read(condition: n.Condition) -> frozenset[str]:
@@ -144,9 +153,13 @@ def conjoin(*conditions: n.Condition | None) -> n.Condition | None:
 
 def literal(value: n.Value) -> object:
     """The run-time value of a literal: durations in seconds, percents as numbers."""
-    if isinstance(value, n.Duration):
-        return value.seconds
-    return value.value
+    match value:
+        case n.Duration():
+            return value.seconds
+        case n.Number() | n.Percent() | n.Text() | n.Boolean():
+            return value.value
+        case _:
+            assert_never(value)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
+from typing import assert_never
 
 from politely import analysis, zones
 from politely import nodes as n
@@ -349,45 +350,55 @@ class _Checker:
                 'every rule says what to say: say "Can I help?" or "Questions?"',
             )
         for clause in rule.clauses:
-            if isinstance(clause, n.When):
-                self._check_condition(clause.condition, defines)
-                self._bounded(clause.condition)
-            elif isinstance(clause, n.Say):
-                self._check_messages(clause)
-            elif isinstance(clause, n.On):
-                self._check_events(clause)
-            elif isinstance(clause, n.Priority):
-                if not isinstance(clause.value.value, int):
-                    self.error(clause.value.span, "bad-priority", "priority is a whole number")
-            elif isinstance(clause, n.Cooldown):
-                self._positive(clause.duration, "a cooldown")
-            elif isinstance(clause, n.Cap):
-                self._check_cap(clause, in_policy=False)
-            elif isinstance(clause, n.During):
-                self._check_schedule(clause.schedule)
+            match clause:
+                case n.When():
+                    self._check_condition(clause.condition, defines)
+                    self._bounded(clause.condition)
+                case n.Say():
+                    self._check_messages(clause)
+                case n.On():
+                    self._check_events(clause)
+                case n.Priority():
+                    if not isinstance(clause.value.value, int):
+                        self.error(clause.value.span, "bad-priority", "priority is a whole number")
+                case n.Cooldown():
+                    self._positive(clause.duration, "a cooldown")
+                case n.Cap():
+                    self._check_cap(clause, in_policy=False)
+                case n.During():
+                    self._check_schedule(clause.schedule)
+                case n.Quiet() | n.Only() | n.Never() | n.SessionTimeout():
+                    pass  # misplaced: reported by _check_clauses
+                case _:
+                    assert_never(clause)
 
     def _check_policy(self, policy: n.Policy, defines: Mapping[str, n.Condition]) -> None:
         self._check_clauses(policy.clauses, in_policy=True)
         quiet_seen: dict[str, n.Quiet] = {}
         for clause in policy.clauses:
-            if isinstance(clause, n.Only | n.Never):
-                self._check_condition(clause.condition, defines)
-                self._bounded(clause.condition)
-            elif isinstance(clause, n.Cap):
-                self._check_cap(clause, in_policy=True)
-            elif isinstance(clause, n.During):
-                self._check_schedule(clause.schedule)
-            elif isinstance(clause, n.Quiet):
-                self._positive(clause.duration, "a quiet period")
-                if clause.after in quiet_seen:
-                    self.error(
-                        clause.span,
-                        "duplicate-clause",
-                        f"the policy already has `quiet ... after {clause.after}`",
-                    )
-                quiet_seen[clause.after] = clause
-            elif isinstance(clause, n.SessionTimeout):
-                self._positive(clause.duration, "a session timeout")
+            match clause:
+                case n.Only() | n.Never():
+                    self._check_condition(clause.condition, defines)
+                    self._bounded(clause.condition)
+                case n.Cap():
+                    self._check_cap(clause, in_policy=True)
+                case n.During():
+                    self._check_schedule(clause.schedule)
+                case n.Quiet():
+                    self._positive(clause.duration, "a quiet period")
+                    if clause.after in quiet_seen:
+                        self.error(
+                            clause.span,
+                            "duplicate-clause",
+                            f"the policy already has `quiet ... after {clause.after}`",
+                        )
+                    quiet_seen[clause.after] = clause
+                case n.SessionTimeout():
+                    self._positive(clause.duration, "a session timeout")
+                case n.On() | n.When() | n.Say() | n.Priority() | n.Cooldown():
+                    pass  # misplaced: reported by _check_clauses
+                case _:
+                    assert_never(clause)
 
     def _check_clauses(self, clauses: tuple[n.Clause, ...], *, in_policy: bool) -> set[type]:
         where = "policy" if in_policy else "rule"
@@ -511,39 +522,44 @@ class _Checker:
         self, condition: n.Condition, defines: Mapping[str, n.Condition | n.Define]
     ) -> None:
         for node in analysis.walk(condition):
-            if isinstance(node, n.Ref):
-                reported = node.name in self.cyclic or node.name in self.broken_defines
-                if node.name not in defines and not reported:
-                    self._undefined(node, defines)
-            elif isinstance(node, n.Compare):
-                self._check_compare(node)
-            elif isinstance(node, n.InList):
-                self._check_list(node)
-            elif isinstance(node, n.Matches | n.Contains):
-                spec = self._field(node.field)
-                if spec is not None and spec.type not in ("text", "any"):
-                    word = "matches" if isinstance(node, n.Matches) else "contains"
-                    self.error(
-                        node.span,
-                        "type-mismatch",
-                        f"`{word}` needs text, but `{spec.name}` is {_TYPE_WORDS[spec.type]}",
-                    )
-                if isinstance(node, n.Matches):
-                    self._check_glob(node.pattern)
-            elif isinstance(node, n.Bare):
-                spec = self._field(node.field)
-                if spec is not None and spec.type not in ("bool", "any"):
-                    example = {
-                        "text": ' == "..."',
-                        "number": " > 0",
-                        "duration": " >= 30s",
-                    }[spec.type]
-                    self.error(
-                        node.span,
-                        "type-mismatch",
-                        f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
-                        f"compare it, for example: {spec.name}{example}",
-                    )
+            match node:
+                case n.Ref():
+                    reported = node.name in self.cyclic or node.name in self.broken_defines
+                    if node.name not in defines and not reported:
+                        self._undefined(node, defines)
+                case n.Compare():
+                    self._check_compare(node)
+                case n.InList():
+                    self._check_list(node)
+                case n.Matches() | n.Contains():
+                    spec = self._field(node.field)
+                    if spec is not None and spec.type not in ("text", "any"):
+                        word = "matches" if isinstance(node, n.Matches) else "contains"
+                        self.error(
+                            node.span,
+                            "type-mismatch",
+                            f"`{word}` needs text, but `{spec.name}` is {_TYPE_WORDS[spec.type]}",
+                        )
+                    if isinstance(node, n.Matches):
+                        self._check_glob(node.pattern)
+                case n.Bare():
+                    spec = self._field(node.field)
+                    if spec is not None and spec.type not in ("bool", "any"):
+                        example = {
+                            "text": ' == "..."',
+                            "number": " > 0",
+                            "duration": " >= 30s",
+                        }[spec.type]
+                        self.error(
+                            node.span,
+                            "type-mismatch",
+                            f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
+                            f"compare it, for example: {spec.name}{example}",
+                        )
+                case n.Not() | n.And() | n.Or():
+                    pass  # walk yields their operands
+                case _:
+                    assert_never(node)
 
     def _undefined(self, ref: n.Ref, defines: Mapping[str, object]) -> None:
         names = list(defines)

@@ -23,7 +23,7 @@ import linecache
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, assert_never
 
 from politely import analysis, ticks
 from politely import nodes as n
@@ -182,14 +182,19 @@ class _Emitter:
 
     # booleans
     def boolean(self, condition: n.Condition) -> str:
-        if isinstance(condition, n.And):
-            return "(" + " and ".join(self.boolean(o) for o in condition.operands) + ")"
-        if isinstance(condition, n.Or):
-            return "(" + " or ".join(self.boolean(o) for o in condition.operands) + ")"
-        if isinstance(condition, n.Not):
-            return f"(not {self.boolean(condition.operand)})"
-        assert not isinstance(condition, n.Ref), "defines must be expanded"
-        return self.test(condition)
+        match condition:
+            case n.And():
+                return "(" + " and ".join(self.boolean(o) for o in condition.operands) + ")"
+            case n.Or():
+                return "(" + " or ".join(self.boolean(o) for o in condition.operands) + ")"
+            case n.Not():
+                return f"(not {self.boolean(condition.operand)})"
+            case n.Ref():
+                raise AssertionError("defines must be expanded")
+            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+                return self.test(condition)
+            case _:
+                assert_never(condition)
 
     def test(self, test: n.Test) -> str:
         name = test.field.name
@@ -197,20 +202,23 @@ class _Emitter:
         assert spec is not None, name
         v = self.fields.get(name)
         kind = "attribute text" if spec.attribute else spec.type
-        if isinstance(test, n.Bare):
-            return f"({v} is True)" if spec.type == "any" else f"({v})"
-        if isinstance(test, n.Compare):
-            value = analysis.literal(test.value)
-            return _typed(v, kind, value, f"{v} {test.op} {value!r}")
-        if isinstance(test, n.InList):
-            values = frozenset(analysis.literal(x) for x in test.values)
-            word = "not in" if test.negated else "in"
-            constant = self.constants.add(values)
-            return _typed(v, kind, next(iter(values)), f"{v} {word} {constant}")
-        if isinstance(test, n.Contains):
-            return _typed(v, kind, "", f"{test.text.value!r} in {v}")
-        assert isinstance(test, n.Matches)
-        return _typed(v, kind, "", self._glob(v, test.pattern.value))
+        match test:
+            case n.Bare():
+                return f"({v} is True)" if spec.type == "any" else f"({v})"
+            case n.Compare():
+                value = analysis.literal(test.value)
+                return _typed(v, kind, value, f"{v} {test.op} {value!r}")
+            case n.InList():
+                values = frozenset(analysis.literal(x) for x in test.values)
+                word = "not in" if test.negated else "in"
+                constant = self.constants.add(values)
+                return _typed(v, kind, next(iter(values)), f"{v} {word} {constant}")
+            case n.Contains():
+                return _typed(v, kind, "", f"{test.text.value!r} in {v}")
+            case n.Matches():
+                return _typed(v, kind, "", self._glob(v, test.pattern.value))
+            case _:
+                assert_never(test)
 
     def _glob(self, v: str, pattern: str) -> str:
         return inline(v, pattern) or f"{self.constants.add(compile_glob(pattern))}({v})"

@@ -274,21 +274,26 @@ def first_false(
     """None when the condition holds; else its first false part, with the value seen."""
     if holds(condition, s, event, agents, now):
         return None
-    if isinstance(condition, n.And):
-        for operand in condition.operands:
-            found = first_false(rules, operand, s, event, agents, now)
-            if found is not None:
-                return found
-    if isinstance(condition, n.Or):
-        parts = [first_false(rules, o, s, event, agents, now) for o in condition.operands]
-        return "none of the alternatives holds: " + "; ".join(p for p in parts if p)
-    if isinstance(condition, n.Bare):
-        value = rules.value(condition.field.name, s, event, agents, now)
-        return f"{condition.field.name} is {show_value(condition.field.name, value)}"
-    if isinstance(condition, n.Compare | n.InList | n.Matches | n.Contains):
-        value = rules.value(condition.field.name, s, event, agents, now)
-        shown = show_value(condition.field.name, value)
-        return f"{format_condition(condition)} is false: {condition.field.name} is {shown}"
+    match condition:
+        case n.And():
+            for operand in condition.operands:
+                found = first_false(rules, operand, s, event, agents, now)
+                if found is not None:
+                    return found
+        case n.Or():
+            parts = [first_false(rules, o, s, event, agents, now) for o in condition.operands]
+            return "none of the alternatives holds: " + "; ".join(p for p in parts if p)
+        case n.Bare():
+            value = rules.value(condition.field.name, s, event, agents, now)
+            return f"{condition.field.name} is {show_value(condition.field.name, value)}"
+        case n.Compare() | n.InList() | n.Matches() | n.Contains():
+            value = rules.value(condition.field.name, s, event, agents, now)
+            shown = show_value(condition.field.name, value)
+            return f"{format_condition(condition)} is false: {condition.field.name} is {shown}"
+        case n.Not() | n.Ref():
+            pass
+        case _:
+            assert_never(condition)
     return f"{format_condition(condition)} is false"
 
 

@@ -43,15 +43,19 @@ def format_number(value: int | float) -> str:
 
 
 def format_value(value: n.Value) -> str:
-    if isinstance(value, n.Duration):
-        return format_duration(value.seconds)
-    if isinstance(value, n.Percent):
-        return format_number(value.value) + "%"
-    if isinstance(value, n.Text):
-        return quote(value.value)
-    if isinstance(value, n.Boolean):
-        return "true" if value.value else "false"
-    return format_number(value.value)
+    match value:
+        case n.Duration():
+            return format_duration(value.seconds)
+        case n.Percent():
+            return format_number(value.value) + "%"
+        case n.Text():
+            return quote(value.value)
+        case n.Boolean():
+            return "true" if value.value else "false"
+        case n.Number():
+            return format_number(value.value)
+        case _:
+            assert_never(value)
 
 
 def quote(text: str) -> str:
@@ -67,30 +71,38 @@ def format_condition(condition: n.Condition, parent: int = 0) -> str:
     An `and` inside an `or` is always parenthesised: `(a and b) or c` reads
     unambiguously to someone who never learnt the precedence rules.
     """
-    if isinstance(condition, n.Or | n.And):
-        word = " or " if isinstance(condition, n.Or) else " and "
-        own = _PRECEDENCE[type(condition)]
-        text = word.join(format_condition(o, own) for o in condition.operands)
-        return f"({text})" if parent >= 1 and parent != own else text
-    if isinstance(condition, n.Not):
-        return "not " + format_condition(condition.operand, 3)
-    if isinstance(condition, n.Ref):
-        return condition.name
-    return format_test(condition)
+    match condition:
+        case n.Or() | n.And():
+            word = " or " if isinstance(condition, n.Or) else " and "
+            own = _PRECEDENCE[type(condition)]
+            text = word.join(format_condition(o, own) for o in condition.operands)
+            return f"({text})" if parent >= 1 and parent != own else text
+        case n.Not():
+            return "not " + format_condition(condition.operand, 3)
+        case n.Ref():
+            return condition.name
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+            return format_test(condition)
+        case _:
+            assert_never(condition)
 
 
 def format_test(test: n.Test) -> str:
     name = test.field.name
-    if isinstance(test, n.Compare):
-        return f"{name} {test.op} {format_value(test.value)}"
-    if isinstance(test, n.InList):
-        values = ", ".join(format_value(v) for v in test.values)
-        return f"{name} {'not in' if test.negated else 'in'} [{values}]"
-    if isinstance(test, n.Matches):
-        return f"{name} matches {quote(test.pattern.value)}"
-    if isinstance(test, n.Contains):
-        return f"{name} contains {quote(test.text.value)}"
-    return name
+    match test:
+        case n.Compare():
+            return f"{name} {test.op} {format_value(test.value)}"
+        case n.InList():
+            values = ", ".join(format_value(v) for v in test.values)
+            return f"{name} {'not in' if test.negated else 'in'} [{values}]"
+        case n.Matches():
+            return f"{name} matches {quote(test.pattern.value)}"
+        case n.Contains():
+            return f"{name} contains {quote(test.text.value)}"
+        case n.Bare():
+            return name
+        case _:
+            assert_never(test)
 
 
 def format_days(days: frozenset[int]) -> str:
@@ -195,15 +207,19 @@ def _layout(program: n.Program) -> list[_Unit]:
     for item in program.items:
         first = len(units)
         span = item.span
-        if isinstance(item, n.Define):
-            _condition_units(units, f"define {item.name.value} = ", item.condition, 0, span.line)
-            units[-1].end = max(units[-1].end, span.end_line)
-        else:
-            head = "policy {" if isinstance(item, n.Policy) else f"rule {item.name.value} {{"
-            units.append(_Unit(head, 0, span.line, span.line))
-            for clause in item.clauses:
-                _clause_units(units, clause, isinstance(item, n.Policy))
-            units.append(_Unit("}", 0, span.end_line, span.end_line, continues=True))
+        match item:
+            case n.Define():
+                prefix = f"define {item.name.value} = "
+                _condition_units(units, prefix, item.condition, 0, span.line)
+                units[-1].end = max(units[-1].end, span.end_line)
+            case n.Policy() | n.Rule():
+                head = "policy {" if isinstance(item, n.Policy) else f"rule {item.name.value} {{"
+                units.append(_Unit(head, 0, span.line, span.line))
+                for clause in item.clauses:
+                    _clause_units(units, clause, isinstance(item, n.Policy))
+                units.append(_Unit("}", 0, span.end_line, span.end_line, continues=True))
+            case _:
+                assert_never(item)
         units[first].item = True
     return units
 
