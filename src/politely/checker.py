@@ -6,7 +6,8 @@
 
 Errors (docs/language.md, section 12) stop a rule set from running; warnings do not.
 The codes are stable: tests, editors and the HTTP service rely on them, and
-docs/language.md lists each with an example.
+docs/language.md lists each with an example. Reading files is `sources.py`;
+the pestering warnings are `pestering.py`.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from politely.fields import KNOWN_FIELDS, FieldSpec, lookup, near_miss
 from politely.language import (
     BUILTIN_EVENTS,
     OUTCOME_EVENTS,
-    cap_of,
-    rule_events,
-    visitor_caps,
 )
 from politely.limits import DEPTH_HELP, MAX_DEFINE_CHAIN, MAX_DEPTH, MAX_TESTS
-from politely.parser import BOM, parse
+from politely.parser import parse
+from politely.pestering import Site, pester
+from politely.sources import first_bad_byte, read_sources, without_bom
+from politely.sources import source_paths as source_paths  # the CLI lists files with it
 
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 _GLOB_FOREIGN = re.compile(r"[\[\]^$\\|{}]")
@@ -73,28 +74,6 @@ class CheckResult:
         return not self.errors
 
 
-def source_paths(path: str | Path) -> list[Path]:
-    """A `.rules` file, or every `*.rules` file of a folder in file-name order.
-
-    Raises FileNotFoundError when there is nothing to read.
-    """
-    root = Path(path)
-    if root.is_dir():
-        files = sorted(root.glob("*.rules"), key=lambda p: p.name)
-        if not files:
-            raise FileNotFoundError(f"{root}: no *.rules files in this folder")
-        return files
-    if root.is_file():
-        return [root]
-    raise FileNotFoundError(f"{root}: no such file or folder")
-
-
-def read_sources(path: str | Path) -> dict[str, str]:
-    """The site's files and their texts. Files that are not UTF-8 are read with
-    replacement characters; the checker reports them."""
-    return {str(f): f.read_bytes().decode("utf-8", errors="replace") for f in source_paths(path)}
-
-
 def check_path(path: str | Path) -> CheckResult:
     return check_sources(read_sources(path))
 
@@ -108,7 +87,7 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
 class _Checker:
     def __init__(self, sources: Mapping[str, str]) -> None:
         # Without the byte-order mark the parser drops, so carets line up.
-        self.sources = {path: text.removeprefix(BOM) for path, text in sources.items()}
+        self.sources = without_bom(sources)
         self.diagnostics: list[Diagnostic] = []
         self.path = ""
         self.cyclic: set[str] = set()  # defines in a cycle: reported once, where defined
@@ -126,6 +105,10 @@ class _Checker:
             Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
         )
 
+    def warn_in(self, path: str, span: n.Span, code: str, message: str, *hints: str) -> None:
+        self.path = path
+        self.warn(span, code, message, *hints)
+
     def warn_later(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         """A warning found while looking for errors: shown only if there are none."""
         self.pending.append(
@@ -136,9 +119,9 @@ class _Checker:
         programs: list[tuple[str, n.Program]] = []
         for path, text in self.sources.items():
             self.path = path
-            if "\ufffd" in text:
-                line = text[: text.index("\ufffd")].count("\n") + 1
-                self.error(n.Span(line, 1, line, 2), "bad-encoding", "this file is not UTF-8")
+            bad = first_bad_byte(text)
+            if bad is not None:
+                self.error(bad, "bad-encoding", "this file is not UTF-8")
             result = parse(text, path)
             self.diagnostics.extend(result.diagnostics)
             programs.append((path, result.parsed))
@@ -156,7 +139,7 @@ class _Checker:
 
         if not any(d.is_error for d in self.diagnostics):
             self.diagnostics.extend(self.pending)
-            self._warn(defines, define_paths, policy, policy_path, rules)
+            pester(Site(defines, define_paths, policy, policy_path, rules), self.warn_in)
         diagnostics = tuple(
             sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
         )
@@ -207,7 +190,7 @@ class _Checker:
                     rules.append((path, item))
                 elif policy is not None:
                     self.error(
-                        _head(item.span, "policy"),
+                        n.keyword_span(item.span, "policy"),
                         "multiple-policies",
                         "a site has at most one policy",
                         f"the policy is at {policy_path}:{policy.span.line}:{policy.span.column}; "
@@ -411,14 +394,14 @@ class _Checker:
             if times is None:
                 other = "a rule" if in_policy else "the policy"
                 self.error(
-                    _head(clause.span, word),
+                    n.keyword_span(clause.span, word),
                     "misplaced-clause",
                     f"`{word}` does not belong in a {where}",
                     f"`{word}` belongs in {other}",
                 )
             elif times == "once" and kind in seen:
                 self.error(
-                    _head(clause.span, word),
+                    n.keyword_span(clause.span, word),
                     "duplicate-clause",
                     f"this {where} already has a `{word}` clause",
                     "join the two with and/or, or keep one"
@@ -666,100 +649,6 @@ class _Checker:
             )
 
     # warnings
-    def _warn(
-        self,
-        defines: dict[str, n.Define],
-        define_paths: dict[str, str],
-        policy: n.Policy | None,
-        policy_path: str,
-        rules: list[tuple[str, n.Rule]],
-    ) -> None:
-        conditions = {name: d.condition for name, d in defines.items()}
-        policy_only = None
-        looks_at_agents = False
-        policy_caps = visitor_caps(policy)
-        if policy is not None:
-            for clause in policy.clauses:
-                if isinstance(clause, n.Only | n.Never):
-                    expanded = analysis.expand(clause.condition, conditions)
-                    looks_at_agents |= analysis.reads_agents(expanded)
-                    self.path = policy_path
-                    self._never_holds(expanded, clause.condition)
-                    if isinstance(clause, n.Only):
-                        policy_only = expanded
-
-        used: set[str] = set()
-        for condition in [*conditions.values(), *_policy_conditions(policy)]:
-            used.update(r.name for r in analysis.refs(condition))
-        for path, rule in rules:
-            self.path = path
-            when = next((c for c in rule.clauses if isinstance(c, n.When)), None)
-            assert when is not None  # errors were reported otherwise
-            used.update(r.name for r in analysis.refs(when.condition))
-            condition = analysis.expand(when.condition, conditions)
-            looks_at_agents |= analysis.reads_agents(condition)
-            never = self._never_holds(condition, when.condition)
-            if not never and policy_only is not None:
-                both = analysis.conjoin(condition, policy_only)
-                if both is not None and analysis.contradiction(both) is not None:
-                    never = True
-                    self.warn(
-                        _head(when.span, "when"),
-                        "never-holds",
-                        f"rule `{rule.name.value}` can never hold together with the "
-                        "policy's `only when`",
-                    )
-            events = rule_events(rule)
-            # A rule that never fires cannot fire on load: one warning, not two.
-            if (
-                not never
-                and "page_view" in events
-                and not analysis.waits_before_inviting(analysis.conjoin(condition, policy_only))
-            ):
-                self.warn(
-                    rule.name.span,
-                    "fires-on-load",
-                    f"rule `{rule.name.value}` can invite the instant a page loads",
-                    "give the visitor time first: page.dwell >= 20s, session.pageviews >= 2, "
-                    "page.scroll >= 50%, or listen to a specific event with `on`",
-                )
-            for clause in rule.clauses:
-                limit = cap_of(clause)
-                if limit is None:
-                    continue
-                looser = next((p for p in policy_caps if p.covers(limit)), None)
-                if looser is not None:
-                    self.warn(
-                        _head(
-                            clause.span, "cooldown" if isinstance(clause, n.Cooldown) else "at most"
-                        ),
-                        "cap-no-effect",
-                        f"this cap never binds: the policy already allows {looser.describe()}",
-                        "tighten it, or delete it",
-                    )
-        for name, define in defines.items():
-            if name not in used:
-                self.path = define_paths[name]
-                self.warn(define.name.span, "unused-define", f"`{name}` is never used")
-        if rules and not looks_at_agents:
-            path, first = rules[0]
-            self.path = policy_path if policy is not None else path
-            span = _head(policy.span, "policy") if policy is not None else first.name.span
-            self.warn(
-                span,
-                "no-agent-check",
-                "no rule or policy looks at agent availability",
-                "invite only when someone can answer: "
-                "policy { only when agents.available > 0 and queue.wait < 2m }",
-            )
-
-    def _never_holds(self, expanded: n.Condition, written: n.Condition) -> bool:
-        found = analysis.contradiction(expanded)
-        if found is None:
-            return False
-        span = found.span if _inside(found.span, written.span) else written.span
-        self.warn(span, "never-holds", "this condition can never hold")
-        return True
 
 
 def _define_refs(condition: n.Condition, defines: Mapping[str, object]) -> list[str]:
@@ -773,26 +662,3 @@ def _trail(name: str, chain: Mapping[str, tuple[int, str | None]]) -> list[str]:
     while (after := chain[trail[-1]][1]) is not None:
         trail.append(after)
     return trail
-
-
-def _inside(inner: n.Span, outer: n.Span) -> bool:
-    return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
-
-
-def _head(span: n.Span, keyword: str) -> n.Span:
-    """The span of a clause's leading keyword, for a short caret run."""
-    length = len(keyword)
-    return n.Span(
-        span.line,
-        span.column,
-        span.line,
-        span.column + length,
-        span.start_pos,
-        span.start_pos + length,
-    )
-
-
-def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
-    if policy is None:
-        return []
-    return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]

@@ -35,6 +35,19 @@ class Span:
 NO_SPAN = Span(1, 1, 1, 1)
 
 
+def keyword_span(span: Span, keyword: str) -> Span:
+    """The span of a clause's leading keyword, for a short caret run."""
+    length = len(keyword)
+    return Span(
+        span.line,
+        span.column,
+        span.line,
+        span.column + length,
+        span.start_pos,
+        span.start_pos + length,
+    )
+
+
 # --- values ------------------------------------------------------------------
 
 
