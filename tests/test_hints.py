@@ -492,3 +492,7 @@ def test_near_misses_wait_for_the_errors_to_be_fixed() -> None:
 def test_every_known_field_of_a_custom_namespace_is_its_own_exact_match() -> None:
     for name in KNOWN_FIELDS:
         assert near_miss(tuple(name.split("."))) is None
+
+
+def test_the_zone_cache_is_bounded_since_the_service_feeds_it_user_text() -> None:
+    assert valid_zone.cache_info().maxsize == 1024

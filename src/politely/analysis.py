@@ -17,25 +17,29 @@ from dataclasses import dataclass, replace
 from typing import Literal, assert_never
 
 from politely import nodes as n
-from politely.fields import AGENT_FIELDS
+from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
 
 # --- define expansion ------------------------------------------------------------
 
 
 def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Condition:
     """Replace every `define` reference by its condition (defines must be acyclic)."""
-    if isinstance(condition, n.Ref):
-        return expand(defines[condition.name], defines)
-    if isinstance(condition, n.Not):
-        return replace(condition, operand=expand(condition.operand, defines))
-    if isinstance(condition, n.And | n.Or):
-        kind = type(condition)
-        operands: list[n.Condition] = []
-        for operand in condition.operands:
-            expanded = expand(operand, defines)
-            operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
-        return replace(condition, operands=tuple(operands))
-    return condition
+    match condition:
+        case n.Ref():
+            return expand(defines[condition.name], defines)
+        case n.Not():
+            return replace(condition, operand=expand(condition.operand, defines))
+        case n.And() | n.Or():
+            kind = type(condition)
+            operands: list[n.Condition] = []
+            for operand in condition.operands:
+                expanded = expand(operand, defines)
+                operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
+            return replace(condition, operands=tuple(operands))
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+            return condition
+        case _:
+            assert_never(condition)
 
 
 def depth(condition: n.Condition) -> int:
@@ -108,11 +112,16 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
 
 def walk(condition: n.Condition) -> Iterator[n.Condition]:
     yield condition
-    if isinstance(condition, n.Not):
-        yield from walk(condition.operand)
-    elif isinstance(condition, n.And | n.Or):
-        for operand in condition.operands:
-            yield from walk(operand)
+    match condition:
+        case n.Not():
+            yield from walk(condition.operand)
+        case n.And() | n.Or():
+            for operand in condition.operands:
+                yield from walk(operand)
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
+            pass
+        case _:
+            assert_never(condition)
 
 
 def fields_read(condition: n.Condition) -> frozenset[str]:
@@ -141,29 +150,16 @@ def conjoin(*conditions: n.Condition | None) -> n.Condition | None:
 
 # --- contradictions ------------------------------------------------------------------
 
-# What is true of every value a known field can take.
-_DOMAINS: dict[str, tuple[float, float]] = {
-    "page.scroll": (0, 100),
-    "page.dwell": (0, math.inf),
-    "session.pageviews": (0, math.inf),
-    "session.duration": (0, math.inf),
-    "visitor.visits": (0, math.inf),
-    "visitor.chats": (0, math.inf),
-    "agents.online": (0, math.inf),
-    "agents.available": (0, math.inf),
-    "queue.length": (0, math.inf),
-    "queue.wait": (0, math.inf),
-    "invitations.session": (0, math.inf),
-    "invitations.today": (0, math.inf),
-    "invitations.last": (0, math.inf),
-}
-
 
 def literal(value: n.Value) -> object:
     """The run-time value of a literal: durations in seconds, percents as numbers."""
-    if isinstance(value, n.Duration):
-        return value.seconds
-    return value.value
+    match value:
+        case n.Duration():
+            return value.seconds
+        case n.Number() | n.Percent() | n.Text() | n.Boolean():
+            return value.value
+        case _:
+            assert_never(value)
 
 
 @dataclass
@@ -258,7 +254,8 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
 
 
 def _domain(name: str) -> _Bounds:
-    low, high = _DOMAINS.get(name, (-math.inf, math.inf))
+    spec = KNOWN_FIELDS.get(name)  # what is true of every value it can take
+    low, high = spec.range if spec is not None else (-math.inf, math.inf)
     return _Bounds(low=low, high=high)
 
 
@@ -285,10 +282,10 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     name, op, value = condition.field.name, condition.op, literal(condition.value)
     if name == "event":
         return (op == "==" and value != "page_view") or (op == "!=" and value == "page_view")
-    thresholds = {"page.dwell": 0, "page.scroll": 0, "session.pageviews": 1}
-    if name not in thresholds or isinstance(value, bool) or not isinstance(value, int | float):
+    spec = KNOWN_FIELDS.get(name)
+    floor = spec.on_load if spec is not None else None
+    if floor is None or isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    floor = thresholds[name]
     return (op == ">=" and value > floor) or (op == ">" and value >= floor)
 
 

@@ -6,7 +6,8 @@
 
 Errors (docs/language.md, section 12) stop a rule set from running; warnings do not.
 The codes are stable: tests, editors and the HTTP service rely on them, and
-docs/language.md lists each with an example.
+docs/language.md lists each with an example. Reading files is `sources.py`;
+the pestering warnings are `pestering.py`.
 """
 
 from __future__ import annotations
@@ -16,36 +17,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
+from typing import assert_never
 
 from politely import analysis, zones
 from politely import nodes as n
+from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
 from politely.fields import KNOWN_FIELDS, FieldSpec, lookup, near_miss
 from politely.language import (
     BUILTIN_EVENTS,
     OUTCOME_EVENTS,
-    cap_of,
-    rule_events,
-    visitor_caps,
 )
 from politely.limits import DEPTH_HELP, MAX_DEFINE_CHAIN, MAX_DEPTH, MAX_TESTS
-from politely.parser import BOM, parse
+from politely.parser import parse
+from politely.pestering import Site, pester
+from politely.sources import first_bad_byte, read_sources, without_bom
+from politely.sources import source_paths as source_paths  # the CLI lists files with it
 
-_SINGLE_RULE_CLAUSES = (n.When, n.Say, n.On, n.Priority, n.During)
-_SINGLE_POLICY_CLAUSES = (n.Only, n.Never, n.During, n.SessionTimeout)
-_CLAUSE_WORDS = {
-    n.On: "on",
-    n.When: "when",
-    n.Say: "say",
-    n.Priority: "priority",
-    n.Cooldown: "cooldown",
-    n.Cap: "at most",
-    n.During: "during",
-    n.Quiet: "quiet",
-    n.Only: "only when",
-    n.Never: "never when",
-    n.SessionTimeout: "session timeout",
-}
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 _GLOB_FOREIGN = re.compile(r"[\[\]^$\\|{}]")
 _VALUE_TYPES = {
@@ -86,28 +74,6 @@ class CheckResult:
         return not self.errors
 
 
-def source_paths(path: str | Path) -> list[Path]:
-    """A `.rules` file, or every `*.rules` file of a folder in file-name order.
-
-    Raises FileNotFoundError when there is nothing to read.
-    """
-    root = Path(path)
-    if root.is_dir():
-        files = sorted(root.glob("*.rules"), key=lambda p: p.name)
-        if not files:
-            raise FileNotFoundError(f"{root}: no *.rules files in this folder")
-        return files
-    if root.is_file():
-        return [root]
-    raise FileNotFoundError(f"{root}: no such file or folder")
-
-
-def read_sources(path: str | Path) -> dict[str, str]:
-    """The site's files and their texts. Files that are not UTF-8 are read with
-    replacement characters; the checker reports them."""
-    return {str(f): f.read_bytes().decode("utf-8", errors="replace") for f in source_paths(path)}
-
-
 def check_path(path: str | Path) -> CheckResult:
     return check_sources(read_sources(path))
 
@@ -121,7 +87,7 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
 class _Checker:
     def __init__(self, sources: Mapping[str, str]) -> None:
         # Without the byte-order mark the parser drops, so carets line up.
-        self.sources = {path: text.removeprefix(BOM) for path, text in sources.items()}
+        self.sources = without_bom(sources)
         self.diagnostics: list[Diagnostic] = []
         self.path = ""
         self.cyclic: set[str] = set()  # defines in a cycle: reported once, where defined
@@ -139,6 +105,10 @@ class _Checker:
             Diagnostic.at(span, self.path, code, message, severity="warning", hints=hints)
         )
 
+    def warn_in(self, path: str, span: n.Span, code: str, message: str, *hints: str) -> None:
+        self.path = path
+        self.warn(span, code, message, *hints)
+
     def warn_later(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         """A warning found while looking for errors: shown only if there are none."""
         self.pending.append(
@@ -149,9 +119,9 @@ class _Checker:
         programs: list[tuple[str, n.Program]] = []
         for path, text in self.sources.items():
             self.path = path
-            if "\ufffd" in text:
-                line = text[: text.index("\ufffd")].count("\n") + 1
-                self.error(n.Span(line, 1, line, 2), "bad-encoding", "this file is not UTF-8")
+            bad = first_bad_byte(text)
+            if bad is not None:
+                self.error(bad, "bad-encoding", "this file is not UTF-8")
             result = parse(text, path)
             self.diagnostics.extend(result.diagnostics)
             programs.append((path, result.parsed))
@@ -169,7 +139,7 @@ class _Checker:
 
         if not any(d.is_error for d in self.diagnostics):
             self.diagnostics.extend(self.pending)
-            self._warn(defines, define_paths, policy, policy_path, rules)
+            pester(Site(defines, define_paths, policy, policy_path, rules), self.warn_in)
         diagnostics = tuple(
             sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
         )
@@ -220,7 +190,7 @@ class _Checker:
                     rules.append((path, item))
                 elif policy is not None:
                     self.error(
-                        _head(item.span, "policy"),
+                        n.keyword_span(item.span, "policy"),
                         "multiple-policies",
                         "a site has at most one policy",
                         f"the policy is at {policy_path}:{policy.span.line}:{policy.span.column}; "
@@ -347,7 +317,7 @@ class _Checker:
             self.too_big.add(define)
 
     def _check_rule(self, rule: n.Rule, defines: Mapping[str, n.Condition]) -> None:
-        seen = self._check_clauses(rule.clauses, n.RULE_CLAUSES, _SINGLE_RULE_CLAUSES, "rule")
+        seen = self._check_clauses(rule.clauses, in_policy=False)
         if n.When not in seen:
             self.error(
                 rule.name.span,
@@ -363,72 +333,79 @@ class _Checker:
                 'every rule says what to say: say "Can I help?" or "Questions?"',
             )
         for clause in rule.clauses:
-            if isinstance(clause, n.When):
-                self._check_condition(clause.condition, defines)
-                self._bounded(clause.condition)
-            elif isinstance(clause, n.Say):
-                self._check_messages(clause)
-            elif isinstance(clause, n.On):
-                self._check_events(clause)
-            elif isinstance(clause, n.Priority):
-                if not isinstance(clause.value.value, int):
-                    self.error(clause.value.span, "bad-priority", "priority is a whole number")
-            elif isinstance(clause, n.Cooldown):
-                self._positive(clause.duration, "a cooldown")
-            elif isinstance(clause, n.Cap):
-                self._check_cap(clause, in_policy=False)
-            elif isinstance(clause, n.During):
-                self._check_schedule(clause.schedule)
+            match clause:
+                case n.When():
+                    self._check_condition(clause.condition, defines)
+                    self._bounded(clause.condition)
+                case n.Say():
+                    self._check_messages(clause)
+                case n.On():
+                    self._check_events(clause)
+                case n.Priority():
+                    if not isinstance(clause.value.value, int):
+                        self.error(clause.value.span, "bad-priority", "priority is a whole number")
+                case n.Cooldown():
+                    self._positive(clause.duration, "a cooldown")
+                case n.Cap():
+                    self._check_cap(clause, in_policy=False)
+                case n.During():
+                    self._check_schedule(clause.schedule)
+                case n.Quiet() | n.Only() | n.Never() | n.SessionTimeout():
+                    pass  # misplaced: reported by _check_clauses
+                case _:
+                    assert_never(clause)
 
     def _check_policy(self, policy: n.Policy, defines: Mapping[str, n.Condition]) -> None:
-        self._check_clauses(policy.clauses, n.POLICY_CLAUSES, _SINGLE_POLICY_CLAUSES, "policy")
+        self._check_clauses(policy.clauses, in_policy=True)
         quiet_seen: dict[str, n.Quiet] = {}
         for clause in policy.clauses:
-            if isinstance(clause, n.Only | n.Never):
-                self._check_condition(clause.condition, defines)
-                self._bounded(clause.condition)
-            elif isinstance(clause, n.Cap):
-                self._check_cap(clause, in_policy=True)
-            elif isinstance(clause, n.During):
-                self._check_schedule(clause.schedule)
-            elif isinstance(clause, n.Quiet):
-                self._positive(clause.duration, "a quiet period")
-                if clause.after in quiet_seen:
-                    self.error(
-                        clause.span,
-                        "duplicate-clause",
-                        f"the policy already has `quiet ... after {clause.after}`",
-                    )
-                quiet_seen[clause.after] = clause
-            elif isinstance(clause, n.SessionTimeout):
-                self._positive(clause.duration, "a session timeout")
+            match clause:
+                case n.Only() | n.Never():
+                    self._check_condition(clause.condition, defines)
+                    self._bounded(clause.condition)
+                case n.Cap():
+                    self._check_cap(clause, in_policy=True)
+                case n.During():
+                    self._check_schedule(clause.schedule)
+                case n.Quiet():
+                    self._positive(clause.duration, "a quiet period")
+                    if clause.after in quiet_seen:
+                        self.error(
+                            clause.span,
+                            "duplicate-clause",
+                            f"the policy already has `quiet ... after {clause.after}`",
+                        )
+                    quiet_seen[clause.after] = clause
+                case n.SessionTimeout():
+                    self._positive(clause.duration, "a session timeout")
+                case n.On() | n.When() | n.Say() | n.Priority() | n.Cooldown():
+                    pass  # misplaced: reported by _check_clauses
+                case _:
+                    assert_never(clause)
 
-    def _check_clauses(
-        self,
-        clauses: tuple[n.Clause, ...],
-        allowed: tuple[type, ...],
-        single: tuple[type, ...],
-        where: str,
-    ) -> set[type]:
+    def _check_clauses(self, clauses: tuple[n.Clause, ...], *, in_policy: bool) -> set[type]:
+        where = "policy" if in_policy else "rule"
         seen: set[type] = set()
         for clause in clauses:
             kind = type(clause)
-            word = _CLAUSE_WORDS[kind]
-            if not isinstance(clause, allowed):
-                other = "the policy" if where == "rule" else "a rule"
+            spec = CLAUSE_OF[kind]
+            word = spec.keyword
+            times = spec.times(in_policy)
+            if times is None:
+                other = "a rule" if in_policy else "the policy"
                 self.error(
-                    _head(clause.span, word),
+                    n.keyword_span(clause.span, word),
                     "misplaced-clause",
                     f"`{word}` does not belong in a {where}",
                     f"`{word}` belongs in {other}",
                 )
-            elif kind in single and kind in seen:
+            elif times == "once" and kind in seen:
                 self.error(
-                    _head(clause.span, word),
+                    n.keyword_span(clause.span, word),
                     "duplicate-clause",
                     f"this {where} already has a `{word}` clause",
                     "join the two with and/or, or keep one"
-                    if kind in (n.When, n.Only, n.Never)
+                    if kind in CONDITION_CLAUSES
                     else "keep one",
                 )
             seen.add(kind)
@@ -528,39 +505,44 @@ class _Checker:
         self, condition: n.Condition, defines: Mapping[str, n.Condition | n.Define]
     ) -> None:
         for node in analysis.walk(condition):
-            if isinstance(node, n.Ref):
-                reported = node.name in self.cyclic or node.name in self.broken_defines
-                if node.name not in defines and not reported:
-                    self._undefined(node, defines)
-            elif isinstance(node, n.Compare):
-                self._check_compare(node)
-            elif isinstance(node, n.InList):
-                self._check_list(node)
-            elif isinstance(node, n.Matches | n.Contains):
-                spec = self._field(node.field)
-                if spec is not None and spec.type not in ("text", "any"):
-                    word = "matches" if isinstance(node, n.Matches) else "contains"
-                    self.error(
-                        node.span,
-                        "type-mismatch",
-                        f"`{word}` needs text, but `{spec.name}` is {_TYPE_WORDS[spec.type]}",
-                    )
-                if isinstance(node, n.Matches):
-                    self._check_glob(node.pattern)
-            elif isinstance(node, n.Bare):
-                spec = self._field(node.field)
-                if spec is not None and spec.type not in ("bool", "any"):
-                    example = {
-                        "text": ' == "..."',
-                        "number": " > 0",
-                        "duration": " >= 30s",
-                    }[spec.type]
-                    self.error(
-                        node.span,
-                        "type-mismatch",
-                        f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
-                        f"compare it, for example: {spec.name}{example}",
-                    )
+            match node:
+                case n.Ref():
+                    reported = node.name in self.cyclic or node.name in self.broken_defines
+                    if node.name not in defines and not reported:
+                        self._undefined(node, defines)
+                case n.Compare():
+                    self._check_compare(node)
+                case n.InList():
+                    self._check_list(node)
+                case n.Matches() | n.Contains():
+                    spec = self._field(node.field)
+                    if spec is not None and spec.type not in ("text", "any"):
+                        word = "matches" if isinstance(node, n.Matches) else "contains"
+                        self.error(
+                            node.span,
+                            "type-mismatch",
+                            f"`{word}` needs text, but `{spec.name}` is {_TYPE_WORDS[spec.type]}",
+                        )
+                    if isinstance(node, n.Matches):
+                        self._check_glob(node.pattern)
+                case n.Bare():
+                    spec = self._field(node.field)
+                    if spec is not None and spec.type not in ("bool", "any"):
+                        example = {
+                            "text": ' == "..."',
+                            "number": " > 0",
+                            "duration": " >= 30s",
+                        }[spec.type]
+                        self.error(
+                            node.span,
+                            "type-mismatch",
+                            f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
+                            f"compare it, for example: {spec.name}{example}",
+                        )
+                case n.Not() | n.And() | n.Or():
+                    pass  # walk yields their operands
+                case _:
+                    assert_never(node)
 
     def _undefined(self, ref: n.Ref, defines: Mapping[str, object]) -> None:
         names = list(defines)
@@ -667,100 +649,6 @@ class _Checker:
             )
 
     # warnings
-    def _warn(
-        self,
-        defines: dict[str, n.Define],
-        define_paths: dict[str, str],
-        policy: n.Policy | None,
-        policy_path: str,
-        rules: list[tuple[str, n.Rule]],
-    ) -> None:
-        conditions = {name: d.condition for name, d in defines.items()}
-        policy_only = None
-        looks_at_agents = False
-        policy_caps = visitor_caps(policy)
-        if policy is not None:
-            for clause in policy.clauses:
-                if isinstance(clause, n.Only | n.Never):
-                    expanded = analysis.expand(clause.condition, conditions)
-                    looks_at_agents |= analysis.reads_agents(expanded)
-                    self.path = policy_path
-                    self._never_holds(expanded, clause.condition)
-                    if isinstance(clause, n.Only):
-                        policy_only = expanded
-
-        used: set[str] = set()
-        for condition in [*conditions.values(), *_policy_conditions(policy)]:
-            used.update(r.name for r in analysis.refs(condition))
-        for path, rule in rules:
-            self.path = path
-            when = next((c for c in rule.clauses if isinstance(c, n.When)), None)
-            assert when is not None  # errors were reported otherwise
-            used.update(r.name for r in analysis.refs(when.condition))
-            condition = analysis.expand(when.condition, conditions)
-            looks_at_agents |= analysis.reads_agents(condition)
-            never = self._never_holds(condition, when.condition)
-            if not never and policy_only is not None:
-                both = analysis.conjoin(condition, policy_only)
-                if both is not None and analysis.contradiction(both) is not None:
-                    never = True
-                    self.warn(
-                        _head(when.span, "when"),
-                        "never-holds",
-                        f"rule `{rule.name.value}` can never hold together with the "
-                        "policy's `only when`",
-                    )
-            events = rule_events(rule)
-            # A rule that never fires cannot fire on load: one warning, not two.
-            if (
-                not never
-                and "page_view" in events
-                and not analysis.waits_before_inviting(analysis.conjoin(condition, policy_only))
-            ):
-                self.warn(
-                    rule.name.span,
-                    "fires-on-load",
-                    f"rule `{rule.name.value}` can invite the instant a page loads",
-                    "give the visitor time first: page.dwell >= 20s, session.pageviews >= 2, "
-                    "page.scroll >= 50%, or listen to a specific event with `on`",
-                )
-            for clause in rule.clauses:
-                limit = cap_of(clause)
-                if limit is None:
-                    continue
-                looser = next((p for p in policy_caps if p.covers(limit)), None)
-                if looser is not None:
-                    self.warn(
-                        _head(
-                            clause.span, "cooldown" if isinstance(clause, n.Cooldown) else "at most"
-                        ),
-                        "cap-no-effect",
-                        f"this cap never binds: the policy already allows {looser.describe()}",
-                        "tighten it, or delete it",
-                    )
-        for name, define in defines.items():
-            if name not in used:
-                self.path = define_paths[name]
-                self.warn(define.name.span, "unused-define", f"`{name}` is never used")
-        if rules and not looks_at_agents:
-            path, first = rules[0]
-            self.path = policy_path if policy is not None else path
-            span = _head(policy.span, "policy") if policy is not None else first.name.span
-            self.warn(
-                span,
-                "no-agent-check",
-                "no rule or policy looks at agent availability",
-                "invite only when someone can answer: "
-                "policy { only when agents.available > 0 and queue.wait < 2m }",
-            )
-
-    def _never_holds(self, expanded: n.Condition, written: n.Condition) -> bool:
-        found = analysis.contradiction(expanded)
-        if found is None:
-            return False
-        span = found.span if _inside(found.span, written.span) else written.span
-        self.warn(span, "never-holds", "this condition can never hold")
-        return True
 
 
 def _define_refs(condition: n.Condition, defines: Mapping[str, object]) -> list[str]:
@@ -774,26 +662,3 @@ def _trail(name: str, chain: Mapping[str, tuple[int, str | None]]) -> list[str]:
     while (after := chain[trail[-1]][1]) is not None:
         trail.append(after)
     return trail
-
-
-def _inside(inner: n.Span, outer: n.Span) -> bool:
-    return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
-
-
-def _head(span: n.Span, keyword: str) -> n.Span:
-    """The span of a clause's leading keyword, for a short caret run."""
-    length = len(keyword)
-    return n.Span(
-        span.line,
-        span.column,
-        span.line,
-        span.column + length,
-        span.start_pos,
-        span.start_pos + length,
-    )
-
-
-def _policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
-    if policy is None:
-        return []
-    return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]

@@ -23,20 +23,18 @@ import linecache
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, assert_never
 
 from politely import analysis, ticks
 from politely import nodes as n
 from politely.durations import DAY
-from politely.fields import AGENT_FIELDS, ATTRIBUTE_FIELDS, TIME_FIELDS, lookup
+from politely.fields import AGENT_FIELDS, KNOWN_FIELDS, TIME_FIELDS, lookup
 from politely.glob import compile_glob, inline
 from politely.state import AgentStatus, InvitationLog, VisitorState
 
 Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
 Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
 Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]
-
-# Fields whose value grows one second per second (`base + k` at tick k).
 
 
 class _Tick:
@@ -133,42 +131,11 @@ class _Fields:
     def get(self, name: str) -> str:
         path = tuple(name.split("."))
         namespace, rest = path[0], path[1:]
-        simple = {
-            "event": "e.event",
-            "page.url": "s.page_url",
-            "page.path": "s.page_path",
-            "page.title": "s.page_title",
-            "page.referrer": "s.page_referrer",
-            "page.dwell": "(now - s.page_start) if s.page_start is not None else None",
-            "page.scroll": "s.scroll if s.page_start is not None else None",
-            "session.pageviews": "s.pageviews",
-            "session.duration": "(now - s.session_start) if s.session_start is not None else None",
-            "session.landing": "s.landing",
-            "session.referrer": "s.session_referrer",
-            "session.utm_source": "s.utm[0] if s.utm is not None else None",
-            "session.utm_medium": "s.utm[1] if s.utm is not None else None",
-            "session.utm_campaign": "s.utm[2] if s.utm is not None else None",
-            "visitor.visits": "s.visits",
-            "visitor.returning": "s.visits > 1",
-            "visitor.chats": "s.chats",
-            "agents.online": "a.online if a is not None else None",
-            "agents.available": "a.available if a is not None else None",
-            "queue.length": "a.queue_length if a is not None else None",
-            "queue.wait": "a.queue_wait if a is not None else None",
-        }
-        if name in simple:
-            return self._load(name, simple[name])
-        if namespace == "invitations":
-            log = self._load("log", "s.log")
-            expression = {
-                "invitations.session": f"({log}.session_count if {log} is not None "
-                f"and {log}.session == s.session else 0)",
-                "invitations.today": f"_today_releases({log}, now)"
-                if self.window
-                else f"_today({log}, now)",
-                "invitations.last": f"(now - {log}.recent[-1].at) if {log} is not None "
-                f"and {log}.recent else _INF",
-            }[name]
+        spec = KNOWN_FIELDS.get(name)
+        if spec is not None and spec.load is not None:
+            expression = (spec.window_load or spec.load) if self.window else spec.load
+            if "{log}" in expression:
+                expression = expression.format(log=self._load("log", "s.log"))
             return self._load(name, expression)
         if namespace == "visitor":
             attrs = self._load("attributes", "s.attributes or _NOATTR")
@@ -215,35 +182,43 @@ class _Emitter:
 
     # booleans
     def boolean(self, condition: n.Condition) -> str:
-        if isinstance(condition, n.And):
-            return "(" + " and ".join(self.boolean(o) for o in condition.operands) + ")"
-        if isinstance(condition, n.Or):
-            return "(" + " or ".join(self.boolean(o) for o in condition.operands) + ")"
-        if isinstance(condition, n.Not):
-            return f"(not {self.boolean(condition.operand)})"
-        assert not isinstance(condition, n.Ref), "defines must be expanded"
-        return self.test(condition)
+        match condition:
+            case n.And():
+                return "(" + " and ".join(self.boolean(o) for o in condition.operands) + ")"
+            case n.Or():
+                return "(" + " or ".join(self.boolean(o) for o in condition.operands) + ")"
+            case n.Not():
+                return f"(not {self.boolean(condition.operand)})"
+            case n.Ref():
+                raise AssertionError("defines must be expanded")
+            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+                return self.test(condition)
+            case _:
+                assert_never(condition)
 
     def test(self, test: n.Test) -> str:
         name = test.field.name
         spec = lookup(test.field.path).spec
         assert spec is not None, name
         v = self.fields.get(name)
-        kind = "attribute text" if name in ATTRIBUTE_FIELDS else spec.type
-        if isinstance(test, n.Bare):
-            return f"({v} is True)" if spec.type == "any" else f"({v})"
-        if isinstance(test, n.Compare):
-            value = analysis.literal(test.value)
-            return _typed(v, kind, value, f"{v} {test.op} {value!r}")
-        if isinstance(test, n.InList):
-            values = frozenset(analysis.literal(x) for x in test.values)
-            word = "not in" if test.negated else "in"
-            constant = self.constants.add(values)
-            return _typed(v, kind, next(iter(values)), f"{v} {word} {constant}")
-        if isinstance(test, n.Contains):
-            return _typed(v, kind, "", f"{test.text.value!r} in {v}")
-        assert isinstance(test, n.Matches)
-        return _typed(v, kind, "", self._glob(v, test.pattern.value))
+        kind = "attribute text" if spec.attribute else spec.type
+        match test:
+            case n.Bare():
+                return f"({v} is True)" if spec.type == "any" else f"({v})"
+            case n.Compare():
+                value = analysis.literal(test.value)
+                return _typed(v, kind, value, f"{v} {test.op} {value!r}")
+            case n.InList():
+                values = frozenset(analysis.literal(x) for x in test.values)
+                word = "not in" if test.negated else "in"
+                constant = self.constants.add(values)
+                return _typed(v, kind, next(iter(values)), f"{v} {word} {constant}")
+            case n.Contains():
+                return _typed(v, kind, "", f"{test.text.value!r} in {v}")
+            case n.Matches():
+                return _typed(v, kind, "", self._glob(v, test.pattern.value))
+            case _:
+                assert_never(test)
 
     def _glob(self, v: str, pattern: str) -> str:
         return inline(v, pattern) or f"{self.constants.add(compile_glob(pattern))}({v})"

@@ -33,9 +33,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from politely.caps import Cap, sitewide_allows, sitewide_release, visitor_allows
+from politely.caps import Cap, sitewide_release, visitor_allows
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation
+from politely.reasons import POLICY_GATES, REASONS, Reason
 from politely.recheck import AGENT_RECHECK, recheck_in
 from politely.recording import record_event
 from politely.ruleset import CompiledRule, RuleSet
@@ -52,23 +53,6 @@ from politely.state import (
 # Event ids are remembered for retries (by the store): the last 10 minutes, at most 64.
 REMEMBER_EVENT_IDS_FOR = 600.0
 REMEMBERED_EVENT_IDS = 64
-
-# Why a rule whose condition held did not fire (stats, explain, simulate).
-SUPPRESSIONS = (
-    "outside_schedule",
-    "rule_cap",
-    "policy_only",
-    "policy_never",
-    "visitor_cap",
-    "sitewide_cap",
-    "quiet_after_dismiss",
-    "quiet_after_chat",
-    "policy_schedule",
-    "outranked",
-    "cap_race",
-)
-# Why a visitor was not considered at all (counted once per evaluation).
-VISITOR_SUPPRESSIONS = ("blocked", "in_chat")
 
 
 @dataclass(slots=True)
@@ -94,7 +78,7 @@ class Verdict:
     def refused_counts(self) -> list[Count]:
         counts = [c for c in self.counts if c[2] != "shown"]
         if self.invitation is not None:
-            counts.append((self.invitation.rule, None, "cap_race"))
+            counts.append((self.invitation.rule, None, Reason.CAP_RACE))
         return counts
 
     def as_refused(self) -> Verdict:
@@ -209,32 +193,22 @@ def policy_reason(
     agents: AgentStatus | None,
     sitewide: Sequence[SitewideUsage],
     now: float,
-) -> str | None:
+) -> Reason | None:
     """The first policy gate that stops any invitation now, or None."""
-    policy = rules.policy
-    if policy.only is not None and not policy.only(s, event, agents, now):
-        return "policy_only"
-    if policy.never is not None and policy.never(s, event, agents, now):
-        return "policy_never"
-    if s.log is not None and not visitor_allows(policy.caps, s.log, s.session, now):
-        return "visitor_cap"
-    if sitewide and not sitewide_allows(policy.sitewide, sitewide):
-        return "sitewide_cap"
-    if s.last_dismiss is not None and now < s.last_dismiss + policy.quiet_after_dismiss:
-        return "quiet_after_dismiss"
-    if s.last_chat_end is not None and now < s.last_chat_end + policy.quiet_after_chat:
-        return "quiet_after_chat"
-    if policy.schedule is not None and not policy.schedule.is_open(now):
-        return "policy_schedule"
+    for gate in POLICY_GATES:
+        blocks = REASONS[gate].blocks
+        assert blocks is not None
+        if blocks(rules, s, event, agents, sitewide, now):
+            return gate
     return None
 
 
-def rule_reason(rule: CompiledRule, s: VisitorState, now: float) -> str | None:
+def rule_reason(rule: CompiledRule, s: VisitorState, now: float) -> Reason | None:
     """The rule's own reason not to fire now (schedule, then caps), or None."""
     if rule.schedule is not None and not rule.schedule.is_open(now):
-        return "outside_schedule"
+        return Reason.OUTSIDE_SCHEDULE
     if rule.caps and not visitor_allows(rule.caps, s.log, s.session, now):
-        return "rule_cap"
+        return Reason.RULE_CAP
     return None
 
 
@@ -256,7 +230,7 @@ def _choose(
             if winner is None:
                 winner = rule
                 continue
-            reason = "outranked"
+            reason = Reason.OUTRANKED
         counts.append((rule.name, None, reason))
     return winner
 

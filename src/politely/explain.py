@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from pydantic import BaseModel
 
@@ -36,6 +36,7 @@ from politely.evaluator import (
 from politely.formatter import format_condition
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event
+from politely.reasons import REASONS, Reason
 from politely.recheck import AGENT_RECHECK, policy_ticks, rule_first_tick
 from politely.ruleset import CompiledRule, RuleSet
 from politely.state import AgentStatus, Snapshot, VisitorState
@@ -147,19 +148,6 @@ def _visitor_reason(event: Event, state: VisitorState, decision: Decision) -> st
     return None
 
 
-_STATUS: dict[str, Status] = {  # a suppression reason → the status explain shows
-    "outside_schedule": "outside_schedule",
-    "rule_cap": "capped",
-    "policy_only": "policy",
-    "policy_never": "policy",
-    "visitor_cap": "capped",
-    "sitewide_cap": "capped",
-    "quiet_after_dismiss": "quiet",
-    "quiet_after_chat": "quiet",
-    "policy_schedule": "outside_schedule",
-}
-
-
 def _status(
     rules: RuleSet,
     rule: CompiledRule,
@@ -186,7 +174,7 @@ def _status(
     reason = rule_reason(rule, s, now) or policy_reason(
         rules, s, event, agents, snapshot.sitewide, now
     )
-    if reason == "outside_schedule":  # the rule's schedule comes before its condition
+    if reason is Reason.OUTSIDE_SCHEDULE:  # the rule's schedule comes before its condition
         assert rule.schedule is not None
         return (
             "outside_schedule",
@@ -196,17 +184,17 @@ def _status(
     if false_part is not None:
         return "condition_false", false_part, None
     if reason is not None:
-        return _STATUS[reason], _why(reason, rules, rule, s, event, agents, now), reason
+        return REASONS[reason].status, _why(reason, rules, rule, s, event, agents, now), reason
     if winner == rule.name:
         return ("fired" if applied else "would_fire"), "its condition holds", None
     if winner is not None:
         verb = "fired" if applied else "would fire"
-        return "outranked", f"`{winner}` {verb} instead", "outranked"
+        return "outranked", f"`{winner}` {verb} instead", Reason.OUTRANKED
     return "would_fire", "its condition holds", None
 
 
 def _why(
-    reason: str,
+    reason: Reason,
     rules: RuleSet,
     rule: CompiledRule,
     s: VisitorState,
@@ -216,30 +204,40 @@ def _why(
 ) -> str:
     """The words for a suppression reason: which cap, which gate, how long ago."""
     policy = rules.policy
-    if reason == "rule_cap":
-        return f"this rule's cap: {_binding(rule.caps, s, now).describe()}"
-    if reason == "visitor_cap":
-        return f"the policy's cap: {_binding(policy.caps, s, now).describe()}"
-    if reason == "sitewide_cap":
-        caps = ", ".join(cap.describe() for cap in policy.sitewide)
-        return f"the sitewide cap: {caps} sitewide"
-    if reason == "policy_only":
-        assert policy.only_condition is not None
-        part = first_false(rules, policy.only_condition, s, event, agents, now)
-        return f"the policy's `only when`: {part}"
-    if reason == "policy_never":
-        assert policy.never_condition is not None
-        return f"the policy's `never when` holds: {format_condition(policy.never_condition)}"
-    if reason == "quiet_after_dismiss":
-        assert s.last_dismiss is not None
-        ago, quiet = now - s.last_dismiss, policy.quiet_after_dismiss
-        return f"dismissed {_ago(ago)} ago; quiet {format_duration(quiet)} after dismiss"
-    if reason == "quiet_after_chat":
-        assert s.last_chat_end is not None
-        ago, quiet = now - s.last_chat_end, policy.quiet_after_chat
-        return f"a chat ended {_ago(ago)} ago; quiet {format_duration(quiet)} after chat"
-    assert policy.schedule is not None  # policy_schedule
-    return f"the policy's schedule: during {policy.schedule.text}"
+    match reason:
+        case Reason.RULE_CAP:
+            return f"this rule's cap: {_binding(rule.caps, s, now).describe()}"
+        case Reason.VISITOR_CAP:
+            return f"the policy's cap: {_binding(policy.caps, s, now).describe()}"
+        case Reason.SITEWIDE_CAP:
+            caps = ", ".join(cap.describe() for cap in policy.sitewide)
+            return f"the sitewide cap: {caps} sitewide"
+        case Reason.POLICY_ONLY:
+            assert policy.only_condition is not None
+            part = first_false(rules, policy.only_condition, s, event, agents, now)
+            return f"the policy's `only when`: {part}"
+        case Reason.POLICY_NEVER:
+            assert policy.never_condition is not None
+            never = format_condition(policy.never_condition)
+            return f"the policy's `never when` holds: {never}"
+        case Reason.QUIET_AFTER_DISMISS:
+            assert s.last_dismiss is not None
+            ago, quiet = now - s.last_dismiss, policy.quiet_after_dismiss
+            return f"dismissed {_ago(ago)} ago; quiet {format_duration(quiet)} after dismiss"
+        case Reason.QUIET_AFTER_CHAT:
+            assert s.last_chat_end is not None
+            ago, quiet = now - s.last_chat_end, policy.quiet_after_chat
+            return f"a chat ended {_ago(ago)} ago; quiet {format_duration(quiet)} after chat"
+        case Reason.POLICY_SCHEDULE:
+            assert policy.schedule is not None
+            return f"the policy's schedule: during {policy.schedule.text}"
+        case Reason.OUTSIDE_SCHEDULE:
+            assert rule.schedule is not None
+            return f"during {rule.schedule.text}"
+        case Reason.BLOCKED | Reason.IN_CHAT | Reason.OUTRANKED | Reason.CAP_RACE:
+            raise AssertionError(f"{reason} is not a rule's or the policy's reason")
+        case _:
+            assert_never(reason)
 
 
 def _binding(caps: tuple[Cap, ...], s: VisitorState, now: float) -> Cap:
@@ -276,21 +274,26 @@ def first_false(
     """None when the condition holds; else its first false part, with the value seen."""
     if holds(condition, s, event, agents, now):
         return None
-    if isinstance(condition, n.And):
-        for operand in condition.operands:
-            found = first_false(rules, operand, s, event, agents, now)
-            if found is not None:
-                return found
-    if isinstance(condition, n.Or):
-        parts = [first_false(rules, o, s, event, agents, now) for o in condition.operands]
-        return "none of the alternatives holds: " + "; ".join(p for p in parts if p)
-    if isinstance(condition, n.Bare):
-        value = rules.value(condition.field.name, s, event, agents, now)
-        return f"{condition.field.name} is {show_value(condition.field.name, value)}"
-    if isinstance(condition, n.Compare | n.InList | n.Matches | n.Contains):
-        value = rules.value(condition.field.name, s, event, agents, now)
-        shown = show_value(condition.field.name, value)
-        return f"{format_condition(condition)} is false: {condition.field.name} is {shown}"
+    match condition:
+        case n.And():
+            for operand in condition.operands:
+                found = first_false(rules, operand, s, event, agents, now)
+                if found is not None:
+                    return found
+        case n.Or():
+            parts = [first_false(rules, o, s, event, agents, now) for o in condition.operands]
+            return "none of the alternatives holds: " + "; ".join(p for p in parts if p)
+        case n.Bare():
+            value = rules.value(condition.field.name, s, event, agents, now)
+            return f"{condition.field.name} is {show_value(condition.field.name, value)}"
+        case n.Compare() | n.InList() | n.Matches() | n.Contains():
+            value = rules.value(condition.field.name, s, event, agents, now)
+            shown = show_value(condition.field.name, value)
+            return f"{format_condition(condition)} is false: {condition.field.name} is {shown}"
+        case n.Not() | n.Ref():
+            pass
+        case _:
+            assert_never(condition)
     return f"{format_condition(condition)} is false"
 
 

@@ -11,6 +11,7 @@ Known fields are typed and checked before any rule runs; `visitor.X` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from difflib import get_close_matches
 from functools import lru_cache
@@ -19,58 +20,171 @@ from typing import Literal
 FieldType = Literal["text", "number", "duration", "bool", "any"]
 
 
+_UNBOUNDED = (-math.inf, math.inf)
+_COUNT = (0.0, math.inf)  # counts, durations, ages: never negative
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
+    """Everything known about a field, so the checker, generator and analysis agree.
+
+    `load` is the generated Python that reads it (`{log}` stands for the
+    invitation log's local; None: read from the site's attributes or props);
+    `window_load` replaces it in tick-set functions. `on_load` is its value
+    the instant a page loads, when a threshold above it makes a rule wait.
+    """
+
     name: str
     type: FieldType
     doc: str
+    load: str | None = None
+    window_load: str | None = None
+    range: tuple[float, float] = _UNBOUNDED
+    on_load: float | None = None
+    moves: bool = False  # changes with the passage of time alone
+    agents: bool = False  # read from the agent status
+    attribute: bool = False  # from the site's free-form attributes: typed at run time too
 
 
-def _spec(name: str, type_: FieldType, doc: str) -> tuple[str, FieldSpec]:
-    return name, FieldSpec(name, type_, doc)
-
-
-KNOWN_FIELDS: dict[str, FieldSpec] = dict(
-    [
-        _spec("event", "text", "name of the event being evaluated"),
-        _spec("page.url", "text", "path and query of the current page"),
-        _spec("page.path", "text", "path of the current page, without the query"),
-        _spec("page.title", "text", "title of the current page"),
-        _spec("page.referrer", "text", "referrer of the current page"),
-        _spec("page.dwell", "duration", "time on the current page"),
-        _spec("page.scroll", "number", "deepest scroll on this page, 0-100"),
-        _spec("session.pageviews", "number", "page views this session, the current one included"),
-        _spec("session.duration", "duration", "time since the session's first event"),
-        _spec("session.landing", "text", "path of the session's first page"),
-        _spec("session.referrer", "text", "referrer of the session's first page view"),
-        _spec("session.utm_source", "text", "utm_source of the session's first page view"),
-        _spec("session.utm_medium", "text", "utm_medium of the session's first page view"),
-        _spec("session.utm_campaign", "text", "utm_campaign of the session's first page view"),
-        _spec("visitor.visits", "number", "sessions so far, this one included"),
-        _spec("visitor.returning", "bool", "more than one visit"),
-        _spec("visitor.chats", "number", "chats ever started"),
-        _spec("visitor.country", "text", "country, as sent by the site"),
-        _spec("visitor.language", "text", "language, as sent by the site"),
-        _spec("visitor.device", "text", "device, as sent by the site"),
-        _spec("agents.online", "number", "agents online, from the last agent status"),
-        _spec("agents.available", "number", "agents free to chat, from the last agent status"),
-        _spec("queue.length", "number", "visitors waiting for an agent"),
-        _spec("queue.wait", "duration", "estimated wait for an agent"),
-        _spec("invitations.session", "number", "invitations shown this session"),
-        _spec("invitations.today", "number", "invitations shown in the last 24 hours"),
-        _spec("invitations.last", "duration", "time since the last invitation (infinite if none)"),
-    ]
+_AGENT = "if a is not None else None"
+_FIELDS = (
+    FieldSpec("event", "text", "name of the event being evaluated", "e.event"),
+    FieldSpec("page.url", "text", "path and query of the current page", "s.page_url"),
+    FieldSpec("page.path", "text", "path of the current page, without the query", "s.page_path"),
+    FieldSpec("page.title", "text", "title of the current page", "s.page_title"),
+    FieldSpec("page.referrer", "text", "referrer of the current page", "s.page_referrer"),
+    FieldSpec(
+        "page.dwell",
+        "duration",
+        "time on the current page",
+        "(now - s.page_start) if s.page_start is not None else None",
+        range=_COUNT,
+        on_load=0,
+        moves=True,
+    ),
+    FieldSpec(
+        "page.scroll",
+        "number",
+        "deepest scroll on this page, 0-100",
+        "s.scroll if s.page_start is not None else None",
+        range=(0, 100),
+        on_load=0,
+    ),
+    FieldSpec(
+        "session.pageviews",
+        "number",
+        "page views this session, the current one included",
+        "s.pageviews",
+        range=_COUNT,
+        on_load=1,
+    ),
+    FieldSpec(
+        "session.duration",
+        "duration",
+        "time since the session's first event",
+        "(now - s.session_start) if s.session_start is not None else None",
+        range=_COUNT,
+        moves=True,
+    ),
+    FieldSpec("session.landing", "text", "path of the session's first page", "s.landing"),
+    FieldSpec(
+        "session.referrer",
+        "text",
+        "referrer of the session's first page view",
+        "s.session_referrer",
+    ),
+    FieldSpec(
+        "session.utm_source",
+        "text",
+        "utm_source of the session's first page view",
+        "s.utm[0] if s.utm is not None else None",
+    ),
+    FieldSpec(
+        "session.utm_medium",
+        "text",
+        "utm_medium of the session's first page view",
+        "s.utm[1] if s.utm is not None else None",
+    ),
+    FieldSpec(
+        "session.utm_campaign",
+        "text",
+        "utm_campaign of the session's first page view",
+        "s.utm[2] if s.utm is not None else None",
+    ),
+    FieldSpec(
+        "visitor.visits", "number", "sessions so far, this one included", "s.visits", range=_COUNT
+    ),
+    FieldSpec("visitor.returning", "bool", "more than one visit", "s.visits > 1"),
+    FieldSpec("visitor.chats", "number", "chats ever started", "s.chats", range=_COUNT),
+    FieldSpec("visitor.country", "text", "country, as sent by the site", attribute=True),
+    FieldSpec("visitor.language", "text", "language, as sent by the site", attribute=True),
+    FieldSpec("visitor.device", "text", "device, as sent by the site", attribute=True),
+    FieldSpec(
+        "agents.online",
+        "number",
+        "agents online, from the last agent status",
+        f"a.online {_AGENT}",
+        range=_COUNT,
+        agents=True,
+    ),
+    FieldSpec(
+        "agents.available",
+        "number",
+        "agents free to chat, from the last agent status",
+        f"a.available {_AGENT}",
+        range=_COUNT,
+        agents=True,
+    ),
+    FieldSpec(
+        "queue.length",
+        "number",
+        "visitors waiting for an agent",
+        f"a.queue_length {_AGENT}",
+        range=_COUNT,
+        agents=True,
+    ),
+    FieldSpec(
+        "queue.wait",
+        "duration",
+        "estimated wait for an agent",
+        f"a.queue_wait {_AGENT}",
+        range=_COUNT,
+        agents=True,
+    ),
+    FieldSpec(
+        "invitations.session",
+        "number",
+        "invitations shown this session",
+        "({log}.session_count if {log} is not None and {log}.session == s.session else 0)",
+        range=_COUNT,
+    ),
+    FieldSpec(
+        "invitations.today",
+        "number",
+        "invitations shown in the last 24 hours",
+        "_today({log}, now)",
+        window_load="_today_releases({log}, now)",
+        range=_COUNT,
+        moves=True,
+    ),
+    FieldSpec(
+        "invitations.last",
+        "duration",
+        "time since the last invitation (infinite if none)",
+        "(now - {log}.recent[-1].at) if {log} is not None and {log}.recent else _INF",
+        range=_COUNT,
+        moves=True,
+    ),
 )
+KNOWN_FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in _FIELDS}
 
 NAMESPACES = ("event", "page", "session", "visitor", "agents", "queue", "invitations")
 CUSTOM_NAMESPACES = ("visitor", "event")
 
-# Fields whose value changes with the passage of time alone; recheck_in and the
-# "fires the instant a page loads" warning look at these.
-TIME_FIELDS = frozenset({"page.dwell", "session.duration", "invitations.last", "invitations.today"})
-AGENT_FIELDS = frozenset({"agents.online", "agents.available", "queue.length", "queue.wait"})
-# Known fields read from the site's free-form attributes: typed at run time too.
-ATTRIBUTE_FIELDS = frozenset({"visitor.country", "visitor.language", "visitor.device"})
+# Read by recheck_in, the compiler and the "fires the instant a page loads" warning.
+TIME_FIELDS = frozenset(f.name for f in _FIELDS if f.moves)
+AGENT_FIELDS = frozenset(f.name for f in _FIELDS if f.agents)
+ATTRIBUTE_FIELDS = frozenset(f.name for f in _FIELDS if f.attribute)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import assert_never
 
 from politely import nodes as n
+from politely.clauses import CLAUSE_OF
 from politely.diagnostics import source_lines_of
 from politely.durations import format_duration
 from politely.errors import FormatError
@@ -41,15 +43,19 @@ def format_number(value: int | float) -> str:
 
 
 def format_value(value: n.Value) -> str:
-    if isinstance(value, n.Duration):
-        return format_duration(value.seconds)
-    if isinstance(value, n.Percent):
-        return format_number(value.value) + "%"
-    if isinstance(value, n.Text):
-        return quote(value.value)
-    if isinstance(value, n.Boolean):
-        return "true" if value.value else "false"
-    return format_number(value.value)
+    match value:
+        case n.Duration():
+            return format_duration(value.seconds)
+        case n.Percent():
+            return format_number(value.value) + "%"
+        case n.Text():
+            return quote(value.value)
+        case n.Boolean():
+            return "true" if value.value else "false"
+        case n.Number():
+            return format_number(value.value)
+        case _:
+            assert_never(value)
 
 
 def quote(text: str) -> str:
@@ -65,30 +71,38 @@ def format_condition(condition: n.Condition, parent: int = 0) -> str:
     An `and` inside an `or` is always parenthesised: `(a and b) or c` reads
     unambiguously to someone who never learnt the precedence rules.
     """
-    if isinstance(condition, n.Or | n.And):
-        word = " or " if isinstance(condition, n.Or) else " and "
-        own = _PRECEDENCE[type(condition)]
-        text = word.join(format_condition(o, own) for o in condition.operands)
-        return f"({text})" if parent >= 1 and parent != own else text
-    if isinstance(condition, n.Not):
-        return "not " + format_condition(condition.operand, 3)
-    if isinstance(condition, n.Ref):
-        return condition.name
-    return format_test(condition)
+    match condition:
+        case n.Or() | n.And():
+            word = " or " if isinstance(condition, n.Or) else " and "
+            own = _PRECEDENCE[type(condition)]
+            text = word.join(format_condition(o, own) for o in condition.operands)
+            return f"({text})" if parent >= 1 and parent != own else text
+        case n.Not():
+            return "not " + format_condition(condition.operand, 3)
+        case n.Ref():
+            return condition.name
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+            return format_test(condition)
+        case _:
+            assert_never(condition)
 
 
 def format_test(test: n.Test) -> str:
     name = test.field.name
-    if isinstance(test, n.Compare):
-        return f"{name} {test.op} {format_value(test.value)}"
-    if isinstance(test, n.InList):
-        values = ", ".join(format_value(v) for v in test.values)
-        return f"{name} {'not in' if test.negated else 'in'} [{values}]"
-    if isinstance(test, n.Matches):
-        return f"{name} matches {quote(test.pattern.value)}"
-    if isinstance(test, n.Contains):
-        return f"{name} contains {quote(test.text.value)}"
-    return name
+    match test:
+        case n.Compare():
+            return f"{name} {test.op} {format_value(test.value)}"
+        case n.InList():
+            values = ", ".join(format_value(v) for v in test.values)
+            return f"{name} {'not in' if test.negated else 'in'} [{values}]"
+        case n.Matches():
+            return f"{name} matches {quote(test.pattern.value)}"
+        case n.Contains():
+            return f"{name} contains {quote(test.text.value)}"
+        case n.Bare():
+            return name
+        case _:
+            assert_never(test)
 
 
 def format_days(days: frozenset[int]) -> str:
@@ -193,15 +207,19 @@ def _layout(program: n.Program) -> list[_Unit]:
     for item in program.items:
         first = len(units)
         span = item.span
-        if isinstance(item, n.Define):
-            _condition_units(units, f"define {item.name.value} = ", item.condition, 0, span.line)
-            units[-1].end = max(units[-1].end, span.end_line)
-        else:
-            head = "policy {" if isinstance(item, n.Policy) else f"rule {item.name.value} {{"
-            units.append(_Unit(head, 0, span.line, span.line))
-            for clause in item.clauses:
-                _clause_units(units, clause, isinstance(item, n.Policy))
-            units.append(_Unit("}", 0, span.end_line, span.end_line, continues=True))
+        match item:
+            case n.Define():
+                prefix = f"define {item.name.value} = "
+                _condition_units(units, prefix, item.condition, 0, span.line)
+                units[-1].end = max(units[-1].end, span.end_line)
+            case n.Policy() | n.Rule():
+                head = "policy {" if isinstance(item, n.Policy) else f"rule {item.name.value} {{"
+                units.append(_Unit(head, 0, span.line, span.line))
+                for clause in item.clauses:
+                    _clause_units(units, clause, isinstance(item, n.Policy))
+                units.append(_Unit("}", 0, span.end_line, span.end_line, continues=True))
+            case _:
+                assert_never(item)
         units[first].item = True
     return units
 
@@ -212,7 +230,7 @@ def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None
         for i, message in enumerate(clause.messages):
             units.append(
                 _Unit(
-                    ("say " if i == 0 else " or ") + quote(message.text),
+                    (CLAUSE_OF[n.Say].keyword + " " if i == 0 else " or ") + quote(message.text),
                     1,
                     line if i == 0 else message.span.line,
                     message.span.end_line,
@@ -221,7 +239,7 @@ def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None
             )
         return
     if isinstance(clause, n.When | n.Only | n.Never):
-        keyword = {n.When: "when ", n.Only: "only when ", n.Never: "never when "}[type(clause)]
+        keyword = CLAUSE_OF[type(clause)].keyword + " "
         _condition_units(units, keyword, clause.condition, 1, line)
         units[-1].end = max(units[-1].end, end)
         return
@@ -229,30 +247,34 @@ def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None
 
 
 def _clause_text(clause: n.Clause, in_policy: bool) -> str:
-    if isinstance(clause, n.On):
-        return "on " + ", ".join(e.value for e in clause.events)
-    if isinstance(clause, n.Priority):
-        return f"priority {format_number(clause.value.value)}"
-    if isinstance(clause, n.Cooldown):
-        return f"cooldown {format_duration(clause.duration.seconds)}"
-    if isinstance(clause, n.Cap):
-        count = clause.count.value
-        word = ""
-        if in_policy or clause.sitewide:
-            word = " invitation" if count == 1 else " invitations"
-        if clause.duration is not None:
-            window = format_duration(clause.duration.seconds)
-        else:
-            window = clause.window
-        sitewide = " sitewide" if clause.sitewide else ""
-        return f"at most {format_number(count)}{word} per {window}{sitewide}"
-    if isinstance(clause, n.During):
-        return "during " + format_schedule(clause.schedule)
-    if isinstance(clause, n.Quiet):
-        return f"quiet {format_duration(clause.duration.seconds)} after {clause.after}"
-    if isinstance(clause, n.SessionTimeout):
-        return f"session timeout {format_duration(clause.duration.seconds)}"
-    raise TypeError(f"no layout for {type(clause).__name__}")
+    """A one-line clause after its keyword (`say` and the conditions lay out apart)."""
+    match clause:
+        case n.On(events=events):
+            body = ", ".join(e.value for e in events)
+        case n.Priority(value=value):
+            body = format_number(value.value)
+        case n.Cooldown(duration=duration) | n.SessionTimeout(duration=duration):
+            body = format_duration(duration.seconds)
+        case n.Cap():
+            count = clause.count.value
+            word = ""
+            if in_policy or clause.sitewide:
+                word = " invitation" if count == 1 else " invitations"
+            if clause.duration is not None:
+                window = format_duration(clause.duration.seconds)
+            else:
+                window = clause.window
+            sitewide = " sitewide" if clause.sitewide else ""
+            body = f"{format_number(count)}{word} per {window}{sitewide}"
+        case n.During(schedule=schedule):
+            body = format_schedule(schedule)
+        case n.Quiet():
+            body = f"{format_duration(clause.duration.seconds)} after {clause.after}"
+        case n.When() | n.Only() | n.Never() | n.Say():
+            raise TypeError(f"{type(clause).__name__} lays out on its own")
+        case _:
+            assert_never(clause)
+    return f"{CLAUSE_OF[type(clause)].keyword} {body}"
 
 
 def _condition_units(

@@ -35,6 +35,19 @@ class Span:
 NO_SPAN = Span(1, 1, 1, 1)
 
 
+def keyword_span(span: Span, keyword: str) -> Span:
+    """The span of a clause's leading keyword, for a short caret run."""
+    length = len(keyword)
+    return Span(
+        span.line,
+        span.column,
+        span.line,
+        span.column + length,
+        span.start_pos,
+        span.start_pos + length,
+    )
+
+
 # --- values ------------------------------------------------------------------
 
 
@@ -302,10 +315,7 @@ class SessionTimeout:
 Clause = (
     On | When | Say | Priority | Cooldown | Cap | During | Quiet | Only | Never | SessionTimeout
 )
-
-# Where each clause may stand; the checker reports the others as misplaced.
-RULE_CLAUSES = (On, When, Say, Priority, Cooldown, Cap, During)
-POLICY_CLAUSES = (Cap, Quiet, Only, Never, During, SessionTimeout)
+# Where each clause may stand, and how often: politely.clauses.
 
 
 # --- items -------------------------------------------------------------------

@@ -11,10 +11,12 @@ agent frees up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from politely import ticks
 from politely.durations import DAY
+from politely.reasons import POLICY_GATES, REASONS
 from politely.ruleset import CompiledRule, RuleSet
 from politely.schedule import CompiledSchedule
 from politely.state import AgentStatus, Snapshot, VisitorState
@@ -101,20 +103,12 @@ def policy_ticks(
         if block.until is None:
             return ticks.EMPTY
         opens = max(opens, block.until)
-    log = s.log
-    if log is not None:
-        for cap in policy.caps:
-            release = cap.release(log, s.session, now)
-            if release is None:
-                return ticks.EMPTY
-            if release > opens:
-                opens = release
-    if sitewide is not None:
-        opens = max(opens, sitewide)
-    if s.last_dismiss is not None:
-        opens = max(opens, s.last_dismiss + policy.quiet_after_dismiss)
-    if s.last_chat_end is not None:
-        opens = max(opens, s.last_chat_end + policy.quiet_after_chat)
+    for reason in POLICY_GATES:
+        opens_at = REASONS[reason].opens
+        if opens_at is not None:
+            opens = max(opens, opens_at(rules, s, sitewide, now))
+    if opens == math.inf:
+        return ticks.EMPTY
     gate = ticks.since(ticks.at_least(opens - now))
     agents = fresh_agents(snapshot, now)
     only = policy.only_free_window if free else policy.only_window

@@ -32,8 +32,9 @@ from pydantic import ValidationError
 
 from politely.engine import Engine, describe_validation
 from politely.errors import EventError, TrafficError
-from politely.evaluator import VISITOR_SUPPRESSIONS, Verdict
+from politely.evaluator import Verdict
 from politely.models import AgentsUpdate, Decision, Event, to_timestamp, unknown_key
+from politely.reasons import VISITOR_SUPPRESSIONS
 from politely.ruleset import RuleSet
 from politely.state import Block
 from politely.stats import Stats

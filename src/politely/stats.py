@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from politely.evaluator import SUPPRESSIONS, VISITOR_SUPPRESSIONS
+from politely.reasons import ORDER
 
 if TYPE_CHECKING:
     from politely.ruleset import RuleSet
@@ -52,13 +52,10 @@ def _rate(accepted: int, dismissed: int, shown: int) -> float | None:
     return round(accepted / shown, 4) if shown and (accepted or dismissed) else None
 
 
-_ORDER = {reason: i for i, reason in enumerate((*VISITOR_SUPPRESSIONS, *SUPPRESSIONS))}
-
-
 def _pipeline_order(item: tuple[Count, int]) -> tuple[int, str]:
     """Reasons in the order the evaluator checks them (docs/contract.md, the evaluation order)."""
     what = item[0][2]
-    return (_ORDER.get(what, len(_ORDER)), what)
+    return (ORDER.get(what, len(ORDER)), what)
 
 
 def build_stats(rules: RuleSet, counts: Counter[Count]) -> Stats:

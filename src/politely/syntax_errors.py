@@ -17,22 +17,11 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from politely import nodes as n
+from politely.clauses import CLAUSES
 from politely.diagnostics import Diagnostic, source_lines_of, token_span
 from politely.syntax_hints import ErrorSite, recognise
 
-_CLAUSE_KEYWORDS = {
-    "ON": "on",
-    "WHEN": "when",
-    "SAY": "say",
-    "PRIORITY": "priority",
-    "COOLDOWN": "cooldown",
-    "AT": "at most",
-    "DURING": "during",
-    "QUIET": "quiet",
-    "ONLY": "only when",
-    "NEVER": "never when",
-    "SESSION": "session timeout",
-}
+_CLAUSE_KEYWORDS = {spec.token: spec.keyword for spec in CLAUSES}
 _WORDS = {
     "NAME": "a name",
     "STRING": 'a quoted text such as "Hi"',

@@ -1,0 +1,165 @@
+"""Warnings about rules that would pester visitors, or never fire at all.
+
+Run only once a site has no errors, on what the checker collected; each
+warning has its own function so a new one is a new function, not a longer
+one (docs/language.md lists the codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from politely import analysis
+from politely import nodes as n
+from politely.caps import Cap
+from politely.language import cap_of, rule_events, visitor_caps
+
+# (path, span, code, message, *hints): how a warning is reported
+Warn = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the checker collected from a site's files."""
+
+    defines: Mapping[str, n.Define]
+    define_paths: Mapping[str, str]
+    policy: n.Policy | None
+    policy_path: str
+    rules: list[tuple[str, n.Rule]]
+
+
+def pester(site: Site, warn: Warn) -> None:
+    conditions = {name: d.condition for name, d in site.defines.items()}
+    policy_only, looks_at_agents = _policy_gates(site, conditions, warn)
+    policy_caps = visitor_caps(site.policy)
+    for path, rule in site.rules:
+        looks_at_agents |= _rule(path, rule, conditions, policy_only, policy_caps, warn)
+    _unused_defines(site, warn)
+    if site.rules and not looks_at_agents:
+        _no_agent_check(site, warn)
+
+
+def _policy_gates(
+    site: Site, conditions: Mapping[str, n.Condition], warn: Warn
+) -> tuple[n.Condition | None, bool]:
+    """The policy's `only when` written out, and whether its gates read agents."""
+    policy_only = None
+    looks_at_agents = False
+    for clause in site.policy.clauses if site.policy is not None else ():
+        if isinstance(clause, n.Only | n.Never):
+            expanded = analysis.expand(clause.condition, conditions)
+            looks_at_agents |= analysis.reads_agents(expanded)
+            never_holds(expanded, clause.condition, site.policy_path, warn)
+            if isinstance(clause, n.Only):
+                policy_only = expanded
+    return policy_only, looks_at_agents
+
+
+def _rule(
+    path: str,
+    rule: n.Rule,
+    conditions: Mapping[str, n.Condition],
+    policy_only: n.Condition | None,
+    policy_caps: list[Cap],
+    warn: Warn,
+) -> bool:
+    """Warn about one rule; True when its condition reads agents."""
+    when = next((c for c in rule.clauses if isinstance(c, n.When)), None)
+    assert when is not None  # errors were reported otherwise
+    condition = analysis.expand(when.condition, conditions)
+    never = never_holds(condition, when.condition, path, warn)
+    if not never and policy_only is not None:
+        both = analysis.conjoin(condition, policy_only)
+        if both is not None and analysis.contradiction(both) is not None:
+            never = True
+            warn(
+                path,
+                n.keyword_span(when.span, "when"),
+                "never-holds",
+                f"rule `{rule.name.value}` can never hold together with the policy's `only when`",
+            )
+    # A rule that never fires cannot fire on load: one warning, not two.
+    if not never:
+        _fires_on_load(path, rule, analysis.conjoin(condition, policy_only), warn)
+    _caps_without_effect(path, rule, policy_caps, warn)
+    return analysis.reads_agents(condition)
+
+
+def _fires_on_load(path: str, rule: n.Rule, condition: n.Condition | None, warn: Warn) -> None:
+    if "page_view" in rule_events(rule) and not analysis.waits_before_inviting(condition):
+        warn(
+            path,
+            rule.name.span,
+            "fires-on-load",
+            f"rule `{rule.name.value}` can invite the instant a page loads",
+            "give the visitor time first: page.dwell >= 20s, session.pageviews >= 2, "
+            "page.scroll >= 50%, or listen to a specific event with `on`",
+        )
+
+
+def _caps_without_effect(path: str, rule: n.Rule, policy_caps: list[Cap], warn: Warn) -> None:
+    for clause in rule.clauses:
+        limit = cap_of(clause)
+        if limit is None:
+            continue
+        looser = next((p for p in policy_caps if p.covers(limit)), None)
+        if looser is not None:
+            keyword = "cooldown" if isinstance(clause, n.Cooldown) else "at most"
+            warn(
+                path,
+                n.keyword_span(clause.span, keyword),
+                "cap-no-effect",
+                f"this cap never binds: the policy already allows {looser.describe()}",
+                "tighten it, or delete it",
+            )
+
+
+def _unused_defines(site: Site, warn: Warn) -> None:
+    used: set[str] = set()
+    written = [d.condition for d in site.defines.values()]
+    written += policy_conditions(site.policy)
+    written += [c.condition for _, r in site.rules for c in r.clauses if isinstance(c, n.When)]
+    for condition in written:
+        used.update(r.name for r in analysis.refs(condition))
+    for name, define in site.defines.items():
+        if name not in used:
+            warn(
+                site.define_paths[name],
+                define.name.span,
+                "unused-define",
+                f"`{name}` is never used",
+            )
+
+
+def _no_agent_check(site: Site, warn: Warn) -> None:
+    path, first = site.rules[0]
+    policy = site.policy
+    warn(
+        site.policy_path if policy is not None else path,
+        n.keyword_span(policy.span, "policy") if policy is not None else first.name.span,
+        "no-agent-check",
+        "no rule or policy looks at agent availability",
+        "invite only when someone can answer: "
+        "policy { only when agents.available > 0 and queue.wait < 2m }",
+    )
+
+
+def never_holds(expanded: n.Condition, written: n.Condition, path: str, warn: Warn) -> bool:
+    found = analysis.contradiction(expanded)
+    if found is None:
+        return False
+    span = found.span if _inside(found.span, written.span) else written.span
+    warn(path, span, "never-holds", "this condition can never hold")
+    return True
+
+
+def _inside(inner: n.Span, outer: n.Span) -> bool:
+    return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
+
+
+def policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
+    if policy is None:
+        return []
+    return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]
