@@ -26,12 +26,15 @@ from browserkit import (
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-@pytest.fixture(scope="session")
+# Module scope, which is once per session (every browser test is here): the sync
+# Playwright API runs an event loop in this thread while it is started, and the
+# anyio tests of other modules need the thread's loop free again afterwards.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from start_browser()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Server]:
     yield from start_server(tmp_path_factory.mktemp("browser-sites"))
 

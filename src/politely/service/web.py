@@ -95,15 +95,8 @@ def _serve(request: Request, file: Asset, cache_control: str) -> Response:
     )
 
 
-@router.get(
-    "/v1/politely.js",
-    response_class=Response,
-    summary="The website snippet",
-    responses={
-        200: {"content": {"text/javascript": {}}, "description": "politely.js"},
-        304: {"description": "not modified (If-None-Match)"},
-    },
-)
+# A static file, like /docs: not part of the API's schema.
+@router.get("/v1/politely.js", include_in_schema=False)
 async def snippet(request: Request) -> Response:
     # Cross-origin pages load it with a script tag; CORP lets sites that require it do so.
     response = _serve(request, asset("politely.js"), SNIPPET_CACHE)

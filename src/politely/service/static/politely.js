@@ -1,5 +1,5 @@
 /*! politely.js: proactive chat invitations that never pester. See docs/website.md. */
-(function (w, d) {
+try { (function (w, d) {
   "use strict";
   if (w.politely) return; // loaded twice: keep the first
 
@@ -16,8 +16,7 @@
   var visitor, page = "", deepest = 0, sentScroll = -1, quarter = 0, exited = false;
   var queue = [], busy = false, failures = 0, resumeAt = 0;
   var timer = 0, scrollTimer = 0, tickDue = false;
-  var blocked = false, shown = null, accepters = [];
-  if (typeof cfg.onAccept === "function") accepters.push(cfg.onAccept);
+  var blocked = false, shown = null, accepters = [cfg.onAccept]; // safe() skips a non-function
 
   function safe(fn) {
     return function () {
@@ -109,9 +108,9 @@
       signal: abort.signal
     }).then(function (r) {
       if (r.status === 429) throw parseInt(r.headers.get("Retry-After"), 10) || 1;
-      if (r.status >= 400 && r.status < 500) throw false;
+      if (r.status < 500 && !r.ok) throw false;
       return r.json().then(function (answer) {
-        if (!r.ok || !answer || typeof answer !== "object" || !("recheck_in" in answer)) throw 0;
+        if (!r.ok || !("recheck_in" in Object(answer))) throw 0; // not a decision
         return answer;
       });
     });
@@ -256,7 +255,7 @@
   w.politely = {
     track: safe(function (name, props) { send(String(name), { props: object(props) }); }),
     identify: safe(function (attributes) { send("identify", { attributes: object(attributes) }); }),
-    onAccept: function (fn) { if (typeof fn === "function") accepters.push(fn); },
+    onAccept: function (fn) { accepters.push(fn); },
     visitor: function () { return visitor; }
   };
 
@@ -266,4 +265,4 @@
   }
   if (d.readyState === "loading") on(d, "DOMContentLoaded", start);
   else safe(start)();
-})(window, document);
+})(window, document); } catch (e) {} // a guest in the page: it never throws there
