@@ -61,6 +61,7 @@ from politely.service.schemas import (
     RulesSwapped,
 )
 from politely.service.sites import Site
+from politely.service.web import router as website
 from politely.stats import Stats
 from politely.stores import Store, open_store
 
@@ -439,6 +440,7 @@ def create_app(
         data, content_type = service.metrics.render()
         return Response(data, media_type=content_type)
 
+    app.include_router(website)  # the snippet /v1/politely.js and the demo shop /demo/
     app.add_middleware(BodyLimit, limit=settings.body_limit)
     app.add_middleware(SiteCors, origins_of=service.origins_of)
     app.add_middleware(AccessLog, metrics=service.metrics, router=app.router)

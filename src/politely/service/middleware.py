@@ -102,7 +102,15 @@ class SiteCors:
             return
         allowed = origin in self.origins_of(match.group(1))
         vary = [(b"vary", b"Origin")]
-        cors = [(b"access-control-allow-origin", origin.encode("latin-1"))] if allowed else []
+        cors = (
+            # Retry-After is not a safelisted header: exposed, the snippet can honour a 429
+            [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", b"Retry-After"),
+            ]
+            if allowed
+            else []
+        )
         if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             if not allowed:
                 await _send_json(send, 400, {"detail": "origin not allowed"}, vary)
