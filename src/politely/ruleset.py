@@ -109,7 +109,7 @@ class CompiledRule:
         """Future ticks at which the condition would hold; None unless it listens to ticks."""
         if "tick" not in self.events:
             return None
-        return generate_window(self.condition)
+        return generate_window(self.condition, label=f"recheck {self.name}")
 
     @cached_property
     def free_window(self) -> Window | None:
@@ -117,7 +117,9 @@ class CompiledRule:
         rule could fire if agent status changed. None unless it reads agents."""
         if "tick" not in self.events or not reads_agents(self.condition):
             return None
-        return generate_window(self.condition, optimistic_agents=True)
+        return generate_window(
+            self.condition, optimistic_agents=True, label=f"recheck free {self.name}"
+        )
 
     def first_variant(self, visitor: str) -> int:
         """Stable across processes and restarts, so A/B splits are repeatable."""
@@ -254,7 +256,7 @@ class RuleSet:
 
     @cached_property
     def _match_all(self) -> BucketTest:
-        generator = Generator("match all")
+        generator = Generator(f"match all {self.hash}")
         name = generator.bucket("match_all", [(r.rank, r.name, r.condition) for r in self.by_rank])
         return generator.run()[name]  # type: ignore[no-any-return]
 
