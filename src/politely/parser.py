@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import bisect
 import re
-import threading
 from collections.abc import Iterator
+from copy import copy
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from politely import analysis
@@ -121,19 +122,42 @@ class _WholeWords:
             yield token
 
 
+@dataclass(frozen=True)
+class _Grammar:
+    """The LALR parser, built once and shared read-only: its parse table, and the
+    recipe for the callbacks that run a builder inside it (no parse tree is ever
+    built). Each parse makes its own `_Builder` and callbacks (`callbacks`), so
+    parses share no mutable state and run in parallel threads without a lock."""
+
+    lark: Lark
+    tree_builder: ParseTreeBuilder
+
+    def callbacks(self, builder: _Builder) -> dict[Any, Any]:
+        """The reduce callbacks of one parse, calling into its own builder."""
+        return self.tree_builder.create_callback(builder)  # type: ignore[no-untyped-call,no-any-return]
+
+    def start(self, text: str, callbacks: dict[Any, Any]) -> InteractiveParser:
+        """An interactive parser over `text` that runs `callbacks` on each reduce."""
+        interactive = self.lark.parse_interactive(text)
+        conf = copy(interactive.parser_state.parse_conf)  # as Lark's own `accepts` does
+        conf.callbacks = callbacks
+        interactive.parser_state.parse_conf = conf
+        return interactive
+
+
 @cache
-def _parser() -> tuple[Lark, _Builder]:
-    """One Lark parser with the builder inside it: no parse tree is ever built."""
-    builder = _Builder()
+def _grammar() -> _Grammar:
     lark = Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
         maybe_placeholders=True,
-        transformer=builder,
         postlex=_WholeWords(),
     )
-    return lark, builder
+    # Lark's own recipe for callbacks, with the options above (maybe_placeholders).
+    tree_builder = lark._parse_tree_builder
+    assert isinstance(tree_builder, ParseTreeBuilder)
+    return _Grammar(lark, tree_builder)
 
 
 @cache
@@ -142,7 +166,6 @@ def tree_parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
 
 
-_LOCK = threading.Lock()  # the builder collects one parse's diagnostics at a time
 BOM = "\ufeff"
 _ITEM_TOKENS = frozenset({"RULE", "DEFINE", "POLICY"})
 # Where parsing resumes after a syntax error: a line whose first word starts an item.
@@ -158,12 +181,9 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     text = text.removeprefix(BOM)
     if len(text) > MAX_FILE_CHARS:
         return ParseResult(None, (_too_big(text, path),))
-    lark, builder = _parser()
-    with _LOCK:
-        builder.reset(path)
-        run = _Run(lark, text, path)
-        run.parse_all()
-        return run.result(builder)
+    run = _Run(_grammar(), text, path)
+    run.parse_all()
+    return run.result()
 
 
 def _too_big(text: str, path: str) -> Diagnostic:
@@ -185,8 +205,10 @@ class _Run:
     whose first word is `rule`, `define` or `policy`.
     """
 
-    def __init__(self, lark: Lark, text: str, path: str) -> None:
-        self.lark = lark
+    def __init__(self, grammar: _Grammar, text: str, path: str) -> None:
+        self.grammar = grammar
+        self.builder = _Builder(path)  # this parse's items and diagnostics
+        self.callbacks = grammar.callbacks(self.builder)
         self.text = text
         self.path = path
         self.lines = _LineStarts(text)
@@ -202,7 +224,7 @@ class _Run:
 
     def _parse_from(self, start: int) -> int | None:
         """Parse from `start` to the end; after a syntax error, where to resume."""
-        interactive = self.lark.parse_interactive(self.text)
+        interactive = self.grammar.start(self.text, self.callbacks)
         lexer = interactive.lexer_thread
         assert lexer.state is not None
         self.lines.seek(lexer.state.line_ctr, start)
@@ -241,7 +263,8 @@ class _Run:
         self.skipped.append((broken_from, len(self.text) if resume is None else resume))
         return resume
 
-    def result(self, builder: _Builder) -> ParseResult:
+    def result(self) -> ParseResult:
+        builder = self.builder
         kept = [d for d in builder.diagnostics if not self._in_skipped(d)]
         diagnostics = sorted([*self.syntax, *kept], key=lambda d: (d.line, d.column))
         if self.unreported:
@@ -397,11 +420,8 @@ class _Builder(Transformer[Token, n.Program]):
     (nodes, and tokens, keywords included where the rule is marked `!`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__()
-        self.reset("<rules>")
-
-    def reset(self, path: str) -> None:
         self.path = path
         self.diagnostics: list[Diagnostic] = []
         self.items: list[n.Item] = []  # every item built, in order, across syntax errors
