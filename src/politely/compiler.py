@@ -73,6 +73,9 @@ class _Compiler:
         self.defines = {name: d.condition for name, d in result.defines.items()}
         self.hash = ruleset_hash(result.sources)
         self.generator = Generator(f"rules {self.hash}")
+        # Schedules written the same way are one object in a rule set, so their
+        # days are computed once (politely.schedule); never shared across rule sets.
+        self.schedules: dict[tuple[object, ...], CompiledSchedule] = {}
 
     def build(self) -> RuleSet:
         parts = [self._parts(i, path, rule) for i, (path, rule) in enumerate(self.result.rules)]
@@ -127,7 +130,7 @@ class _Compiler:
                 priority=p.priority,
                 events=frozenset(p.events),
                 caps=self._rule_caps(p.rule),
-                schedule=_schedule(p.rule.clauses),
+                schedule=self._schedule(p.rule.clauses),
                 messages=self._messages(p.rule, namespace, getter_names),
                 condition=p.condition,
                 time_dependent=analysis.fields_read(p.condition) & TIME_FIELDS,
@@ -203,7 +206,7 @@ class _Compiler:
             quiet_after_dismiss=quiet.get("dismiss", DEFAULT_QUIET_AFTER_DISMISS),
             quiet_after_chat=quiet.get("chat", DEFAULT_QUIET_AFTER_CHAT),
             session_timeout=timeout,
-            schedule=_schedule(clauses),
+            schedule=self._schedule(clauses),
             only=functions.get("only"),
             never=functions.get("never"),
             only_window=windows.get("only"),
@@ -214,6 +217,14 @@ class _Compiler:
             only_condition=conditions.get("only"),
             never_condition=conditions.get("never"),
         )
+
+    def _schedule(self, clauses: Sequence[n.Clause]) -> CompiledSchedule | None:
+        during = next((c for c in clauses if isinstance(c, n.During)), None)
+        if during is None:
+            return None
+        schedule = CompiledSchedule.from_node(during.schedule, format_schedule(during.schedule))
+        key = (schedule.windows, schedule.zone_name, schedule.text)
+        return self.schedules.setdefault(key, schedule)
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
         caps = (cap_of(clause, rule.name.value) for clause in rule.clauses)
@@ -285,13 +296,6 @@ def _index(buckets: dict[tuple[tuple[str, ...], str | None], Bucket]) -> dict[st
         )
         for event in {*free, *by_prefix}
     }
-
-
-def _schedule(clauses: Sequence[n.Clause]) -> CompiledSchedule | None:
-    during = next((c for c in clauses if isinstance(c, n.During)), None)
-    if during is None:
-        return None
-    return CompiledSchedule.from_node(during.schedule, format_schedule(during.schedule))
 
 
 def ruleset_hash(sources: Mapping[str, str]) -> str:
