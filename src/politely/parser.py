@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from copy import copy
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Any, TypeVar
 
 from lark import Lark, Token, Transformer, Tree
@@ -31,7 +30,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
-from politely import analysis
+from politely import analysis, resources
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
@@ -84,8 +83,9 @@ class ParseResult:
 
 @cache
 def grammar_text() -> str:
-    """The grammar, read from the installed package (it ships in the wheel)."""
-    return (files("politely") / "politely.lark").read_text(encoding="utf-8")
+    """The grammar: the package's copy in a wheel, `grammar/` in a source tree
+    (`politely.resources`)."""
+    return resources.grammar_text()
 
 
 class _GluedWordError(Exception):
