@@ -12,10 +12,12 @@ THREADS = 8
 ROUNDS = 40
 
 
-def _text(k: int) -> str:
+def _text(k: int, round: int = 0) -> str:
     """A file whose diagnostics say which text it was: `k` blank lines, then a
-    rule named after k with a malformed duration (a diagnostic, not a syntax error)."""
-    return "\n" * k + f'rule r{k} {{ when page.dwell >= {k + 1}zz say "Hi {k}" }}\n'
+    rule named after k with a malformed duration (a diagnostic, not a syntax error).
+    The round's comment makes each text new, so the parse cache never answers."""
+    rule = f'rule r{k} {{ when page.dwell >= {k + 1}zz say "Hi {k}" }}'
+    return "\n" * k + f"{rule} # round {round}\n"
 
 
 def _check(k: int, result: ParseResult) -> None:
@@ -32,7 +34,7 @@ def test_threads_parsing_at_once_each_get_their_own_diagnostics() -> None:
 
     def work(k: int) -> list[ParseResult]:
         barrier.wait()
-        return [parse(_text(k), f"file{k}.rules") for _ in range(ROUNDS)]
+        return [parse(_text(k, r), f"file{k}.rules") for r in range(1, ROUNDS + 1)]
 
     with ThreadPoolExecutor(THREADS) as pool:
         results = list(pool.map(work, range(THREADS)))

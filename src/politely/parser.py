@@ -18,7 +18,10 @@ become diagnostics too, and parsing goes on.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from copy import copy
 from dataclasses import dataclass
@@ -176,14 +179,82 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     """Parse one file's text. Never raises for bad input.
 
     A byte-order mark at the start is dropped: editors on Windows write one,
-    and the writer cannot see it.
+    and the writer cannot see it. A file parsed before with the same path and
+    text is not parsed again (`PARSED`): reloading a site reparses only the
+    files that changed.
     """
     text = text.removeprefix(BOM)
     if len(text) > MAX_FILE_CHARS:
         return ParseResult(None, (_too_big(text, path),))
-    run = _Run(_grammar(), text, path)
-    run.parse_all()
-    return run.result()
+    key = ParseCache.key(text, path)
+    found = PARSED.get(key)
+    if found is None:
+        run = _Run(_grammar(), text, path)
+        run.parse_all()
+        found = run.result()
+        PARSED.put(key, found, len(text))
+    return found
+
+
+class ParseCache:
+    """Parse results by the digest of their file's path and text, least recently
+    used first out, holding at most `max_chars` characters of files (the results
+    are about that size again in syntax trees) and `max_files` files.
+
+    Results are immutable (frozen trees, frozen diagnostics), so they are shared.
+    The key is a SHA-256 digest: the cache does not keep the texts. Threads share
+    it under a lock held only to look up and store, never while parsing.
+    """
+
+    def __init__(self, max_chars: int = 16_000_000, max_files: int = 1024) -> None:
+        self.max_chars = max_chars
+        self.max_files = max_files
+        self._entries: OrderedDict[bytes, tuple[ParseResult, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str, path: str) -> bytes:
+        digest = hashlib.sha256(path.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return digest.digest()
+
+    def get(self, key: bytes) -> ParseResult | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def put(self, key: bytes, result: ParseResult, chars: int) -> None:
+        if chars > self.max_chars:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (result, chars)
+            self._chars += chars
+            while self._chars > self.max_chars or len(self._entries) > self.max_files:
+                _, (_, size) = self._entries.popitem(last=False)
+                self._chars -= size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# The one process-wide cache: the checker parses each file through `parse`.
+PARSED = ParseCache()
 
 
 def _too_big(text: str, path: str) -> Diagnostic:
