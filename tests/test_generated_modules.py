@@ -16,7 +16,7 @@ def _compile(text: str) -> RuleSet:
 
 def _filename(rules: RuleSet) -> str:
     bucket = next(iter(next(iter(rules.index.values())).free))
-    return bucket.test.__code__.co_filename
+    return bucket.compiled().__code__.co_filename
 
 
 def test_each_rule_set_has_its_own_filename_and_source() -> None:

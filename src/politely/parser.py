@@ -33,7 +33,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
-from politely import analysis, resources
+from politely import analysis, gcpause, resources
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
@@ -189,9 +189,10 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     key = ParseCache.key(text, path)
     found = PARSED.get(key)
     if found is None:
-        run = _Run(_grammar(), text, path)
-        run.parse_all()
-        found = run.result()
+        with gcpause.paused():  # the syntax tree is all live: nothing to collect
+            run = _Run(_grammar(), text, path)
+            run.parse_all()
+            found = run.result()
         PARSED.put(key, found, len(text))
     return found
 

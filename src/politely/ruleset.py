@@ -146,13 +146,39 @@ class CompiledPolicy:
     never_condition: n.Condition | None
 
 
-@dataclass(frozen=True, slots=True)
 class Bucket:
     """Rules sharing an event set and a path prefix, tested by one generated function
-    that returns the ranks of those whose condition holds."""
+    that returns the ranks of those whose condition holds.
 
-    test: BucketTest
-    rules: tuple[CompiledRule, ...]  # in priority order
+    The function is generated and compiled on the bucket's first test, not when
+    the rule set is compiled: a site of 10,000 rules has thousands of buckets,
+    and an event tests only those of its name and page. `test` is that function
+    once made (two threads testing a new bucket at once may both make it; either
+    result serves). `compiled` makes it now.
+    """
+
+    __slots__ = ("label", "rules", "test")
+
+    def __init__(self, rules: tuple[CompiledRule, ...], label: str) -> None:
+        self.rules = rules  # in priority order
+        self.label = label  # names its generated module
+        self.test: BucketTest = self._first_test
+
+    def compiled(self) -> BucketTest:
+        """The bucket's generated function (made on the first call)."""
+        if self.test == self._first_test:
+            generator = Generator(self.label)
+            name = generator.bucket("bucket", [(r.rank, r.name, r.condition) for r in self.rules])
+            self.test = generator.run()[name]
+        return self.test
+
+    def _first_test(
+        self, state: VisitorState, event: Event, agents: AgentStatus | None, now: float
+    ) -> list[int]:
+        return self.compiled()(state, event, agents, now)
+
+    def __repr__(self) -> str:
+        return f"Bucket({self.label!r}, {len(self.rules)} rules)"
 
 
 @dataclass(frozen=True, slots=True)
