@@ -212,6 +212,9 @@ class Memo(Generic[_K, _V]):
             found = entries[key] = compute()
         return found
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def __len__(self) -> int:
         return len(self._entries)
 
