@@ -93,7 +93,8 @@ def run(quick: bool = False) -> Table:
         gc.collect()
         with_cache = tracemalloc.get_traced_memory()[0]
         # The rule set's memos (index lookups by page path): bounded, not per visitor.
-        memos = (ruleset._buckets, ruleset._listening, ruleset._decisions)
+        caches = ruleset.caches
+        memos = (caches.buckets, caches.listening, caches.decisions)
         cache_entries = sum(len(memo) for memo in memos)
         for memo in memos:
             memo.clear()

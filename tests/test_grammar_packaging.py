@@ -101,12 +101,6 @@ def test_a_missing_grammar_says_what_is_missing(source_tree: Path) -> None:
     assert "politely's grammar is missing" in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="politely.parser.grammar_text reads only the package copy; it should call "
-    "politely.resources.grammar_text (parser.py belongs to the diagnostics branch). "
-    "When it does, remove this mark and the src/politely/politely.lark symlink.",
-)
 def test_the_parser_of_a_source_tree_reads_grammar_dir(source_tree: Path) -> None:
     src = source_tree / "src"
     done = python(PARSE, str(src), path=src)

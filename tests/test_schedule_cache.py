@@ -5,6 +5,7 @@ other schedules a site has. These tests count computations, never time.
 from __future__ import annotations
 
 import gc
+import weakref
 from collections import Counter
 
 import pytest
@@ -97,11 +98,15 @@ def test_a_tick_computes_nothing_new_once_its_days_are_known(
     assert sum(computed.values()) == before
 
 
-def test_shared_schedules_go_away_with_their_rule_sets() -> None:
-    windows = ((frozenset({0}), 1, 2),)
-    s = CompiledSchedule.shared(windows, "UTC", "only-here")
-    assert CompiledSchedule.shared(windows, "UTC", "only-here") is s
-    assert (windows, "UTC", "only-here") in CompiledSchedule._shared
-    del s
+def test_schedules_are_shared_within_a_rule_set_never_across() -> None:
+    text = 'rule r { when page.dwell >= 1s say "Hi" during mon 09:00-10:00 }\n'
+    first, second = Engine.from_source(text), Engine.from_source(text + text.replace("r ", "q "))
+    (a,) = first.rules.rules
+    b, c = second.rules.rules
+    assert b.schedule is c.schedule
+    assert a.schedule is not b.schedule
+    assert a.schedule is not None
+    alive = weakref.ref(a.schedule)
+    del first, a
     gc.collect()
-    assert (windows, "UTC", "only-here") not in CompiledSchedule._shared
+    assert alive() is None  # gone with its rule set: no process-wide table holds it

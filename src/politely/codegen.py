@@ -19,8 +19,10 @@ section 4 says.
 
 from __future__ import annotations
 
+import itertools
 import linecache
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, assert_never
@@ -355,18 +357,47 @@ class Generator:
         return "\n\n".join(self.functions) + "\n"
 
     def run(self) -> dict[str, Any]:
+        """Compile the functions into a fresh namespace, their module.
+
+        Each module gets a filename of its own (`<politely LABEL #N>`), so a
+        traceback shows its source; the source is registered in `linecache`
+        until the module is garbage collected, that is until no function of
+        it is reachable (the rule set that owns them, or a lazy window).
+        """
         source = self.source
-        filename = f"<politely {self.label}>"
+        filename = f"<politely {self.label} #{next(_MODULES)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         namespace: dict[str, Any] = {**_HELPERS, **self.constants.values}
+        owner = _Module(filename)
+        namespace["__politely_module__"] = owner
+        weakref.finalize(owner, _release, filename)
         exec(compile(source, filename, "exec"), namespace)
         return namespace
 
 
-def generate_window(condition: n.Condition, *, optimistic_agents: bool = False) -> Window:
+_MODULES = itertools.count(1)  # numbers generated modules; next() is atomic under the GIL
+
+
+class _Module:
+    """Lives as long as a generated namespace (its functions' globals hold it):
+    its finalizer releases the module's linecache entry."""
+
+    __slots__ = ("__weakref__", "filename")
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+
+def _release(filename: str) -> None:
+    linecache.cache.pop(filename, None)
+
+
+def generate_window(
+    condition: n.Condition, *, optimistic_agents: bool = False, label: str = "recheck"
+) -> Window:
     """Future ticks at which the condition holds, given the agent status `a`
     (None when unknown or stale); see `_Emitter.window` for what agents do."""
-    generator = Generator("recheck")
+    generator = Generator(label)
     name = generator.window("window", condition, optimistic_agents=optimistic_agents)
     return generator.run()[name]  # type: ignore[no-any-return]
 

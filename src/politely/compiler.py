@@ -1,8 +1,10 @@
 """Checked syntax tree → `RuleSet`: generated Python for every condition, compiled once.
 
-Conditions become Python source (`politely.codegen`), compiled together per
-rule set into the bucket functions of the index (`politely.ruleset`). The
-tick-set functions behind `recheck_in` are generated per rule on first use.
+Conditions become Python source (`politely.codegen`). The policy's gates and
+the message getters are compiled together, once per rule set; each bucket of
+the index (`politely.ruleset`) generates and compiles its function on its
+first test, and the tick-set functions behind `recheck_in` are generated per
+rule on first use: loading a large site pays only for what events use.
 
     >>> from politely.checker import check_sources
     >>> site = {"a.rules": 'rule r { when page.dwell >= 5s say "Hi" }'}
@@ -21,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from politely import analysis
+from politely import analysis, gcpause
 from politely import nodes as n
 from politely.caps import Cap
 from politely.checker import CheckResult
@@ -54,7 +56,8 @@ def compile_rules(result: CheckResult) -> RuleSet:
     """Compile a checked site; raises RulesError if the check found errors."""
     if not result.ok:
         raise RulesError(result.diagnostics, result.sources)
-    return _Compiler(result).build()
+    with gcpause.paused():  # what compiling allocates stays alive, in the rule set
+        return _Compiler(result).build()
 
 
 @dataclass
@@ -65,6 +68,7 @@ class _RuleParts:
     condition: n.Condition
     events: tuple[str, ...]
     priority: int
+    reads: frozenset[str]  # the fields the condition reads
 
 
 class _Compiler:
@@ -73,6 +77,9 @@ class _Compiler:
         self.defines = {name: d.condition for name, d in result.defines.items()}
         self.hash = ruleset_hash(result.sources)
         self.generator = Generator(f"rules {self.hash}")
+        # Schedules written the same way are one object in a rule set, so their
+        # days are computed once (politely.schedule); never shared across rule sets.
+        self.schedules: dict[tuple[object, ...], CompiledSchedule] = {}
 
     def build(self) -> RuleSet:
         parts = [self._parts(i, path, rule) for i, (path, rule) in enumerate(self.result.rules)]
@@ -86,13 +93,6 @@ class _Compiler:
             events = tuple(sorted(set(p.events)))
             for prefix in sorted(prefixes) if prefixes is not None else [None]:
                 groups.setdefault((events, prefix), []).append(p)
-        bucket_names = {
-            key: self.generator.bucket(
-                f"bucket_{i}",
-                [(rank_of[m.order], m.rule.name.value, m.condition) for m in members],
-            )
-            for i, (key, members) in enumerate(groups.items())
-        }
         policy_conditions = self._policy_conditions()
         policy_names = {
             kind: self.generator.condition(f"policy_{kind}", condition)
@@ -127,10 +127,10 @@ class _Compiler:
                 priority=p.priority,
                 events=frozenset(p.events),
                 caps=self._rule_caps(p.rule),
-                schedule=_schedule(p.rule.clauses),
+                schedule=self._schedule(p.rule.clauses),
                 messages=self._messages(p.rule, namespace, getter_names),
                 condition=p.condition,
-                time_dependent=analysis.fields_read(p.condition) & TIME_FIELDS,
+                time_dependent=p.reads & TIME_FIELDS,
             )
         rules = tuple(compiled[p.order] for p in parts)
         by_rank = tuple(compiled[p.order] for p in ranked)
@@ -138,11 +138,11 @@ class _Compiler:
         keep = max([w for w in windows_used if isinstance(w, int)] + [0])
         if "invitations.today" in getter_names:  # read by a condition or a message
             keep = max(keep, DAY)
-        buckets = {
+        buckets = {  # each generates and compiles its function on first use
             key: Bucket(
-                namespace[bucket_names[key]], tuple(by_rank[rank_of[m.order]] for m in members)
+                tuple(by_rank[rank_of[m.order]] for m in members), f"rules {self.hash} bucket {i}"
             )
-            for key, members in groups.items()
+            for i, (key, members) in enumerate(groups.items())
         }
         return RuleSet(
             rules=rules,
@@ -160,13 +160,15 @@ class _Compiler:
     def _parts(self, order: int, path: str, rule: n.Rule) -> _RuleParts:
         when = next(c for c in rule.clauses if isinstance(c, n.When))
         priority = next((c.value.value for c in rule.clauses if isinstance(c, n.Priority)), 0)
+        condition = analysis.expand(when.condition, self.defines)
         return _RuleParts(
             rule,
             path,
             order,
-            analysis.expand(when.condition, self.defines),
+            condition,
             rule_events(rule),
             int(priority),
+            analysis.fields_read(condition),
         )
 
     def _policy_conditions(self) -> dict[str, n.Condition]:
@@ -203,7 +205,7 @@ class _Compiler:
             quiet_after_dismiss=quiet.get("dismiss", DEFAULT_QUIET_AFTER_DISMISS),
             quiet_after_chat=quiet.get("chat", DEFAULT_QUIET_AFTER_CHAT),
             session_timeout=timeout,
-            schedule=_schedule(clauses),
+            schedule=self._schedule(clauses),
             only=functions.get("only"),
             never=functions.get("never"),
             only_window=windows.get("only"),
@@ -215,6 +217,14 @@ class _Compiler:
             never_condition=conditions.get("never"),
         )
 
+    def _schedule(self, clauses: Sequence[n.Clause]) -> CompiledSchedule | None:
+        during = next((c for c in clauses if isinstance(c, n.During)), None)
+        if during is None:
+            return None
+        schedule = CompiledSchedule.from_node(during.schedule, format_schedule(during.schedule))
+        key = (schedule.windows, schedule.zone_name, schedule.text)
+        return self.schedules.setdefault(key, schedule)
+
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
         caps = (cap_of(clause, rule.name.value) for clause in rule.clauses)
         return tuple(cap for cap in caps if cap is not None)
@@ -224,7 +234,9 @@ class _Compiler:
     ) -> dict[str, str]:
         """One generated getter per field any condition or message reads."""
         names: set[str] = set()
-        for condition in [*(p.condition for p in parts), *policy_conditions.values()]:
+        for p in parts:
+            names.update(p.reads)
+        for condition in policy_conditions.values():
             names.update(analysis.fields_read(condition))
         for p in parts:
             for clause in p.rule.clauses:
@@ -285,13 +297,6 @@ def _index(buckets: dict[tuple[tuple[str, ...], str | None], Bucket]) -> dict[st
         )
         for event in {*free, *by_prefix}
     }
-
-
-def _schedule(clauses: Sequence[n.Clause]) -> CompiledSchedule | None:
-    during = next((c for c in clauses if isinstance(c, n.During)), None)
-    if during is None:
-        return None
-    return CompiledSchedule.from_node(during.schedule, format_schedule(during.schedule))
 
 
 def ruleset_hash(sources: Mapping[str, str]) -> str:

@@ -18,19 +18,22 @@ become diagnostics too, and parsing goes on.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
+from copy import copy
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Any, TypeVar
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
-from politely import analysis
+from politely import analysis, gcpause, resources
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
@@ -83,8 +86,9 @@ class ParseResult:
 
 @cache
 def grammar_text() -> str:
-    """The grammar, read from the installed package (it ships in the wheel)."""
-    return (files("politely") / "politely.lark").read_text(encoding="utf-8")
+    """The grammar: the package's copy in a wheel, `grammar/` in a source tree
+    (`politely.resources`)."""
+    return resources.grammar_text()
 
 
 class _GluedWordError(Exception):
@@ -121,19 +125,42 @@ class _WholeWords:
             yield token
 
 
+@dataclass(frozen=True)
+class _Grammar:
+    """The LALR parser, built once and shared read-only: its parse table, and the
+    recipe for the callbacks that run a builder inside it (no parse tree is ever
+    built). Each parse makes its own `_Builder` and callbacks (`callbacks`), so
+    parses share no mutable state and run in parallel threads without a lock."""
+
+    lark: Lark
+    tree_builder: ParseTreeBuilder
+
+    def callbacks(self, builder: _Builder) -> dict[Any, Any]:
+        """The reduce callbacks of one parse, calling into its own builder."""
+        return self.tree_builder.create_callback(builder)  # type: ignore[no-untyped-call,no-any-return]
+
+    def start(self, text: str, callbacks: dict[Any, Any]) -> InteractiveParser:
+        """An interactive parser over `text` that runs `callbacks` on each reduce."""
+        interactive = self.lark.parse_interactive(text)
+        conf = copy(interactive.parser_state.parse_conf)  # as Lark's own `accepts` does
+        conf.callbacks = callbacks
+        interactive.parser_state.parse_conf = conf
+        return interactive
+
+
 @cache
-def _parser() -> tuple[Lark, _Builder]:
-    """One Lark parser with the builder inside it: no parse tree is ever built."""
-    builder = _Builder()
+def _grammar() -> _Grammar:
     lark = Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
         maybe_placeholders=True,
-        transformer=builder,
         postlex=_WholeWords(),
     )
-    return lark, builder
+    # Lark's own recipe for callbacks, with the options above (maybe_placeholders).
+    tree_builder = lark._parse_tree_builder
+    assert isinstance(tree_builder, ParseTreeBuilder)
+    return _Grammar(lark, tree_builder)
 
 
 @cache
@@ -142,7 +169,6 @@ def tree_parser() -> Lark:
     return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
 
 
-_LOCK = threading.Lock()  # the builder collects one parse's diagnostics at a time
 BOM = "\ufeff"
 _ITEM_TOKENS = frozenset({"RULE", "DEFINE", "POLICY"})
 # Where parsing resumes after a syntax error: a line whose first word starts an item.
@@ -153,17 +179,83 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     """Parse one file's text. Never raises for bad input.
 
     A byte-order mark at the start is dropped: editors on Windows write one,
-    and the writer cannot see it.
+    and the writer cannot see it. A file parsed before with the same path and
+    text is not parsed again (`PARSED`): reloading a site reparses only the
+    files that changed.
     """
     text = text.removeprefix(BOM)
     if len(text) > MAX_FILE_CHARS:
         return ParseResult(None, (_too_big(text, path),))
-    lark, builder = _parser()
-    with _LOCK:
-        builder.reset(path)
-        run = _Run(lark, text, path)
-        run.parse_all()
-        return run.result(builder)
+    key = ParseCache.key(text, path)
+    found = PARSED.get(key)
+    if found is None:
+        with gcpause.paused():  # the syntax tree is all live: nothing to collect
+            run = _Run(_grammar(), text, path)
+            run.parse_all()
+            found = run.result()
+        PARSED.put(key, found, len(text))
+    return found
+
+
+class ParseCache:
+    """Parse results by the digest of their file's path and text, least recently
+    used first out, holding at most `max_chars` characters of files (the results
+    are about that size again in syntax trees) and `max_files` files.
+
+    Results are immutable (frozen trees, frozen diagnostics), so they are shared.
+    The key is a SHA-256 digest: the cache does not keep the texts. Threads share
+    it under a lock held only to look up and store, never while parsing.
+    """
+
+    def __init__(self, max_chars: int = 16_000_000, max_files: int = 1024) -> None:
+        self.max_chars = max_chars
+        self.max_files = max_files
+        self._entries: OrderedDict[bytes, tuple[ParseResult, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str, path: str) -> bytes:
+        digest = hashlib.sha256(path.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return digest.digest()
+
+    def get(self, key: bytes) -> ParseResult | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found[0]
+
+    def put(self, key: bytes, result: ParseResult, chars: int) -> None:
+        if chars > self.max_chars:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = (result, chars)
+            self._chars += chars
+            while self._chars > self.max_chars or len(self._entries) > self.max_files:
+                _, (_, size) = self._entries.popitem(last=False)
+                self._chars -= size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# The one process-wide cache: the checker parses each file through `parse`.
+PARSED = ParseCache()
 
 
 def _too_big(text: str, path: str) -> Diagnostic:
@@ -185,8 +277,10 @@ class _Run:
     whose first word is `rule`, `define` or `policy`.
     """
 
-    def __init__(self, lark: Lark, text: str, path: str) -> None:
-        self.lark = lark
+    def __init__(self, grammar: _Grammar, text: str, path: str) -> None:
+        self.grammar = grammar
+        self.builder = _Builder(path)  # this parse's items and diagnostics
+        self.callbacks = grammar.callbacks(self.builder)
         self.text = text
         self.path = path
         self.lines = _LineStarts(text)
@@ -202,7 +296,7 @@ class _Run:
 
     def _parse_from(self, start: int) -> int | None:
         """Parse from `start` to the end; after a syntax error, where to resume."""
-        interactive = self.lark.parse_interactive(self.text)
+        interactive = self.grammar.start(self.text, self.callbacks)
         lexer = interactive.lexer_thread
         assert lexer.state is not None
         self.lines.seek(lexer.state.line_ctr, start)
@@ -241,7 +335,8 @@ class _Run:
         self.skipped.append((broken_from, len(self.text) if resume is None else resume))
         return resume
 
-    def result(self, builder: _Builder) -> ParseResult:
+    def result(self) -> ParseResult:
+        builder = self.builder
         kept = [d for d in builder.diagnostics if not self._in_skipped(d)]
         diagnostics = sorted([*self.syntax, *kept], key=lambda d: (d.line, d.column))
         if self.unreported:
@@ -397,11 +492,8 @@ class _Builder(Transformer[Token, n.Program]):
     (nodes, and tokens, keywords included where the rule is marked `!`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__()
-        self.reset("<rules>")
-
-    def reset(self, path: str) -> None:
         self.path = path
         self.diagnostics: list[Diagnostic] = []
         self.items: list[n.Item] = []  # every item built, in order, across syntax errors

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from politely import nodes as n
 from politely.caps import Cap
@@ -109,7 +109,7 @@ class CompiledRule:
         """Future ticks at which the condition would hold; None unless it listens to ticks."""
         if "tick" not in self.events:
             return None
-        return generate_window(self.condition)
+        return generate_window(self.condition, label=f"recheck {self.name}")
 
     @cached_property
     def free_window(self) -> Window | None:
@@ -117,7 +117,9 @@ class CompiledRule:
         rule could fire if agent status changed. None unless it reads agents."""
         if "tick" not in self.events or not reads_agents(self.condition):
             return None
-        return generate_window(self.condition, optimistic_agents=True)
+        return generate_window(
+            self.condition, optimistic_agents=True, label=f"recheck free {self.name}"
+        )
 
     def first_variant(self, visitor: str) -> int:
         """Stable across processes and restarts, so A/B splits are repeatable."""
@@ -144,13 +146,39 @@ class CompiledPolicy:
     never_condition: n.Condition | None
 
 
-@dataclass(frozen=True, slots=True)
 class Bucket:
     """Rules sharing an event set and a path prefix, tested by one generated function
-    that returns the ranks of those whose condition holds."""
+    that returns the ranks of those whose condition holds.
 
-    test: BucketTest
-    rules: tuple[CompiledRule, ...]  # in priority order
+    The function is generated and compiled on the bucket's first test, not when
+    the rule set is compiled: a site of 10,000 rules has thousands of buckets,
+    and an event tests only those of its name and page. `test` is that function
+    once made (two threads testing a new bucket at once may both make it; either
+    result serves). `compiled` makes it now.
+    """
+
+    __slots__ = ("label", "rules", "test")
+
+    def __init__(self, rules: tuple[CompiledRule, ...], label: str) -> None:
+        self.rules = rules  # in priority order
+        self.label = label  # names its generated module
+        self.test: BucketTest = self._first_test
+
+    def compiled(self) -> BucketTest:
+        """The bucket's generated function (made on the first call)."""
+        if self.test == self._first_test:
+            generator = Generator(self.label)
+            name = generator.bucket("bucket", [(r.rank, r.name, r.condition) for r in self.rules])
+            self.test = generator.run()[name]
+        return self.test
+
+    def _first_test(
+        self, state: VisitorState, event: Event, agents: AgentStatus | None, now: float
+    ) -> list[int]:
+        return self.compiled()(state, event, agents, now)
+
+    def __repr__(self) -> str:
+        return f"Bucket({self.label!r}, {len(self.rules)} rules)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +190,57 @@ class EventIndex:
     by_prefix: Mapping[str, tuple[Bucket, ...]]
 
 
-@dataclass(eq=False)
+class Memo(Generic[_K, _V]):
+    """A bounded memo: at most MEMO_SIZE entries, started over when full.
+
+    A plain dict underneath: each get and set is atomic under the GIL, so
+    threads share it without a lock (two threads may compute the same entry;
+    both results are equal). A key seen once costs no more than no memo.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[_K, _V] = {}
+
+    def get(self, key: _K, compute: Callable[[], _V]) -> _V:
+        entries = self._entries
+        found = entries.get(key)
+        if found is None:
+            if len(entries) >= MEMO_SIZE:
+                entries.clear()
+            found = entries[key] = compute()
+        return found
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RuleSetCaches:
+    """The caches a rule set owns: lookups that depend only on (event, page path)
+    or on a plain decision's fields, each a bounded `Memo`. They live and die with
+    their rule set; nothing in them is shared with another rule set."""
+
+    __slots__ = ("buckets", "decisions", "listening")
+
+    def __init__(self) -> None:
+        self.buckets: Memo[tuple[str, str | None], tuple[Bucket, ...]] = Memo()
+        self.listening: Memo[tuple[str, str | None], tuple[CompiledRule, ...]] = Memo()
+        self.decisions: Memo[tuple[int | None, str], Decision] = Memo()
+
+
+@dataclass(frozen=True, eq=False)
 class RuleSet:
-    """A compiled site: shared read-only by every evaluation."""
+    """A compiled site: shared read-only by every evaluation.
+
+    Its fields never change. It also owns caches (`caches`, bounded memos of
+    index lookups and plain decisions, and functions generated on first use:
+    `matching`, the rules' windows); they only remember what the frozen fields
+    already determine, so a rule set behaves the same with them cold or warm.
+    """
 
     rules: tuple[CompiledRule, ...]  # source order
     by_rank: tuple[CompiledRule, ...]  # priority order
@@ -176,19 +252,12 @@ class RuleSet:
     retention: float  # how long a store must keep an idle visitor for the rules to hold
     index: Mapping[str, EventIndex]
     getters: Mapping[str, Getter]
-    # Memos of lookups that depend only on (event, page path) or the decision's
-    # fields. Plain dicts, started over when full: each get and set is atomic
-    # under the GIL, so threads share them without a lock, and a page path seen
-    # once costs no more than an uncached lookup.
-    _buckets: dict[tuple[str, str | None], tuple[Bucket, ...]] = field(default_factory=dict)
-    _listening: dict[tuple[str, str | None], tuple[CompiledRule, ...]] = field(default_factory=dict)
-    _decisions: dict[tuple[int | None, str], Decision] = field(default_factory=dict)
+    caches: RuleSetCaches = field(default_factory=RuleSetCaches, repr=False)
 
     def plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
         """A decision without an invitation. Decisions are frozen, so these are
         shared: building a pydantic model costs more than the rest of a tick."""
-        return _memo(
-            self._decisions,
+        return self.caches.decisions.get(
             (recheck_in, chat),
             lambda: Decision.model_construct(
                 invitation=None, recheck_in=recheck_in, chat=chat, ruleset=self.hash
@@ -198,7 +267,7 @@ class RuleSet:
     def buckets(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         """The buckets an event must test: its name's unconstrained rules, and the
         rules whose required prefix starts the page's path."""
-        return _memo(self._buckets, (event, path), lambda: self._lookup(event, path))
+        return self.caches.buckets.get((event, path), lambda: self._lookup(event, path))
 
     def _lookup(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         entry = self.index.get(event)
@@ -234,8 +303,7 @@ class RuleSet:
         buckets = self.buckets(event, path)
         if len(buckets) == 1:
             return buckets[0].rules
-        return _memo(
-            self._listening,
+        return self.caches.listening.get(
             (event, path),
             lambda: tuple(
                 sorted({r for b in buckets for r in b.rules}, key=lambda rule: rule.rank)
@@ -254,7 +322,7 @@ class RuleSet:
 
     @cached_property
     def _match_all(self) -> BucketTest:
-        generator = Generator("match all")
+        generator = Generator(f"match all {self.hash}")
         name = generator.bucket("match_all", [(r.rank, r.name, r.condition) for r in self.by_rank])
         return generator.run()[name]  # type: ignore[no-any-return]
 
@@ -263,12 +331,3 @@ class RuleSet:
     ) -> Any:
         """A field's value as conditions see it (None when missing)."""
         return self.getters[name](state, event, agents, now)
-
-
-def _memo(memo: dict[_K, _V], key: _K, compute: Callable[[], _V]) -> _V:
-    found = memo.get(key)
-    if found is None:
-        if len(memo) >= MEMO_SIZE:
-            memo.clear()
-        found = memo[key] = compute()
-    return found

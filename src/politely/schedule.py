@@ -10,9 +10,10 @@ intervals, so they can never disagree.
 Each compiled schedule keeps the days it computed (the last `DAYS_KEPT`), so
 the cost of a tick does not depend on how many other schedules a site has: a
 shared cache of bounded size would thrash once the site's schedules times the
-days a tick looks at (up to 9) outgrew it. Schedules with the same windows and
-zone are one object (`CompiledSchedule.shared`), so a thousand rules
-`during mon-fri 09:00-17:00` compute each day once.
+days a tick looks at (up to 9) outgrew it. Within a rule set, schedules with
+the same windows and zone are one object (the compiler shares them), so a
+thousand rules `during mon-fri 09:00-17:00` compute each day once. There is no
+process-wide table of schedules: a schedule lives as long as its rule set.
 
     >>> office = CompiledSchedule(((frozenset(range(5)), 9 * 60, 17 * 60),), "UTC")
     >>> office.is_open(1767607200)  # Monday 2026-01-05 10:00 UTC
@@ -23,11 +24,8 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import threading
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from politely import nodes as n
@@ -39,7 +37,7 @@ Intervals = tuple[tuple[float, ...], tuple[float, ...]]  # starts, ends
 DAYS_KEPT = 64  # days of intervals each schedule keeps: two months of replayed traffic
 
 
-@dataclass(frozen=True, eq=False)  # identity hash: schedules are shared, see `shared`
+@dataclass(frozen=True, eq=False)  # identity hash: each keeps its own days
 class CompiledSchedule:
     windows: tuple[Window, ...]
     zone_name: str = "UTC"
@@ -47,29 +45,14 @@ class CompiledSchedule:
     zone: ZoneInfo = field(init=False, compare=False, repr=False)
     _days: dict[int, Intervals] = field(init=False, compare=False, repr=False)
 
-    _shared: ClassVar[weakref.WeakValueDictionary[tuple[object, ...], CompiledSchedule]] = (
-        weakref.WeakValueDictionary()
-    )
-    _sharing: ClassVar[threading.Lock] = threading.Lock()
-
     def __post_init__(self) -> None:
         object.__setattr__(self, "zone", ZoneInfo(self.zone_name))
         object.__setattr__(self, "_days", {})
 
     @classmethod
-    def shared(cls, windows: tuple[Window, ...], zone_name: str, text: str) -> CompiledSchedule:
-        """The one live schedule with these windows, zone and text (made if none is)."""
-        key = (windows, zone_name, text)
-        with cls._sharing:
-            found = cls._shared.get(key)
-            if found is None:
-                found = cls._shared[key] = cls(windows, zone_name, text)
-            return found
-
-    @classmethod
     def from_node(cls, schedule: n.Schedule, text: str = "") -> CompiledSchedule:
         windows = tuple((w.days, w.start, w.end) for w in schedule.windows)
-        return cls.shared(windows, schedule.zone.value if schedule.zone else "UTC", text)
+        return cls(windows, schedule.zone.value if schedule.zone else "UTC", text)
 
     def intervals(self, day: int) -> Intervals:
         """Open intervals within UTC day `day`, computed once per schedule and day."""
