@@ -12,11 +12,9 @@ import hmac
 import ipaddress
 import json
 import logging
-import math
 import os
 import secrets
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -32,8 +30,6 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from politely.engine import DEGRADED_RECHECK, Clock
 from politely.errors import EventError, RulesError, StoreError
@@ -42,6 +38,7 @@ from politely.models import Decision
 from politely.service.config import ConfigError, discover_sites
 from politely.service.metrics import Metrics
 from politely.service.middleware import AccessLog, BodyLimit, SiteCors
+from politely.service.ratelimit import RateLimiter
 from politely.service.schemas import (
     VISITOR_PATTERN,
     AdminEvent,
@@ -94,7 +91,7 @@ class Service:
         self.clock = clock
         self.sites: dict[str, Site] = {}
         self.metrics = Metrics()
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = RateLimiter(settings.store_url, settings.store_budget)
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="politely-store")
         self.locks: dict[str, asyncio.Lock] = {}
         token = settings.admin_token or os.environ.get(TOKEN_ENV)
@@ -159,9 +156,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start()
+        await service.limiter.start()
         try:
             yield
         finally:
+            await service.limiter.stop()
             service.stop()
 
     app = FastAPI(
@@ -236,13 +235,14 @@ def create_app(
         config = site.config
         address = client_address(request, config.proxy_networks())
         per_address, per_visitor = config.rate_limits.items()
-        if not service.limiter.hit(per_address, site.name, "address", address):
-            return too_many(site, "address", per_address, (site.name, "address", address))
+        limiter = service.limiter
+        if not await limiter.hit(per_address, site.name, "address", address):
+            return await too_many(site, "address", per_address, (site.name, "address", address))
         visitor = event.visitor
         if visitor is not None:
             keys = (site.name, "visitor", visitor)
-            if not service.limiter.hit(per_visitor, *keys):
-                return too_many(site, "visitor", per_visitor, keys)
+            if not await limiter.hit(per_visitor, *keys):
+                return await too_many(site, "visitor", per_visitor, keys)
         issued = visitor is None
         if visitor is None:
             visitor = secrets.token_hex(16)
@@ -284,10 +284,9 @@ def create_app(
             decision = decision.model_copy(update={"visitor": visitor})
         return JSONResponse(decision.model_dump(mode="json"))
 
-    def too_many(site: Site, which: str, item: Any, keys: tuple[str, ...]) -> JSONResponse:
+    async def too_many(site: Site, which: str, item: Any, keys: tuple[str, ...]) -> JSONResponse:
         service.metrics.rate_limited.labels(site.name, which).inc()
-        reset = service.limiter.get_window_stats(item, *keys).reset_time
-        retry = max(1, math.ceil(reset - time.time()))
+        retry = await service.limiter.retry_after(item, *keys)
         return JSONResponse(
             {"detail": f"too many requests per {which}; retry in {retry}s"},
             status_code=429,
