@@ -92,7 +92,8 @@ class Service:
         self.sites: dict[str, Site] = {}
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.store_url, settings.store_budget)
-        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="politely-store")
+        self.executor = self.new_executor()
+        self.stopped = False
         self.locks: dict[str, asyncio.Lock] = {}
         token = settings.admin_token or os.environ.get(TOKEN_ENV)
         if not token:
@@ -100,8 +101,15 @@ class Service:
             print(f"politely: admin token (generated, shown once): {token}", file=sys.stderr)
         self.token = token.encode()
 
+    @staticmethod
+    def new_executor() -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=32, thread_name_prefix="politely-store")
+
     def start(self) -> None:
         places = discover_sites(self.settings.path)
+        if self.stopped:  # the lifespan runs again (tests, schemathesis): a new pool
+            self.executor = self.new_executor()
+            self.stopped = False
         if self.store is None:
             self.store = open_store(self.settings.store_url)
         store = self.store
@@ -112,8 +120,10 @@ class Service:
 
     def stop(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.stopped = True
         if self.given_store is None and self.store is not None:
             self.store.close()
+            self.store = None
 
     async def call(self, function: Callable[[], T], budget: float) -> T:
         """Run a (store-touching) call in a thread; StoreTimeoutError after `budget` seconds."""
@@ -191,18 +201,29 @@ def create_app(
     Visitor = Annotated[  # noqa: N806
         str, PathParam(min_length=1, max_length=200, pattern=VISITOR_PATTERN)
     ]
+    malformed = {
+        "model": Problem,
+        "description": "a body that is not JSON, or a bad Content-Length",
+    }
     public_errors: dict[int | str, dict[str, Any]] = {
+        400: malformed,
         404: {"model": Problem, "description": "unknown site"},
         413: {"model": Problem, "description": "body too large"},
         422: {"model": InvalidRequest, "description": "invalid body or parameter"},
         429: {"model": Problem, "description": "rate limited; see Retry-After"},
     }
     private_errors: dict[int | str, dict[str, Any]] = {
+        400: malformed,
         401: {"model": Problem, "description": "missing or wrong admin token"},
         404: {"model": Problem, "description": "unknown site"},
         413: {"model": Problem, "description": "body too large"},
         422: {"model": InvalidRequest, "description": "invalid body or parameter"},
         503: {"model": Problem, "description": "the store did not answer"},
+    }
+
+    rules_refused = {
+        "model": RulesProblem | InvalidRequest,
+        "description": "rules that do not check (every diagnostic), or an invalid body",
     }
 
     @app.exception_handler(RequestValidationError)
@@ -215,6 +236,12 @@ def create_app(
             for e in errors
         )
         body = InvalidRequest(detail=detail, errors=jsonable_encoder(errors))
+        return JSONResponse(body.model_dump(), status_code=422)
+
+    @app.exception_handler(EventError)
+    async def refused(request: Request, error: EventError) -> JSONResponse:
+        """A value the library refuses that the schema let through: 422, never a 500."""
+        body = InvalidRequest(detail=str(error), errors=[])
         return JSONResponse(body.model_dump(), status_code=422)
 
     @app.exception_handler(StoreError)
@@ -381,7 +408,7 @@ def create_app(
     @app.put(
         "/v1/sites/{site}/rules",
         response_model=RulesSwapped,
-        **{**private, "responses": {**private_errors, 422: {"model": RulesProblem}}},
+        **{**private, "responses": {**private_errors, 422: rules_refused}},
     )
     async def upload(site: SiteArg, body: RulesIn) -> Response:
         return await swap(site, "upload", partial(site.swap, body.sources, write=True))
@@ -389,7 +416,7 @@ def create_app(
     @app.post(
         "/v1/sites/{site}/reload",
         response_model=RulesSwapped,
-        **{**private, "responses": {**private_errors, 422: {"model": RulesProblem}}},
+        **{**private, "responses": {**private_errors, 422: rules_refused}},
     )
     async def reload(site: SiteArg) -> Response:
         return await swap(site, "reload", site.reload)
