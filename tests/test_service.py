@@ -296,3 +296,11 @@ async def test_a_rules_upload_of_the_wrong_shape_is_422_as_declared(tmp_path: Pa
         declared = schema["paths"]["/v1/sites/{site}/rules"]["put"]["responses"]["422"]
         refs = declared["content"]["application/json"]["schema"]["anyOf"]
         assert {r["$ref"].rsplit("/", 1)[1] for r in refs} == {"RulesProblem", "InvalidRequest"}
+
+
+def test_serve_refuses_a_store_budget_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = site_folder(tmp_path)
+    assert main(["serve", str(folder), "--store", "memory://", "--store-budget", "0"]) == 2
+    assert "--store-budget" in capsys.readouterr().err

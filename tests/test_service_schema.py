@@ -10,8 +10,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import require
-from servicekit import ADMIN, PRICING, make_app, site_folder
+from servicekit import ADMIN, PRICING, make_app, running, site_folder
 
 schemathesis = require("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -55,7 +57,15 @@ def test_every_operation_answers_as_its_schema_says(case: Any) -> None:
     case.call_and_validate(headers=ADMIN, checks=CHECKS)
 
 
-def test_the_schema_hides_nothing_it_serves() -> None:
-    paths = APP.openapi()["paths"]
-    assert "/v1/sites/{site}/events" in paths
-    assert all(not path.startswith("/_") for path in paths)
+@pytest.mark.anyio
+async def test_the_benchmarks_bare_route_is_off_by_default_and_never_in_the_schema() -> None:
+    event = {"event": "page_view", "visitor": "v1"}
+    bare = make_app(FOLDER, bare_route=True)
+    assert bare.openapi()["paths"] == APP.openapi()["paths"]
+    async with running(bare) as http:
+        answer = await http.post("/_bench/sites/default/events", json=event)
+        assert answer.status_code == 200
+        assert answer.json()["invitation"] is None
+        assert (await http.post("/_bench/sites/default/events", json={})).status_code == 422
+    async with running(make_app(FOLDER)) as http:
+        assert (await http.post("/_bench/sites/default/events", json=event)).status_code == 404

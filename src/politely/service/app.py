@@ -75,6 +75,10 @@ class Settings:
     store_budget: float = 0.1  # seconds the public endpoint waits for the store
     admin_budget: float = 5.0  # seconds private endpoints wait for the store (then 503)
     ready_budget: float = 1.0  # seconds /readyz waits for the store's ping
+    # The benchmark's yardstick: POST /_bench/sites/{site}/events parses the event as
+    # the events endpoint does and answers a constant decision, without the engine,
+    # the store or the rate limits. Off unless asked for; never in the schema.
+    bare_route: bool = False
 
 
 class StoreTimeoutError(StoreError):
@@ -310,6 +314,19 @@ def create_app(
         if issued:
             decision = decision.model_copy(update={"visitor": visitor})
         return JSONResponse(decision.model_dump(mode="json"))
+
+    if settings.bare_route:
+
+        @app.post("/_bench/sites/{site}/events", include_in_schema=False)
+        async def bare(site: SiteArg, event: PublicEvent, request: Request) -> Response:
+            request.state.visitor = event.visitor
+            constant = {
+                "invitation": None,
+                "recheck_in": None,
+                "chat": "available",
+                "ruleset": site.engine.rules.hash,
+            }
+            return JSONResponse(constant)
 
     async def too_many(site: Site, which: str, item: Any, keys: tuple[str, ...]) -> JSONResponse:
         service.metrics.rate_limited.labels(site.name, which).inc()
