@@ -59,7 +59,7 @@ from politely.service.schemas import (
 )
 from politely.service.sites import Site
 from politely.stats import Stats
-from politely.stores import Store, open_store
+from politely.stores import MemoryStore, Store, open_store
 
 log = logging.getLogger("politely.service")
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class Service:
         self.limiter = RateLimiter(settings.store_url, settings.store_budget)
         self.executor = self.new_executor()
         self.stopped = False
+        self.inline = False
         self.locks: dict[str, asyncio.Lock] = {}
         token = settings.admin_token or os.environ.get(TOKEN_ENV)
         if not token:
@@ -117,6 +118,9 @@ class Service:
         if self.store is None:
             self.store = open_store(self.settings.store_url)
         store = self.store
+        # Inline only a memory store the service opened itself: a given store (a
+        # test's failing or hanging one) keeps the thread and its budget.
+        self.inline = self.given_store is None and type(store) is MemoryStore
         self.sites = {name: Site(place, store, self.clock) for name, place in places.items()}
         self.locks = {name: asyncio.Lock() for name in self.sites}
         for site in self.sites.values():
@@ -130,10 +134,16 @@ class Service:
             self.store = None
 
     async def call(self, function: Callable[[], T], budget: float) -> T:
-        """Run a (store-touching) call in a thread; StoreTimeoutError after `budget` seconds."""
+        """Run a (store-touching) call in a thread; StoreTimeoutError after `budget` seconds.
+
+        On the memory store the call runs inline instead: it never waits on I/O,
+        and a thread hop would cost more than the call (about 0.25 ms a request)."""
+        if self.inline:
+            return function()
         future = asyncio.get_running_loop().run_in_executor(self.executor, function)
         try:
-            return await asyncio.wait_for(future, budget)
+            async with asyncio.timeout(budget):
+                return await future
         except TimeoutError as error:
             raise StoreTimeoutError(f"no answer from the store within {budget}s") from error
 
@@ -189,7 +199,8 @@ def create_app(
     app.state.service = service
     bearer = HTTPBearer(auto_error=False, description="the admin token")
 
-    def admin(
+    # Dependencies are coroutines: FastAPI runs a plain function in a worker thread.
+    async def admin(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ) -> None:
         given = credentials.credentials.encode() if credentials is not None else b""
@@ -198,7 +209,7 @@ def create_app(
                 401, "a valid admin token is needed", {"WWW-Authenticate": "Bearer"}
             )
 
-    def site_of(site: Annotated[str, PathParam(max_length=100)]) -> Site:
+    async def site_of(site: Annotated[str, PathParam(max_length=100)]) -> Site:
         return service.site(site)
 
     SiteArg = Annotated[Site, Depends(site_of)]  # noqa: N806

@@ -4,7 +4,8 @@ With a `redis://` (or `rediss://`) store the counters live on the same Redis
 server, and with `redis+cluster://` on the same Cluster, through the `limits`
 library's asyncio Redis storage (redis-py's asyncio client): several
 instances of the service then count one client's requests together. With any
-other store they are kept in this process's memory.
+other store they are kept in this process's memory (`LocalWindows`: the same
+moving window, without threads or locks: the event loop is its only caller).
 
 When the shared counters cannot be reached (an error, or no answer within the
 budget) the request is counted in memory instead, and the shared counters are
@@ -19,12 +20,11 @@ import json
 import logging
 import math
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from limits import RateLimitItem
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger("politely.service")
 
@@ -59,12 +59,67 @@ def shared_storage_url(store_url: str) -> tuple[str, dict[str, float]] | None:
     return plain, options
 
 
+class LocalWindows:
+    """Moving windows in this process's memory: per key, the times of the requests
+    admitted within the last period (at most the limit's amount of them), oldest
+    first. A hit is O(1) amortized; keys idle for their whole period are swept
+    every `SWEEP_EVERY` hits.
+
+    >>> from limits import parse
+    >>> windows, item = LocalWindows(), parse("2/minute")
+    >>> [windows.hit(item, "v1", now=t) for t in (0.0, 1.0, 2.0, 60.5)]
+    [True, True, False, True]
+    >>> windows.retry_after(item, "v1", now=61.0)
+    1
+    """
+
+    SWEEP_EVERY = 8192
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[Any, ...], tuple[float, deque[float]]] = {}
+        self._hits = 0
+
+    def hit(self, item: RateLimitItem, *keys: str, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        self._hits += 1
+        if self._hits % self.SWEEP_EVERY == 0:
+            self.sweep(now)
+        key = (item.amount, item.get_expiry(), *keys)
+        found = self.windows.get(key)
+        if found is None:
+            found = self.windows[key] = (float(item.get_expiry()), deque())
+        period, times = found
+        while times and times[0] <= now - period:
+            times.popleft()
+        if len(times) >= item.amount:
+            return False
+        times.append(now)
+        return True
+
+    def retry_after(self, item: RateLimitItem, *keys: str, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        found = self.windows.get((item.amount, item.get_expiry(), *keys))
+        if found is None or not found[1]:
+            return 1
+        period, times = found
+        return max(1, math.ceil(times[0] + period - now))
+
+    def sweep(self, now: float) -> None:
+        stale = [
+            key
+            for key, (period, times) in self.windows.items()
+            if not times or times[-1] <= now - period
+        ]
+        for key in stale:
+            del self.windows[key]
+
+
 class RateLimiter:
     """A moving-window limiter: `await hit(item, *keys)` is False over the limit."""
 
     def __init__(self, store_url: str, budget: float) -> None:
         self.budget = budget
-        self.memory = MovingWindowRateLimiter(MemoryStorage())
+        self.memory = LocalWindows()
         self.shared_url = shared_storage_url(store_url)
         self.shared: Any = None  # limits.aio.strategies.MovingWindowRateLimiter
         self._storage: Any = None
@@ -122,5 +177,5 @@ class RateLimiter:
         """Whole seconds (at least 1) until the window has room again."""
         stats = await self._shared("get_window_stats", item, keys)
         if stats is None:
-            stats = self.memory.get_window_stats(item, *keys)
+            return self.memory.retry_after(item, *keys)
         return max(1, math.ceil(float(stats.reset_time) - time.time()))
