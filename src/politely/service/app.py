@@ -277,14 +277,13 @@ def create_app(
         config = site.config
         address = client_address(request, config.proxy_networks())
         per_address, per_visitor = config.rate_limits.items()
-        limiter = service.limiter
-        if not await limiter.hit(per_address, site.name, "address", address):
-            return await too_many(site, "address", per_address, (site.name, "address", address))
         visitor = event.visitor
+        limits = [("address", per_address, (site.name, "address", address))]
         if visitor is not None:
-            keys = (site.name, "visitor", visitor)
-            if not await limiter.hit(per_visitor, *keys):
-                return await too_many(site, "visitor", per_visitor, keys)
+            limits.append(("visitor", per_visitor, (site.name, "visitor", visitor)))
+        over = await service.limiter.check(limits)
+        if over is not None:
+            return await too_many(site, *over)
         issued = visitor is None
         if visitor is None:
             visitor = secrets.token_hex(16)

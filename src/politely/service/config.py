@@ -99,7 +99,12 @@ class SiteConfig(BaseModel):
         return value
 
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+        return _networks(self.trusted_proxies)
+
+
+@lru_cache(maxsize=256)
+def _networks(items: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
 def parse_site_toml(text: str, path: str = "site.toml") -> SiteConfig:

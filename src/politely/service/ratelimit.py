@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -172,6 +173,22 @@ class RateLimiter:
         if shared is not None:
             return bool(shared)
         return self.memory.hit(item, *keys)
+
+    async def check(
+        self, limits: Sequence[tuple[str, RateLimitItem, tuple[str, ...]]]
+    ) -> tuple[str, RateLimitItem, tuple[str, ...]] | None:
+        """Count a request against each (name, item, keys); the first limit it is
+        over, or None. On Redis the hits go out together (one round trip's wait
+        for all, not one each); in memory they stop at the first refusal."""
+        if self.shared is not None and time.monotonic() >= self._skip_until and len(limits) > 1:
+            hits = await asyncio.gather(*(self._shared("hit", i, k) for _, i, k in limits))
+            if all(hit is not None for hit in hits):
+                return next((lim for lim, hit in zip(limits, hits, strict=True) if not hit), None)
+        for limit in limits:
+            _, item, keys = limit
+            if not await self.hit(item, *keys):
+                return limit
+        return None
 
     async def retry_after(self, item: RateLimitItem, *keys: str) -> int:
         """Whole seconds (at least 1) until the window has room again."""
