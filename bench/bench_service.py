@@ -273,8 +273,8 @@ def servers(quick: bool) -> Iterator[tuple[list[Server], list[str]]]:
 
 def run(quick: bool = False) -> Table:
     rounds = 2 if quick else 5
-    per_burst = 320 if quick else 2400
-    paced_total = 320 if quick else 3200
+    per_burst = 192 if quick else 2400
+    paced_total = 192 if quick else 3200
     events = traffic(20, 4000)
     table = Table(
         "J",
