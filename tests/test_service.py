@@ -203,10 +203,12 @@ async def test_a_folder_of_folders_is_one_site_per_folder(tmp_path: Path) -> Non
 
 
 async def _chunks(size: int) -> AsyncIterator[bytes]:
-    yield b'{"event": "page_view", "props": {"x": "'
+    """A chunked event of about `size` bytes (padded with whitespace: props values
+    are bounded, so a long one would be refused for itself, not for its size)."""
+    yield b'{"event": "page_view",'
     for _ in range(size // 1024):
-        yield b"a" * 1024
-    yield b'"}}'
+        yield b" " * 1024
+    yield b'"props": {"x": "a"}}'
 
 
 @pytest.mark.parametrize("chunked", [False, True])
@@ -253,3 +255,52 @@ def test_serve_names_the_bad_key_of_site_toml(
     assert main(["serve", str(folder), "--store", "memory://"]) == 1
     err = capsys.readouterr().err
     assert "site.toml:4: rate_limits.per_adress: unknown key" in err
+
+
+async def test_an_app_serves_again_after_its_lifespan_ran_once(tmp_path: Path) -> None:
+    """Tests and schemathesis start and stop one app several times: each run has its
+    own store thread pool (and reopens its store), so it never degrades for that."""
+    app = make_app(site_folder(tmp_path), store_url=f"sqlite:///{tmp_path}/state.db")
+    for _ in range(2):
+        async with running(app) as http:
+            answer = await http.post("/v1/sites/default/events", json={"event": "page_view"})
+            assert answer.status_code == 200
+            assert "degraded" not in answer.json()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/agents", {"online": 1, "available": 1, "queue_length": 10**9 + 1}, "queue_length"),
+        ("/agents", {"online": 1, "available": 1, "queue_wait_seconds": 1e300}, "queue_wait"),
+        ("/blocks/v1", {"reason": "spam", "until": "1969-01-01T00:00:00Z"}, "until"),
+    ],
+)
+async def test_values_the_library_refuses_are_422_on_private_endpoints(
+    tmp_path: Path, url: str, body: dict[str, object], field: str
+) -> None:
+    """Found by schemathesis: these were 500s (an EventError from the library)."""
+    async with running(make_app(site_folder(tmp_path))) as http:
+        answer = await http.put(f"/v1/sites/default{url}", json=body, headers=ADMIN)
+        assert answer.status_code == 422
+        assert field in answer.json()["detail"]
+
+
+async def test_a_rules_upload_of_the_wrong_shape_is_422_as_declared(tmp_path: Path) -> None:
+    """Found by schemathesis: the 422 of PUT .../rules is RulesProblem or InvalidRequest."""
+    async with running(make_app(site_folder(tmp_path))) as http:
+        answer = await http.put("/v1/sites/default/rules", content=b"\x00", headers=ADMIN)
+        assert answer.status_code == 422
+        assert "errors" in answer.json()
+        schema = (await http.get("/openapi.json")).json()
+        declared = schema["paths"]["/v1/sites/{site}/rules"]["put"]["responses"]["422"]
+        refs = declared["content"]["application/json"]["schema"]["anyOf"]
+        assert {r["$ref"].rsplit("/", 1)[1] for r in refs} == {"RulesProblem", "InvalidRequest"}
+
+
+def test_serve_refuses_a_store_budget_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = site_folder(tmp_path)
+    assert main(["serve", str(folder), "--store", "memory://", "--store-budget", "0"]) == 2
+    assert "--store-budget" in capsys.readouterr().err

@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--store-budget",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="how long an event waits for the store before a degraded answer (default 0.1)",
+    )
     return parser
 
 
@@ -115,7 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"serve needs the service extra ({error.name} is missing): "
                     "pip install 'politely[serve]'"
                 ) from error
-            return run(args.path, args.store, args.host, args.port, args.workers)
+            return run(
+                args.path,
+                args.store,
+                args.host,
+                args.port,
+                args.workers,
+                store_budget=args.store_budget,
+            )
     except FileNotFoundError as error:
         # open() names the file apart from the message; read_sources puts both in args[0]
         message = f"{error.filename}: {error.strerror}" if error.filename else error.args[0]

@@ -13,6 +13,7 @@ import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,7 +51,13 @@ class RateLimits(BaseModel):
         return value
 
     def items(self) -> tuple[RateLimitItem, RateLimitItem]:
-        return parse(self.per_address), parse(self.per_visitor)
+        return _parsed(self.per_address), _parsed(self.per_visitor)
+
+
+@lru_cache(maxsize=256)
+def _parsed(rate: str) -> RateLimitItem:
+    """A rate parsed once, not on every request (parsing costs more than counting)."""
+    return parse(rate)
 
 
 class SiteConfig(BaseModel):
@@ -92,7 +99,12 @@ class SiteConfig(BaseModel):
         return value
 
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies)
+        return _networks(self.trusted_proxies)
+
+
+@lru_cache(maxsize=256)
+def _networks(items: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
 def parse_site_toml(text: str, path: str = "site.toml") -> SiteConfig:

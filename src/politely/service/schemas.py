@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from politely.models import Event
+from politely.models import Count, Event, Instant
 
 VISITOR_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 VisitorId = Annotated[str, Field(min_length=1, max_length=200, pattern=VISITOR_PATTERN)]
@@ -29,17 +29,17 @@ class AdminEvent(Event):
 class AgentsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    online: Annotated[int, Field(ge=0)]
-    available: Annotated[int, Field(ge=0)]
-    queue_length: Annotated[int, Field(ge=0)] = 0
-    queue_wait_seconds: Annotated[float, Field(ge=0)] = 0.0
+    online: Count
+    available: Count
+    queue_length: Count = 0
+    queue_wait_seconds: Annotated[float, Field(ge=0, le=1_000_000_000, allow_inf_nan=False)] = 0.0
 
 
 class BlockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, Field(min_length=1, max_length=500)]
-    until: datetime | None = None
+    until: Instant | None = None  # 1970 to 2999, as every time politely reads
 
 
 class BlockOut(BaseModel):

@@ -47,13 +47,15 @@ class Site:
         if not sources:
             raise RulesError([_bad_name("")], {})
         result = check_sources(sources)
+        settings = config or self.config
         engine = Engine(
             compile_rules(result),
             store=self.store,
             clock=self.clock,
             trust_event_time=False,
             site=self.name,
-            retention=(config or self.config).retention,
+            retention=settings.retention,
+            agent_recheck=settings.agent_recheck,
         )
         return engine, result
 

@@ -1,0 +1,105 @@
+"""`politely serve` as real processes for the tests: start on a free loopback port, wait
+until ready, stop (or SIGKILL); the output goes to a file, so a busy server never
+blocks on a full pipe."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servicekit import TOKEN
+
+POLITELY = str(Path(sys.executable).with_name("politely"))
+READY_WITHIN = 60.0  # a generous start-up bound on a loaded machine, not a timing assertion
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Served:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, at once: no shutdown, no flush."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+
+def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    port = free_port()
+    handle, name = tempfile.mkstemp(prefix="politely-serve-", suffix=".log")
+    log = Path(name)
+    process = subprocess.Popen(
+        [POLITELY, "serve", str(folder), "--port", str(port), *args],
+        env={**os.environ, "POLITELY_ADMIN_TOKEN": TOKEN, **(env or {})},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    os.close(handle)
+    served = Served(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + READY_WITHIN
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"politely serve exited ({process.returncode}): {served.output()}")
+        try:
+            if httpx.get(f"{served.base}/readyz", timeout=2).status_code == 200:
+                return served
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            served.stop()
+            pytest.fail(f"politely serve did not become ready: {served.output()}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def serving(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    served = start(folder, *args, env=env)
+    try:
+        yield served
+    finally:
+        served.stop()
+        served.log.unlink(missing_ok=True)
+
+
+@contextmanager
+def all_serving(runs: Sequence[tuple[Path, Sequence[str]]]) -> Iterator[list[Served]]:
+    started: list[Served] = []
+    try:
+        for folder, args in runs:
+            started.append(start(folder, *args))
+        yield started
+    finally:
+        for served in started:
+            served.stop()
+            served.log.unlink(missing_ok=True)
