@@ -55,7 +55,8 @@ def test_no_invitation_before_the_dwell_then_one_through_the_recheck_tick(visit:
     assert first["recheck_in"] == 2
     assert visit.bubble().count() == 0
     visit.bubble().wait_for(timeout=15_000)
-    assert visit.bubble().get_by_text("Still there? Ask me anything.").is_visible()
+    # the text follows the dialog by 50 ms, so that screen readers announce it
+    visit.bubble().get_by_text("Still there? Ask me anything.").wait_for(timeout=5_000)
     # exactly one page view, then the one tick the decision asked for: no polling
     assert visit.events() == ["page_view", "tick"]
     assert visit.decisions()[1]["invitation"]["rule"] == "wait"
@@ -300,6 +301,8 @@ def test_scroll_depth_goes_with_the_next_event_and_when_the_tab_hides(visit: Vis
     visit.wait_for_events(1)
     assert 9 <= visit.sent[0]["scroll"] <= 10  # 700 px of a little over 7,000 seen
     visit.page.mouse.wheel(0, 1400)
+    visit.page.wait_for_function("window.scrollY >= 1400")  # wheel scrolling is asynchronous
+    visit.page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     visit.page.evaluate("politely.track('looked', {at: 'top'})")
     visit.wait_for_events(2)
     assert visit.sent[1]["event"] == "looked"
