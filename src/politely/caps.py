@@ -100,7 +100,7 @@ def sitewide_usage(cap: Cap, times: Sequence[float], now: float) -> SitewideUsag
     end = bisect_right(times, now)
     count = end - start
     return SitewideUsage(
-        count,
+        min(count, cap.limit),  # a full cap reads its limit: stores need count no further
         _release(cap.limit, window, times, start, count, now),
         _release(cap.limit, window, times, start, count + 1, now, extra=now),
     )

@@ -221,7 +221,10 @@ class VisitorState:
 class SitewideUsage:
     """One sitewide cap's use, as the store counts it for an evaluation at `now`.
 
-    `release` is when the cap next allows an invitation (`now` if it does);
+    `count` is the invitations in the window, counted up to the cap's limit (a
+    full cap reads its limit, so no store counts further than the limit: the
+    cost of a load does not grow with the window's traffic). `release` is
+    when the cap next allows an invitation (`now` if it does);
     `release_after_one` is the same if one more invitation were recorded now,
     which is what `recheck_in` needs right after an invitation.
     """

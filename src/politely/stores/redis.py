@@ -250,7 +250,7 @@ class RedisStore:
             else:
                 assert second is not None
                 after_one = second[0][1] + window
-            usage.append(SitewideUsage(count, release, after_one))
+            usage.append(SitewideUsage(min(count, cap.limit), release, after_one))
         active = _block(block) if block is not None else None
         if active is not None and not active.active(now):
             active = None

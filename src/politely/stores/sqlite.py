@@ -461,10 +461,12 @@ def _window(cap: Cap) -> int:
 
 
 def _count(conn: sqlite3.Connection, site: str, cap: Cap, now: float) -> int:
-    """Sitewide invitations in the cap's window (now - window, now]: an index range."""
+    """Sitewide invitations in the cap's window (now - window, now], counted up to
+    the cap's limit: reads at most `limit` rows of the index, however busy."""
     row = conn.execute(
-        "SELECT COUNT(*) FROM sitewide WHERE site = ? AND at > ? AND at <= ?",
-        (site, now - _window(cap), now),
+        "SELECT COUNT(*) FROM (SELECT 1 FROM sitewide WHERE site = ? AND at > ? AND at <= ?"
+        " LIMIT ?)",
+        (site, now - _window(cap), now, cap.limit),
     ).fetchone()
     return int(row[0])
 
