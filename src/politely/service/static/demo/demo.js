@@ -69,6 +69,8 @@
   var why = make(office, "button", { type: "button" }, "Why no invitation?");
   var answer = make(office, "pre");
   var renew = 0;
+  var reports = 0; // only the latest report's answer is shown (a blur and a click race)
+  var sent = Promise.resolve(); // reports go one after another, so the last one wins
 
   function admin(method, path, body) {
     return fetch("/v1/sites/" + SITE + path, {
@@ -92,14 +94,18 @@
     }
     var on = agent.checked;
     var body = { online: 1, available: on ? 1 : 0, queue_length: 0, queue_wait_seconds: on ? 20 : 0 };
-    admin("PUT", "/agents", body).then(function () {
+    var mine = ++reports;
+    sent = sent.then(function () {
+      return admin("PUT", "/agents", body);
+    }).then(function () {
+      if (mine !== reports) return;
       status.textContent = on
         ? "Sam is available: invitations may show."
         : "No agent available: politely invites nobody.";
       // Agent status is stale two minutes after a report: renew it while the page is open.
       if (on) renew = setInterval(report, 60000);
     }, function (error) {
-      status.textContent = error.message;
+      if (mine === reports) status.textContent = error.message;
     });
   }
   token.onchange = report;
