@@ -80,6 +80,11 @@ class MemoryStore:
         return len(self._visitors)
 
     @property
+    def writes(self) -> int:
+        """Commits applied so far (a tick that changed nothing made none)."""
+        return self._writes
+
+    @property
     def evictions(self) -> int:
         return self._visitors.evictions
 
