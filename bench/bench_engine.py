@@ -35,8 +35,8 @@ from harness import Sample, Table, Target, fmt_ns, percentile
 from politely.checker import check_sources
 from politely.compiler import compile_rules
 from politely.models import Decision, Event
-from politely.stores import MemoryStore
 from politely.ruleset import RuleSet
+from politely.stores import MemoryStore
 from workload import site_source, traffic
 
 
@@ -83,7 +83,8 @@ def floor(ruleset: RuleSet, events: list[Event]) -> Callable[[Any], Decision]:
 
     def decide(event: Event) -> Decision:
         s = states[event.visitor]
-        assert s is not None and event.at is not None
+        assert s is not None
+        assert event.at is not None
         now = event.at.timestamp()
         for bucket in buckets(event.event, s.page_path):
             bucket.test(s, event, None, now)

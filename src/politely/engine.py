@@ -64,7 +64,7 @@ from politely.models import (
     to_timestamp,
     unknown_key,
 )
-from politely.recheck import AGENT_RECHECK
+from politely.recheck import AGENT_RECHECK, RecheckMemo
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
 from politely.stats import Stats, build_stats
@@ -81,6 +81,11 @@ log = logging.getLogger("politely.engine")
 DEFAULT_RETENTION = 30 * DAY  # long enough to recognise most returning visitors
 MAX_ATTEMPTS = 30  # loads of one event while other events of its visitor keep committing
 DEGRADED_RECHECK = 30  # seconds: when a site should ask again after a degraded decision
+RECENT_VISITORS = 10_000  # decoded states kept for visitors' next events (then started over)
+
+# A visitor's state as last decoded or written: the profile and history bytes it
+# came from, the state, and the verdict's recheck memo for it (None: none).
+_Recent = tuple[bytes | None, bytes | None, VisitorState, "RecheckMemo | None"]
 
 
 def system_clock() -> float:
@@ -115,6 +120,10 @@ class Engine:
         self.degraded = 0  # decisions made without the store
         # While only agent status holds a rule back, ask again at least this often.
         self.agent_recheck = agent_recheck
+        # The last state of recently seen visitors, so their next event decodes
+        # nothing when the store holds the same bytes, and a tick that changes
+        # nothing reuses its recheck. Bounded; a plain dict, atomic under the GIL.
+        self._recent: dict[str, _Recent] = {}
 
     def __repr__(self) -> str:
         clock = "system" if self.clock is system_clock else "custom"
@@ -160,26 +169,61 @@ class Engine:
         when the store fails or the visitor keeps changing."""
         limits = self.attribute_limits
         limits.check(event)
+        visitor = event.visitor
+        recent = self._recent
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._load(event, now)
-            snapshot = snapshot_of(loaded)
-            verdict = evaluate(self.rules, snapshot, event, now, agent_recheck=self.agent_recheck)
-            if verdict.profile_changed and verdict.state is not None:
+            snapshot, memo = self._snapshot(loaded, recent.get(visitor))
+            verdict = evaluate(
+                self.rules, snapshot, event, now, agent_recheck=self.agent_recheck, memo=memo
+            )
+            state = verdict.state
+            if verdict.profile_changed and state is not None:
                 before = snapshot.state.attributes if snapshot.state is not None else None
-                if verdict.state.attributes is not before:
-                    limits.check_merged(verdict.state.attributes)
+                if state.attributes is not before:
+                    limits.check_merged(state.attributes)
             if not verdict.changed:
                 if verdict.counts:
                     self.store.count(self.site, verdict.counts)
+                if state is not None:
+                    kept = (loaded.profile, loaded.history, state, verdict.recheck)
+                    self._remember(visitor, kept)
                 return snapshot, verdict
-            outcome = self.store.commit(self.site, event.visitor, self._write(loaded, verdict, now))
+            write = self._write(loaded, verdict, now)
+            outcome = self.store.commit(self.site, visitor, write)
             if outcome is Outcome.APPLIED:
+                if write.claim is None and state is not None:
+                    profile = write.profile if write.profile is not None else loaded.profile
+                    self._remember(visitor, (profile, loaded.history, state, verdict.recheck))
+                else:  # the store changed the history: decode it next time
+                    recent.pop(visitor, None)
                 return snapshot, verdict
+            recent.pop(visitor, None)
             if outcome is Outcome.REFUSED:
                 return snapshot, verdict.as_refused()
             if attempt >= 1:  # a crowd of one visitor's events: back off, with jitter
                 time.sleep(random.uniform(0, 0.0002 * 2 ** min(attempt, 9)))
         raise StoreError(f"visitor changed {MAX_ATTEMPTS} times while one event was decided")
+
+    def _snapshot(
+        self, loaded: Loaded, recent: _Recent | None
+    ) -> tuple[Snapshot, RecheckMemo | None]:
+        """The snapshot of what was loaded, with the state decoded last time when
+        the bytes are the same (and the recheck memo that goes with it)."""
+        if recent is None or loaded.profile is None:
+            return snapshot_of(loaded), None
+        profile, history, state, memo = recent
+        if profile != loaded.profile or history != loaded.history:
+            return snapshot_of(loaded), None
+        replay = None
+        if loaded.replay is not None:
+            replay = (loaded.replay[0], decode_decision(loaded.replay[1]))
+        return Snapshot(state, loaded.block, loaded.agents, loaded.sitewide, replay), memo
+
+    def _remember(self, visitor: str, recent: _Recent) -> None:
+        if len(self._recent) >= RECENT_VISITORS and visitor not in self._recent:
+            self._recent.clear()
+        self._recent[visitor] = recent
 
     def _load(self, event: Event, now: float) -> Loaded:
         return self.store.load(
@@ -283,6 +327,7 @@ class Engine:
 
     def forget(self, visitor: str) -> bool:
         """Erase everything stored about a visitor (state, history, block)."""
+        self._recent.pop(visitor, None)
         return self.store.forget(self.site, visitor)
 
     def set_agents(

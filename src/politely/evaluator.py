@@ -37,7 +37,7 @@ from politely.caps import Cap, sitewide_release, visitor_allows
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation
 from politely.reasons import POLICY_GATES, REASONS, Reason
-from politely.recheck import AGENT_RECHECK, recheck_in
+from politely.recheck import AGENT_RECHECK, RecheckMemo, combine, first_ticks
 from politely.recording import record_event
 from politely.ruleset import CompiledRule, RuleSet
 from politely.state import (
@@ -74,6 +74,7 @@ class Verdict:
     changed: bool = True  # False: nothing to write (the counts aside)
     profile_changed: bool = True  # False: the visitor's profile is the snapshot's
     refused: Decision | None = None
+    recheck: RecheckMemo | None = None  # for `state` as it is now, when no invitation was made
 
     def refused_counts(self) -> list[Count]:
         counts = [c for c in self.counts if c[2] != "shown"]
@@ -97,7 +98,11 @@ def evaluate(
     now: float,
     *,
     agent_recheck: int = AGENT_RECHECK,
+    memo: RecheckMemo | None = None,
 ) -> Verdict:
+    """The verdict on one event. `memo` is a previous verdict's `recheck` for
+    the same state (`snapshot.state`, the same object): when this event changes
+    nothing and the memo can say, recheck_in is reused instead of recomputed."""
     previous = snapshot.state
     if snapshot.replay is not None:
         first = replayed(snapshot.replay, now)
@@ -139,7 +144,21 @@ def evaluate(
     sitewide_opens = sitewide_release(snapshot.sitewide, after_one=record is not None)
     if record is not None:  # recheck_in counts the invitation just made
         after = with_invitation(s, record, rules.keep_invitations_for)
-    recheck = recheck_in(rules, after, snapshot, sitewide_opens, now, agent_recheck)
+    reusable = record is None and memo is not None and s is previous
+    found = (
+        memo.shifted(rules, s, snapshot, sitewide_opens, now, agent_recheck)
+        if reusable and memo is not None
+        else None
+    )
+    if found is None:
+        best, free = first_ticks(rules, after, snapshot, sitewide_opens, now, agent_recheck)
+        if record is None:
+            memo = RecheckMemo.of(
+                rules, after, snapshot, sitewide_opens, now, agent_recheck, best, free
+            )
+    else:
+        best, free = found
+    recheck = combine(best, free, agent_recheck)
     refused = None
     if invitation is None:
         decision = rules.plain_decision(recheck, chat)
@@ -160,6 +179,7 @@ def evaluate(
         changed=profile_changed or record is not None or event.id is not None,
         profile_changed=profile_changed,
         refused=refused,
+        recheck=memo if record is None else None,
     )
 
 

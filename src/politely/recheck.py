@@ -12,14 +12,15 @@ agent frees up.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from politely import ticks
 from politely.durations import DAY
 from politely.reasons import POLICY_GATES, REASONS
 from politely.ruleset import CompiledRule, RuleSet
 from politely.schedule import CompiledSchedule
-from politely.state import AgentStatus, Snapshot, VisitorState
+from politely.state import AgentStatus, Block, Snapshot, VisitorState
 
 AGENT_RECHECK = 30  # seconds: how soon to ask again while agents alone hold a rule back
 
@@ -38,17 +39,41 @@ def recheck_in(
     agent status (rather than time) is all that holds a rule back, the answer
     is at most `agent_recheck`, or the rule's own first tick if that is later.
     """
+    best, free = first_ticks(rules, s, snapshot, sitewide, now, agent_recheck)
+    return combine(best, free, agent_recheck)
+
+
+def first_ticks(
+    rules: RuleSet,
+    s: VisitorState,
+    snapshot: Snapshot,
+    sitewide: float | None,
+    now: float,
+    agent_recheck: int = AGENT_RECHECK,
+) -> tuple[int | None, int | None]:
+    """The two first ticks `recheck_in` combines: the first at which a rule could
+    fire with the agent status as it is (`best`), and the first at which one
+    could if the agents let it (`free`, looked for only when it can matter:
+    before `best`, and when `best` is later than `agent_recheck`)."""
     if s.session is None or s.in_chat:
-        return None
+        return None, None
     listening = rules.listening("tick", s.page_path)
     if not listening:
-        return None
+        return None, None
     best = _first_tick(rules, listening, s, snapshot, sitewide, now, None, free=False)
     if best is not None and best <= agent_recheck:
-        return best
+        return best, None
     if not rules.policy.reads_agents and all(r.free_window is None for r in listening):
-        return best
+        return best, None
     free = _first_tick(rules, listening, s, snapshot, sitewide, now, best, free=True)
+    return best, free
+
+
+def combine(best: int | None, free: int | None, agent_recheck: int) -> int | None:
+    """recheck_in from the first ticks: `best`, or sooner (at most `agent_recheck`,
+    never before `free`) when only agent status holds a rule back."""
+    if best is not None and best <= agent_recheck:
+        return best
     if free is None:
         return best
     return max(free, agent_recheck) if best is None else min(best, max(free, agent_recheck))
@@ -179,3 +204,121 @@ def first_scheduled_tick(
             else:
                 return k
     return None
+
+
+# --- reusing an answer ------------------------------------------------------------------------
+
+# A margin around the phases below: far above float rounding at Unix-time scale
+# (a quarter of a microsecond), far below anything a clock tells apart.
+PHASE_MARGIN = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckMemo:
+    """The first ticks found at `at` for one state and snapshot, to reuse later.
+
+    Every set `first_ticks` intersects has its edges at thresholds: a time the
+    state or snapshot holds (a page's start, an invitation, a block's expiry, a
+    sitewide release) plus whole seconds, or a whole second of the clock
+    (schedules, time of day). At `at + d`, with the same inputs, the ticks are
+    the old ones moved by d. When d is whole, each lands on an old tick, so each
+    first tick is the old one minus d. When d has a fraction f, each tick moves
+    by f and stays inside or outside every set as long as no threshold lies
+    within f after an old tick: no threshold's phase (its distance past the
+    old tick before it) in [0, f]. Either way the answer holds only while d is
+    less than it: what lies past a first tick was never looked at.
+    """
+
+    at: float
+    best: int | None
+    free: int | None
+    rules: RuleSet
+    agent_recheck: int
+    state: VisitorState
+    block: Block | None
+    agents: tuple[int, int, int, float] | None  # as conditions read them at `at`
+    sitewide: float | None  # when the sitewide caps free up, if after the first tick
+
+    @classmethod
+    def of(
+        cls,
+        rules: RuleSet,
+        s: VisitorState,
+        snapshot: Snapshot,
+        sitewide: float | None,
+        now: float,
+        agent_recheck: int,
+        best: int | None,
+        free: int | None,
+    ) -> RecheckMemo:
+        agents = _reading(snapshot, now)
+        effective = _effective(sitewide, now)
+        return cls(now, best, free, rules, agent_recheck, s, snapshot.block, agents, effective)
+
+    def shifted(
+        self,
+        rules: RuleSet,
+        s: VisitorState,
+        snapshot: Snapshot,
+        sitewide: float | None,
+        now: float,
+        agent_recheck: int,
+    ) -> tuple[int | None, int | None] | None:
+        """`first_ticks` at `now`, from this memo; None when it cannot say (other
+        inputs, or a move of the ticks that could change the answer)."""
+        at = self.at
+        if s is not self.state or rules is not self.rules or agent_recheck != self.agent_recheck:
+            return None
+        block = snapshot.block
+        if block != self.block or (block is not None and block.active(now) != block.active(at)):
+            return None
+        if _reading(snapshot, now) != self.agents or _effective(sitewide, now) != self.sitewide:
+            return None
+        elapsed = now - at
+        if elapsed < 0:
+            return None
+        whole = math.floor(elapsed)
+        best, free = self.best, self.free
+        if (best is not None and whole >= best) or (free is not None and whole >= free):
+            return None
+        fraction = elapsed - whole
+        if fraction:
+            for t in _thresholds(rules, s, block, self.sitewide, at):
+                phase = (t - at) % 1.0
+                if phase <= fraction + PHASE_MARGIN or phase >= 1.0 - PHASE_MARGIN:
+                    return None
+        return (None if best is None else best - whole, None if free is None else free - whole)
+
+
+def _reading(snapshot: Snapshot, now: float) -> tuple[int, int, int, float] | None:
+    """The agent status as conditions read it (not when it was reported)."""
+    a = fresh_agents(snapshot, now)
+    return None if a is None else (a.online, a.available, a.queue_length, a.queue_wait)
+
+
+def _effective(sitewide: float | None, now: float) -> float | None:
+    """The sitewide release as the gate sees it: before the first tick it is no edge."""
+    return sitewide if sitewide is not None and sitewide > now + 1 else None
+
+
+def _thresholds(
+    rules: RuleSet, s: VisitorState, block: Block | None, sitewide: float | None, now: float
+) -> Iterator[float]:
+    """Every time a tick set's edge can sit at, less whole seconds (see RecheckMemo).
+
+    Each time the state holds that a condition (`page.dwell`, `session.duration`,
+    `invitations.*`), cap, quiet period or gate measures from; a field that
+    measures from another must add it here (tests/test_recheck_memo.py compares
+    reuse with recomputing). `last_activity` is not one: ticks never end a session."""
+    if rules.has_schedules:
+        yield math.floor(now)  # schedules open and close on whole seconds of the clock
+    for t in (s.session_start, s.page_start, s.last_dismiss, s.last_chat_end):
+        if t is not None:
+            yield t
+    if s.log is not None:
+        for record in s.log.recent:
+            yield record.at
+    if block is not None and block.until is not None:
+        yield block.until
+    if sitewide is not None:
+        yield sitewide

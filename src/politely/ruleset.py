@@ -321,6 +321,11 @@ class RuleSet:
         return [self.by_rank[r] for r in self._match_all(state, event, agents, now)]
 
     @cached_property
+    def has_schedules(self) -> bool:
+        """Whether any rule or the policy has a `during` schedule."""
+        return self.policy.schedule is not None or any(r.schedule is not None for r in self.rules)
+
+    @cached_property
     def _match_all(self) -> BucketTest:
         generator = Generator(f"match all {self.hash}")
         name = generator.bucket("match_all", [(r.rank, r.name, r.condition) for r in self.by_rank])
