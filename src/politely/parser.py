@@ -22,7 +22,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from copy import copy
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.lexer import TerminalDef
 from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
@@ -37,6 +38,7 @@ from politely import analysis, gcpause, resources
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
+from politely.lark_cache import cached_lark
 from politely.limits import (
     DEPTH_HELP,
     MAX_DEPTH,
@@ -150,8 +152,11 @@ class _Grammar:
 
 @cache
 def _grammar() -> _Grammar:
-    lark = Lark(
+    # Loaded from the user's cache folder after the first run (`politely.lark_cache`):
+    # analysing the grammar takes longer than checking a site.
+    lark = cached_lark(
         grammar_text(),
+        "inline",
         parser="lalr",
         lexer="contextual",
         maybe_placeholders=True,
@@ -163,10 +168,24 @@ def _grammar() -> _Grammar:
     return _Grammar(lark, tree_builder)
 
 
+def terminals() -> Collection[TerminalDef]:
+    """The grammar's terminals, from the parser `parse` uses (no second parser to load)."""
+    return _grammar().lark.terminals
+
+
 @cache
 def tree_parser() -> Lark:
-    """A plain Lark parser producing trees, for tools (hypothesis' from_lark)."""
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
+    """A plain Lark parser producing trees, for tools (hypothesis' from_lark).
+
+    Cached with its unanalysed grammar (`cache_grammar`), which from_lark reads."""
+    return cached_lark(
+        grammar_text(),
+        "tree",
+        parser="lalr",
+        lexer="contextual",
+        maybe_placeholders=True,
+        keep_grammar=True,
+    )
 
 
 BOM = "\ufeff"

@@ -58,10 +58,10 @@ _KEYWORD_GROUP = re.compile(r"\((?:\?:)?([a-z|]+)\)")
 @cache
 def keyword_words() -> dict[str, tuple[str, ...]]:
     """Each keyword terminal's words, read from the grammar (INVITATIONS: two words)."""
-    from politely.parser import tree_parser  # the parser imports this module
+    from politely.parser import terminals  # the parser imports this module
 
     words: dict[str, tuple[str, ...]] = {}
-    for terminal in tree_parser().terminals:
+    for terminal in terminals():
         value = terminal.pattern.value
         if terminal.pattern.type == "str" and value.isalpha():
             words[terminal.name] = (value,)
