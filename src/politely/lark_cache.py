@@ -1,14 +1,21 @@
 """Lark parsers analysed once per grammar, then loaded from the user's cache folder.
 
 Analysing the grammar into LALR tables takes longer than checking a whole site,
-and every `politely check` is a new process. Lark can pickle the analysed
-parser (its `cache` option); this module says where the file lives:
+and every `politely check` is a new process. So the analysed parser is saved
+with Lark's own `Lark.save` and read back with `Lark.load` (its pickle keeps
+the options, a post-lexer included), in a file of the user's cache folder:
 `$POLITELY_CACHE_DIR`, else `$XDG_CACHE_HOME/politely`, else
 `~/.cache/politely`. The file's name holds a digest of the grammar and the
-versions of Lark and Python, so an edited grammar or an upgrade never reads a
-stale file (Lark also checks a digest of grammar and options inside it). A
-folder that cannot be written (a read-only home, a container) means building
-in memory, as without a cache: the cache never fails a check.
+options and the versions of Lark and Python, so an edited grammar or an
+upgrade never reads a stale file. The file is written under a name of its own
+and moved in place in one step, so a process starting at the same moment reads
+a whole file or none. A folder that cannot be written (a read-only home, a
+container) or a damaged file means analysing in memory, as without a cache:
+the cache never fails a check.
+
+(Lark's `cache=` option would write the file itself, but not atomically, and
+its digest covers the file's own path, so a file written elsewhere and moved
+in place is never read.)
 
     >>> cache_folder({"POLITELY_CACHE_DIR": "/var/cache/politely"})
     PosixPath('/var/cache/politely')
@@ -46,43 +53,55 @@ def cache_folder(environ: Mapping[str, str] = os.environ) -> Path | None:
         return None
 
 
-def cache_file(grammar: str, label: str, folder: Path) -> Path:
-    """The file for `grammar` analysed with the options `label` stands for."""
-    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+def cache_file(grammar: str, options: Mapping[str, Any], folder: Path) -> Path:
+    """The file for `grammar` analysed with `options` (objects such as a post-lexer
+    count by their class: they are pickled by reference)."""
+    described = sorted(
+        (name, value if isinstance(value, str | int | float | bool | None) else _named(value))
+        for name, value in options.items()
+    )
+    digest = hashlib.sha256(f"{grammar}\0{described!r}".encode()).hexdigest()[:16]
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return folder / f"{label}-{digest}-lark{lark.__version__}-py{python}.lark-cache"
+    return folder / f"parser-{digest}-lark{lark.__version__}-py{python}.lark-cache"
 
 
-def cached_lark(grammar: str, label: str, *, keep_grammar: bool = False, **options: Any) -> Lark:
-    """`Lark(grammar, **options)`, loaded from its cache file when one was written.
+def _named(value: object) -> str:
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
-    `label` names the set of options (two parsers with different options need
-    different labels); options Lark does not pickle, such as `postlex`, are
-    given again on loading, as Lark does for its own cache. `keep_grammar`
-    also caches the unanalysed grammar (Lark's `cache_grammar`), for tools that
-    read `Lark.grammar`.
-    """
+
+def cached_lark(grammar: str, **options: Any) -> Lark:
+    """`Lark(grammar, **options)`, loaded from its cache file when one was written."""
     folder = cache_folder()
     if folder is None:
         return Lark(grammar, **options)
-    path = cache_file(grammar, label, folder)
-    if keep_grammar:
-        options["cache_grammar"] = True
-    if path.is_file():  # Lark loads it; a damaged file is rebuilt and written again
-        return Lark(grammar, cache=str(path), **options)
+    path = cache_file(grammar, options, folder)
+    parser = _load(path)
+    if parser is None:
+        parser = Lark(grammar, **options)
+        _save(parser, path)
+    return parser
+
+
+def _load(path: Path) -> Lark | None:
+    """The parser saved at `path`; None when there is none or it cannot be read."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        options.pop("cache_grammar", None)  # Lark allows it only with a cache
-        return Lark(grammar, **options)
-    # Lark writes a file under a name of this thread's, moved in place in one step,
-    # so a process starting at the same moment reads a whole file or none. Lark
-    # itself ignores a file it cannot write.
+        with path.open("rb") as file:
+            return Lark.load(file)
+    except FileNotFoundError:
+        return None
+    except Exception:  # a damaged file: unpickling can raise almost anything
+        return None
+
+
+def _save(parser: Lark, path: Path) -> None:
+    """Write the parser to `path` in one step; a folder that cannot be written stays as it is."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    parser = Lark(grammar, cache=str(temporary), **options)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("wb") as file:
+            parser.save(file)
         os.replace(temporary, path)
     except OSError:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
-    return parser

@@ -47,7 +47,6 @@ from politely.limits import (
     MAX_FILE_CHARS,
     MAX_SYNTAX_ERRORS,
 )
-from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
 
 _ItemT = TypeVar("_ItemT", n.Define, n.Policy, n.Rule)
 _LARGEST = 10**MAX_DIGITS - 1  # what a number past the bound reads as, after its error
@@ -156,7 +155,6 @@ def _grammar() -> _Grammar:
     # analysing the grammar takes longer than checking a site.
     lark = cached_lark(
         grammar_text(),
-        "inline",
         parser="lalr",
         lexer="contextual",
         maybe_placeholders=True,
@@ -177,15 +175,9 @@ def terminals() -> Collection[TerminalDef]:
 def tree_parser() -> Lark:
     """A plain Lark parser producing trees, for tools (hypothesis' from_lark).
 
-    Cached with its unanalysed grammar (`cache_grammar`), which from_lark reads."""
-    return cached_lark(
-        grammar_text(),
-        "tree",
-        parser="lalr",
-        lexer="contextual",
-        maybe_placeholders=True,
-        keep_grammar=True,
-    )
+    Not cached across processes: from_lark reads the unanalysed grammar, which
+    `Lark.save` leaves out; only tests use it."""
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
 
 
 BOM = "\ufeff"
@@ -335,6 +327,9 @@ class _Run:
 
     def _report(self, at: int, error: UnexpectedInput | _GluedWordError) -> None:
         """Keep the first MAX_SYNTAX_ERRORS syntax errors; count the rest."""
+        # Imported here: a file without syntax errors never needs the hints
+        from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
+
         if len(self.syntax) >= MAX_SYNTAX_ERRORS:
             self.unreported.append(at)
         elif isinstance(error, _GluedWordError):
