@@ -88,9 +88,7 @@ def _load(path: Path) -> Lark | None:
     try:
         with path.open("rb") as file:
             return Lark.load(file)
-    except FileNotFoundError:
-        return None
-    except Exception:  # a damaged file: unpickling can raise almost anything
+    except Exception:  # none yet, unreadable, or damaged: unpickling can raise almost anything
         return None
 
 
