@@ -16,12 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from politely.models import AgentsUpdate
-
 if TYPE_CHECKING:
     from politely.explain import Explanation
+    from politely.models import AgentsUpdate
     from politely.ruleset import RuleSet
     from politely.simulate import Step, TrafficFile
     from politely.state import Snapshot
@@ -258,8 +255,11 @@ def _fmt(paths: list[str], check_only: bool, out: IO[str], *, diff: bool = False
 def _agents(spec: str | None) -> AgentsUpdate | None:
     if spec is None:
         return None
+    from pydantic import ValidationError
+
     from politely.durations import parse_duration
     from politely.engine import describe_validation
+    from politely.models import AgentsUpdate
 
     values: dict[str, Any] = {}
     for part in spec.split(","):

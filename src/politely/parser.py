@@ -22,7 +22,7 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from copy import copy
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.lexer import TerminalDef
 from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
@@ -37,6 +38,7 @@ from politely import analysis, gcpause, resources
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
+from politely.lark_cache import cached_lark
 from politely.limits import (
     DEPTH_HELP,
     MAX_DEPTH,
@@ -45,7 +47,6 @@ from politely.limits import (
     MAX_FILE_CHARS,
     MAX_SYNTAX_ERRORS,
 )
-from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
 
 _ItemT = TypeVar("_ItemT", n.Define, n.Policy, n.Rule)
 _LARGEST = 10**MAX_DIGITS - 1  # what a number past the bound reads as, after its error
@@ -150,7 +151,9 @@ class _Grammar:
 
 @cache
 def _grammar() -> _Grammar:
-    lark = Lark(
+    # Loaded from the user's cache folder after the first run (`politely.lark_cache`):
+    # analysing the grammar takes longer than checking a site.
+    lark = cached_lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
@@ -163,9 +166,17 @@ def _grammar() -> _Grammar:
     return _Grammar(lark, tree_builder)
 
 
+def terminals() -> Collection[TerminalDef]:
+    """The grammar's terminals, from the parser `parse` uses (no second parser to load)."""
+    return _grammar().lark.terminals
+
+
 @cache
 def tree_parser() -> Lark:
-    """A plain Lark parser producing trees, for tools (hypothesis' from_lark)."""
+    """A plain Lark parser producing trees, for tools (hypothesis' from_lark).
+
+    Not cached across processes: from_lark reads the unanalysed grammar, which
+    `Lark.save` leaves out; only tests use it."""
     return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
 
 
@@ -316,6 +327,9 @@ class _Run:
 
     def _report(self, at: int, error: UnexpectedInput | _GluedWordError) -> None:
         """Keep the first MAX_SYNTAX_ERRORS syntax errors; count the rest."""
+        # Imported here: a file without syntax errors never needs the hints
+        from politely.syntax_errors import glued_word_diagnostic, syntax_diagnostic
+
         if len(self.syntax) >= MAX_SYNTAX_ERRORS:
             self.unreported.append(at)
         elif isinstance(error, _GluedWordError):

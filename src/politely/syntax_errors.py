@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from politely import nodes as n
 from politely.clauses import CLAUSES
 from politely.diagnostics import Diagnostic, source_lines_of, token_span
+from politely.parser import terminals
 from politely.syntax_hints import ErrorSite, recognise
 
 _CLAUSE_KEYWORDS = {spec.token: spec.keyword for spec in CLAUSES}
@@ -58,10 +59,8 @@ _KEYWORD_GROUP = re.compile(r"\((?:\?:)?([a-z|]+)\)")
 @cache
 def keyword_words() -> dict[str, tuple[str, ...]]:
     """Each keyword terminal's words, read from the grammar (INVITATIONS: two words)."""
-    from politely.parser import tree_parser  # the parser imports this module
-
     words: dict[str, tuple[str, ...]] = {}
-    for terminal in tree_parser().terminals:
+    for terminal in terminals():
         value = terminal.pattern.value
         if terminal.pattern.type == "str" and value.isalpha():
             words[terminal.name] = (value,)
