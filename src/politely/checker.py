@@ -19,7 +19,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import assert_never
 
-from politely import analysis, zones
+from politely import analysis, loadcache, zones
 from politely import nodes as n
 from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
@@ -60,6 +60,9 @@ class CheckResult:
     defines: Mapping[str, n.Define] = field(default_factory=dict)
     policy: n.Policy | None = None
     rules: tuple[tuple[str, n.Rule], ...] = ()
+    # `loadcache.site_key` of the sources checked; set by `check_sources` only, so a
+    # result made or changed by hand (`dataclasses.replace`) is never compiled from cache.
+    key: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -79,9 +82,22 @@ def check_path(path: str | Path) -> CheckResult:
 
 
 def check_sources(sources: Mapping[str, str]) -> CheckResult:
-    """Parse and check every file of a site together (defines are site-wide)."""
-    checker = _Checker(sources)
-    return checker.run()
+    """Parse and check every file of a site together (defines are site-wide).
+
+    The same files (paths, order and texts) checked again give the same result,
+    kept in `CHECKED` (`politely.loadcache`): reloading an unchanged site costs a hash.
+    """
+    key = loadcache.site_key(sources)
+    found = CHECKED.get(key)
+    if found is None:
+        found = _Checker(sources).run()
+        object.__setattr__(found, "key", key)  # frozen: set once, before anyone sees it
+        CHECKED.put(key, found, sum(len(text) for text in sources.values()))
+    return found
+
+
+# The one process-wide cache of check results.
+CHECKED: loadcache.SiteCache[CheckResult] = loadcache.SiteCache()
 
 
 class _Checker:
