@@ -170,8 +170,8 @@ class FastParse:
             token = Token(
                 kind, value, start_pos, start_line, column, line, pos - line_start + 1, pos
             )
-            if previous is not None and glued(previous, token):
-                raise FastPathError
+            if previous is not None and previous.end_pos == start_pos and glued(previous, token):
+                raise FastPathError  # (`glued` needs the two to touch: most are apart)
             feed(token, False)
             previous = token
         last = previous
