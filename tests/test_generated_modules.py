@@ -10,8 +10,8 @@ from politely.compiler import compile_rules
 from politely.ruleset import RuleSet
 
 
-def _compile(text: str) -> RuleSet:
-    return compile_rules(check_sources({"site.rules": text}))
+def _compile(text: str, path: str = "site.rules") -> RuleSet:
+    return compile_rules(check_sources({path: text}))
 
 
 def _filename(rules: RuleSet) -> str:
@@ -22,7 +22,9 @@ def _filename(rules: RuleSet) -> str:
 def test_each_rule_set_has_its_own_filename_and_source() -> None:
     first = _compile('rule a { when page.dwell >= 5s say "A" }')
     second = _compile('rule b { when session.pageviews >= 2 say "B" }')
-    again = _compile('rule a { when page.dwell >= 5s say "A" }')  # same hash, new module
+    # Another folder: the same rule set hash (file names without folders), a new module.
+    again = _compile('rule a { when page.dwell >= 5s say "A" }', "elsewhere/site.rules")
+    assert again.hash == first.hash
     names = {_filename(first), _filename(second), _filename(again)}
     assert len(names) == 3
     assert first.hash in _filename(first)

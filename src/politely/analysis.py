@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from copy import copy
+from dataclasses import dataclass
 from typing import Literal, assert_never
 
 from politely import nodes as n
@@ -23,19 +24,31 @@ from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
 
 
 def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Condition:
-    """Replace every `define` reference by its condition (defines must be acyclic)."""
+    """Replace every `define` reference by its condition (defines must be acyclic).
+
+    A part without references is returned as it is, not copied: the rules using
+    a define share its nodes (a 10,000-rule site would otherwise hold thousands
+    of copies of each).
+    """
     match condition:
         case n.Ref():
             return expand(defines[condition.name], defines)
         case n.Not():
-            return replace(condition, operand=expand(condition.operand, defines))
+            operand = expand(condition.operand, defines)
+            return condition if operand is condition.operand else n.Not(operand, condition.span)
         case n.And() | n.Or():
             kind = type(condition)
             operands: list[n.Condition] = []
+            same = True
             for operand in condition.operands:
                 expanded = expand(operand, defines)
-                operands.extend(expanded.operands if isinstance(expanded, kind) else (expanded,))
-            return replace(condition, operands=tuple(operands))
+                if isinstance(expanded, kind):
+                    operands.extend(expanded.operands)
+                    same = False
+                else:
+                    operands.append(expanded)
+                    same = same and expanded is operand
+            return condition if same else kind(tuple(operands), condition.span)
         case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
             return condition
         case _:
@@ -111,25 +124,41 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
 
 
 def walk(condition: n.Condition) -> Iterator[n.Condition]:
-    yield condition
-    match condition:
-        case n.Not():
-            yield from walk(condition.operand)
-        case n.And() | n.Or():
-            for operand in condition.operands:
-                yield from walk(operand)
-        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
-            pass
-        case _:
-            assert_never(condition)
+    """Every node, parents before children, operands left to right. Iterative: a
+    recursive generator pays for every level at every node."""
+    pending = [condition]
+    while pending:
+        node = pending.pop()
+        yield node
+        match node:
+            case n.Not():
+                pending.append(node.operand)
+            case n.And() | n.Or():
+                pending.extend(reversed(node.operands))
+            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
+                pass
+            case _:
+                assert_never(node)
 
 
 def fields_read(condition: n.Condition) -> frozenset[str]:
-    return frozenset(
-        node.field.name
-        for node in walk(condition)
-        if isinstance(node, n.Compare | n.InList | n.Matches | n.Contains | n.Bare)
-    )
+    """The fields the condition tests. Iterative: the compiler asks it of every rule."""
+    names: set[str] = set()
+    pending = [condition]
+    while pending:
+        node = pending.pop()
+        match node:
+            case n.Not(operand=operand):
+                pending.append(operand)
+            case n.And(operands=operands) | n.Or(operands=operands):
+                pending.extend(operands)
+            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+                names.add(node.field.name)
+            case n.Ref():
+                pass
+            case _:
+                assert_never(node)
+    return frozenset(names)
 
 
 def refs(condition: n.Condition) -> Iterator[n.Ref]:
@@ -251,6 +280,45 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
             if bounds.empty():
                 return condition
     return None
+
+
+class Gate:
+    """A condition every rule is joined to (the policy's `only when`), with its part
+    of `contradiction` worked out once rather than again for each rule."""
+
+    def __init__(self, gate: n.Condition) -> None:
+        operands = gate.operands if isinstance(gate, n.And) else (gate,)
+        self._bounds: dict[str, _Bounds] = {}
+        for operand in operands:
+            if isinstance(operand, n.Compare | n.InList):
+                name = operand.field.name
+                _constrain(self._bounds.setdefault(name, _domain(name)), operand)
+        self._never = any(contradiction(o) is not None for o in operands) or any(
+            b.empty() for b in self._bounds.values()
+        )
+
+    def never_with(self, condition: n.Condition) -> bool:
+        """Whether `contradiction(conjoin(condition, gate))` finds something, for a
+        condition that can hold alone (`contradiction(condition)` is None).
+
+        The operands' own contradictions are then the gate's; what is left is each
+        field's bounds over both, which do not depend on the order they narrow in.
+        """
+        if self._never:
+            return True
+        operands = condition.operands if isinstance(condition, n.And) else (condition,)
+        joined: dict[str, _Bounds] = {}
+        for operand in operands:
+            if isinstance(operand, n.Compare | n.InList):
+                name = operand.field.name
+                bounds = joined.get(name)
+                if bounds is None:
+                    known = self._bounds.get(name)
+                    bounds = joined[name] = copy(known) if known is not None else _domain(name)
+                _constrain(bounds, operand)  # makes new sets, never changes `known`'s
+                if bounds.empty():
+                    return True
+        return False
 
 
 def _domain(name: str) -> _Bounds:

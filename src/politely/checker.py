@@ -16,10 +16,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from functools import lru_cache
 from pathlib import Path
 from typing import assert_never
 
-from politely import analysis, zones
+from politely import analysis, gcpause, loadcache, zones
 from politely import nodes as n
 from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
@@ -60,6 +61,9 @@ class CheckResult:
     defines: Mapping[str, n.Define] = field(default_factory=dict)
     policy: n.Policy | None = None
     rules: tuple[tuple[str, n.Rule], ...] = ()
+    # `loadcache.site_key` of the sources checked; set by `check_sources` only, so a
+    # result made or changed by hand (`dataclasses.replace`) is never compiled from cache.
+    key: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -79,9 +83,23 @@ def check_path(path: str | Path) -> CheckResult:
 
 
 def check_sources(sources: Mapping[str, str]) -> CheckResult:
-    """Parse and check every file of a site together (defines are site-wide)."""
-    checker = _Checker(sources)
-    return checker.run()
+    """Parse and check every file of a site together (defines are site-wide).
+
+    The same files (paths, order and texts) checked again give the same result,
+    kept in `CHECKED` (`politely.loadcache`): reloading an unchanged site costs a hash.
+    """
+    key = loadcache.site_key(sources)
+    found = CHECKED.get(key)
+    if found is None:
+        with gcpause.paused():  # the syntax trees are all live: nothing to collect
+            found = _Checker(sources).run()
+        object.__setattr__(found, "key", key)  # frozen: set once, before anyone sees it
+        CHECKED.put(key, found, sum(len(text) for text in sources.values()))
+    return found
+
+
+# The one process-wide cache of check results.
+CHECKED: loadcache.SiteCache[CheckResult] = loadcache.SiteCache()
 
 
 class _Checker:
@@ -291,22 +309,23 @@ class _Checker:
         Records a define's measure for the conditions that use it. Skips a
         condition using a define already reported.
         """
-        if any(r.name in self.too_big for r in analysis.refs(condition)):
+        if self.too_big and any(r.name in self.too_big for r in analysis.refs(condition)):
             return
         size = analysis.measure(condition, self.measures)
-        written_out = "with its defines written out, " if any(analysis.refs(condition)) else ""
         if size.depth > MAX_DEPTH:
             self.error(
                 condition.span,
                 "too-deep",
-                f"{written_out}this condition nests {size.depth} levels deep; at most {MAX_DEPTH}",
+                f"{_written_out(condition)}this condition nests {size.depth} levels deep; "
+                f"at most {MAX_DEPTH}",
                 DEPTH_HELP,
             )
         elif size.tests > MAX_TESTS:
             self.error(
                 condition.span,
                 "too-complex",
-                f"{written_out}this condition has {size.tests:,} tests; at most {MAX_TESTS:,}",
+                f"{_written_out(condition)}this condition has {size.tests:,} tests; "
+                f"at most {MAX_TESTS:,}",
                 "a define counts each time it is used: simplify the condition, or split it "
                 "over several rules",
             )
@@ -422,14 +441,13 @@ class _Checker:
                     "outcome events are recorded; the policy's `quiet` clauses act on them",
                 )
             elif event.value not in BUILTIN_EVENTS:
-                guess = get_close_matches(event.value, BUILTIN_EVENTS, n=1, cutoff=0.75)
-                if guess:
+                guess = _builtin_event_like(event.value)
+                if guess is not None:
                     self.warn(
                         event.span,
                         "unknown-event",
                         f"`{event.value}` is not a built-in event",
-                        f"did you mean `{guess[0]}`? Custom events are fine if your site "
-                        "sends them",
+                        f"did you mean `{guess}`? Custom events are fine if your site sends them",
                     )
 
     def _check_cap(self, cap: n.Cap, *, in_policy: bool) -> None:
@@ -649,6 +667,19 @@ class _Checker:
             )
 
     # warnings
+
+
+def _written_out(condition: n.Condition) -> str:
+    """How a size error begins: whether it counts defines written out."""
+    return "with its defines written out, " if any(analysis.refs(condition)) else ""
+
+
+@lru_cache(maxsize=1024)
+def _builtin_event_like(name: str) -> str | None:
+    """The built-in event a custom event's name is close to (a site sends the same
+    custom events in rule after rule)."""
+    guess = get_close_matches(name, BUILTIN_EVENTS, n=1, cutoff=0.75)
+    return guess[0] if guess else None
 
 
 def _define_refs(condition: n.Condition, defines: Mapping[str, object]) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from politely import analysis, gcpause
+from politely import analysis, gcpause, loadcache
 from politely import nodes as n
 from politely.caps import Cap
 from politely.checker import CheckResult
@@ -53,11 +53,24 @@ from politely.schedule import CompiledSchedule
 
 
 def compile_rules(result: CheckResult) -> RuleSet:
-    """Compile a checked site; raises RulesError if the check found errors."""
+    """Compile a checked site; raises RulesError if the check found errors.
+
+    While a rule set compiled from the same files is in use, it is the answer
+    (`COMPILED`, `politely.loadcache`): rule sets are immutable.
+    """
     if not result.ok:
         raise RulesError(result.diagnostics, result.sources)
-    with gcpause.paused():  # what compiling allocates stays alive, in the rule set
-        return _Compiler(result).build()
+    found = COMPILED.get(result.key) if result.key else None
+    if found is None:
+        with gcpause.paused():  # what compiling allocates stays alive, in the rule set
+            found = _Compiler(result).build()
+        if result.key:
+            COMPILED.put(result.key, found)
+    return found
+
+
+# Rule sets in use, by the key of the check they were compiled from.
+COMPILED: loadcache.LiveCache[RuleSet] = loadcache.LiveCache()
 
 
 @dataclass

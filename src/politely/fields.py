@@ -196,6 +196,7 @@ class Lookup:
     suggestions: tuple[str, ...] = ()
 
 
+@lru_cache(maxsize=4096)  # the checker and the code generator ask it of every test
 def lookup(path: tuple[str, ...]) -> Lookup:
     name = ".".join(path)
     if name in KNOWN_FIELDS:

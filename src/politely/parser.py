@@ -38,6 +38,7 @@ from politely import analysis, gcpause, resources
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
+from politely.lalr import FastParse, FastPathError
 from politely.lark_cache import cached_lark
 from politely.limits import (
     DEPTH_HELP,
@@ -55,6 +56,7 @@ _DURATION_DIGITS = len(str(MAX_DURATION))
 # A number glued to a word (`30min`, `2days`, `1.5h`): the hint can spell it out.
 _GLUED_UNIT = re.compile(r"(\d+(?:\.\d+)?)([a-zA-Z]+)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+_MESSAGE_MARK = re.compile(r"[\\{}]")  # what a message's scan stops at
 _SLOT = re.compile(
     r"\s*(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)"
     r"(?:\s+or(?:\s+(?P<fallback>[^}]*?))?)?\s*"
@@ -114,16 +116,20 @@ class _WholeWords:
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         previous: Token | None = None
         for token in stream:
-            if (
-                previous is not None
-                and previous.type != "NAME"
-                and previous.value.isalpha()
-                and token.start_pos == previous.end_pos
-                and (token.value[:1].isalnum() or token.value[:1] == "_")
-            ):
+            if previous is not None and _glued(previous, token):
                 raise _GluedWordError(previous, previous.value + token.value)
             previous = token
             yield token
+
+
+def _glued(previous: Token, token: Token) -> bool:
+    """Whether `token` goes on the word of the keyword `previous` (`session` + `s`)."""
+    return (
+        previous.type != "NAME"
+        and previous.value.isalpha()
+        and token.start_pos == previous.end_pos
+        and (token.value[:1].isalnum() or token.value[:1] == "_")
+    )
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class _Grammar:
 
     lark: Lark
     tree_builder: ParseTreeBuilder
+    fast: FastParse | None  # the same parser in one loop, for files without syntax errors
 
     def callbacks(self, builder: _Builder) -> dict[Any, Any]:
         """The reduce callbacks of one parse, calling into its own builder."""
@@ -163,7 +170,7 @@ def _grammar() -> _Grammar:
     # Lark's own recipe for callbacks, with the options above (maybe_placeholders).
     tree_builder = lark._parse_tree_builder
     assert isinstance(tree_builder, ParseTreeBuilder)
-    return _Grammar(lark, tree_builder)
+    return _Grammar(lark, tree_builder, FastParse.of(lark))
 
 
 def terminals() -> Collection[TerminalDef]:
@@ -301,9 +308,25 @@ class _Run:
         self.broken_defines: set[str] = set()
 
     def parse_all(self) -> None:
+        if self._parse_fast():
+            return
         start: int | None = 0
         while start is not None:
             start = self._parse_from(start)
+
+    def _parse_fast(self) -> bool:
+        """Parse the whole file in one run of `politely.lalr`; False, leaving no
+        trace, if it has a syntax error (the careful way then reports it)."""
+        fast = self.grammar.fast
+        if fast is None:
+            return False
+        builder = _Builder(self.path)
+        try:
+            fast.parse(self.text, self.grammar.callbacks(builder), _glued)
+        except FastPathError:
+            return False
+        self.builder = builder
+        return True
 
     def _parse_from(self, start: int) -> int | None:
         """Parse from `start` to the end; after a syntax error, where to resume."""
@@ -467,12 +490,28 @@ def _span(child: Any) -> n.Span:
 
 
 def _spanning(children: list[Any]) -> n.Span:
-    """From the first child's start to the last child's end (None children skipped)."""
-    present = [c for c in children if c is not None]
-    first, last = _span(present[0]), _span(present[-1])
-    return n.Span(
-        first.line, first.column, last.end_line, last.end_column, first.start_pos, last.end_pos
-    )
+    """From the first child's start to the last child's end (None children skipped).
+
+    Reads a token's position directly (as `token_span` does) rather than making a
+    span of it first: the parser calls this for every node it builds.
+    """
+    first, last = children[0], children[-1]
+    if first is None or last is None:
+        present = [c for c in children if c is not None]
+        first, last = present[0], present[-1]
+    if isinstance(first, Token):
+        line, column, start = first.line or 1, first.column or 1, first.start_pos or 0
+    else:
+        span = first.span
+        line, column, start = span.line, span.column, span.start_pos
+    if isinstance(last, Token):
+        end_line = last.end_line or last.line or 1
+        end_column = last.end_column or last.column or 1
+        end = last.end_pos or 0
+    else:
+        span = last.span
+        end_line, end_column, end = span.end_line, span.end_column, span.end_pos
+    return n.Span(line, column, end_line, end_column, start, end)
 
 
 def _number(text: str) -> int | float:
@@ -876,8 +915,9 @@ class _Builder(Transformer[Token, n.Program]):
                     "write }} for a literal brace",
                 )
                 i += 1
-            else:
-                i += 1
+            else:  # plain text up to the next character that means something
+                found = _MESSAGE_MARK.search(raw, i + 1)
+                i = found.start() if found is not None else len(raw)
         flush(len(raw))
         return n.Message(template_source(parts), tuple(parts), token_span(token))
 

@@ -33,9 +33,10 @@ class Site:
 def pester(site: Site, warn: Warn) -> None:
     conditions = {name: d.condition for name, d in site.defines.items()}
     policy_only, looks_at_agents = _policy_gates(site, conditions, warn)
+    gate = analysis.Gate(policy_only) if policy_only is not None else None
     policy_caps = visitor_caps(site.policy)
     for path, rule in site.rules:
-        looks_at_agents |= _rule(path, rule, conditions, policy_only, policy_caps, warn)
+        looks_at_agents |= _rule(path, rule, conditions, policy_only, gate, policy_caps, warn)
     _unused_defines(site, warn)
     if site.rules and not looks_at_agents:
         _no_agent_check(site, warn)
@@ -62,6 +63,7 @@ def _rule(
     rule: n.Rule,
     conditions: Mapping[str, n.Condition],
     policy_only: n.Condition | None,
+    gate: analysis.Gate | None,  # policy_only's, for every rule
     policy_caps: list[Cap],
     warn: Warn,
 ) -> bool:
@@ -70,16 +72,14 @@ def _rule(
     assert when is not None  # errors were reported otherwise
     condition = analysis.expand(when.condition, conditions)
     never = never_holds(condition, when.condition, path, warn)
-    if not never and policy_only is not None:
-        both = analysis.conjoin(condition, policy_only)
-        if both is not None and analysis.contradiction(both) is not None:
-            never = True
-            warn(
-                path,
-                n.keyword_span(when.span, "when"),
-                "never-holds",
-                f"rule `{rule.name.value}` can never hold together with the policy's `only when`",
-            )
+    if not never and gate is not None and gate.never_with(condition):
+        never = True
+        warn(
+            path,
+            n.keyword_span(when.span, "when"),
+            "never-holds",
+            f"rule `{rule.name.value}` can never hold together with the policy's `only when`",
+        )
     # A rule that never fires cannot fire on load: one warning, not two.
     if not never:
         _fires_on_load(path, rule, analysis.conjoin(condition, policy_only), warn)
