@@ -1,7 +1,7 @@
 """The in-memory store: for tests, simulations and the library's default.
 
 One lock makes every operation atomic. Visitors live in a bounded
-`cachetools.LRUCache`, each with its own expiry: the time of its last write
+least-recently-used table (`_Visitors`), each with its own expiry: the time of its last write
 plus the `keep_for` the engine asks (the site's retention, never less than
 its rules need), so an event stamped far in the future or the past (trusted
 library time) never expires anybody else. An expired visitor comes back new
@@ -24,8 +24,6 @@ from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-from cachetools import LRUCache
 
 from politely.caps import Cap, sitewide_usage
 from politely.state import AgentStatus, Block, Count
@@ -51,21 +49,52 @@ class _Site:
     stats: Counter[Count] = field(default_factory=Counter)
 
 
-class _Visitors(LRUCache[tuple[str, str], _Visitor]):
-    """An LRU cache that counts and logs what it evicts for lack of room."""
+class _Visitors:
+    """Visitors by (site, visitor), least recently used first, at most `maxsize`.
 
-    evictions = 0
+    A plain dict in use order (reading or writing a visitor moves it to the
+    end; the first one is the least recently used). cachetools' LRUCache does
+    the same with two containers and Python-level bookkeeping: four times the
+    cost of a lookup on every event, and twice the objects a full garbage
+    collection walks. Evictions are counted and logged at the 1st, 2nd, 4th...
+    """
 
-    def popitem(self) -> tuple[tuple[str, str], _Visitor]:
-        key, value = super().popitem()
-        self.evictions += 1
-        if self.evictions & (self.evictions - 1) == 0:  # 1, 2, 4, 8...: loud, not a flood
-            log.warning(
-                "memory store full (maxsize %d): %d visitors forgotten early so far",
-                self.maxsize,
-                self.evictions,
-            )
-        return key, value
+    __slots__ = ("_entries", "evictions", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self._entries: dict[tuple[str, str], _Visitor] = {}
+        self.maxsize = maxsize
+        self.evictions = 0
+
+    def get(self, key: tuple[str, str]) -> _Visitor | None:
+        entries = self._entries
+        found = entries.pop(key, None)
+        if found is not None:
+            entries[key] = found
+        return found
+
+    def put(self, key: tuple[str, str], visitor: _Visitor) -> None:
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = visitor
+        if len(entries) > self.maxsize:
+            del entries[next(iter(entries))]
+            self.evictions += 1
+            if self.evictions & (self.evictions - 1) == 0:  # 1, 2, 4, 8...: loud, not a flood
+                log.warning(
+                    "memory store full (maxsize %d): %d visitors forgotten early so far",
+                    self.maxsize,
+                    self.evictions,
+                )
+
+    def pop(self, key: tuple[str, str]) -> _Visitor | None:
+        return self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class MemoryStore:
@@ -99,7 +128,7 @@ class MemoryStore:
         if found is None:
             return _NOBODY
         if found[4] <= now:  # expired
-            del self._visitors[key]
+            self._visitors.pop(key)
             return _NOBODY
         return found
 
@@ -153,7 +182,7 @@ class MemoryStore:
                 profile = write.profile
             expires = max(expires, write.at + write.keep_for)
             self._writes += 1
-            self._visitors[key] = (self._writes, profile, history, seen, expires)
+            self._visitors.put(key, (self._writes, profile, history, seen, expires))
             s.stats.update(write.refused_counts if outcome is Outcome.REFUSED else write.counts)
         return outcome
 
@@ -163,7 +192,7 @@ class MemoryStore:
 
     def forget(self, site: str, visitor: str) -> bool:
         with self._lock:
-            found = self._visitors.pop((site, visitor), None)
+            found = self._visitors.pop((site, visitor))
             block = self._site(site).blocks.pop(visitor, None)
         return found is not None or block is not None
 
