@@ -30,6 +30,7 @@ import bench_glob  # noqa: E402
 import bench_language  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_service  # noqa: E402
+import bench_simulate  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_stores  # noqa: E402
 from harness import Table, machine  # noqa: E402
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[bool], Table]] = {
     "I": bench_stores.run_i,
     "J": bench_service.run,
     "K": bench_startup.run,
+    "L": bench_simulate.run,
     "G": bench_memory.run,  # last: tracemalloc slows everything it watches
 }
 RESULTS = HERE / "results" / "latest.json"

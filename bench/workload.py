@@ -13,13 +13,16 @@ Everything is generated from a seed, so two runs measure the same work.
   that match a rule's path and pages that match none.
 - `traffic(...)`: events for the full engine (F): page views, ticks and custom
   events from many visitors, in time order.
+- `demo_traffic(...)`: traffic lines for the example site in rules/ (L), in
+  time order, from a pool of returning visitors, with agents lines.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -341,3 +344,86 @@ def traffic(
         event["at"] = iso(round(at))
         out.append(event)
     return out
+
+
+# --- L: a day of traffic for the demo site in rules/ ------------------------------------------
+
+# Monday 2026-01-05 08:30 in Berlin (07:30 UTC): inside the demo policy's hours.
+DEMO_START = datetime(2026, 1, 5, 7, 30, tzinfo=UTC).timestamp()
+DEMO_PAGES = (
+    ("/", "Home"),
+    ("/pricing", "Pricing"),
+    ("/pricing/teams", "Plans for teams"),
+    ("/products/lamp-3", "Desk lamp"),
+    ("/products/shoe-1", "Trail shoe"),
+    ("/products/sofa", "Sofa"),
+    ("/blog/how-to-choose", "How to choose"),
+    ("/cart", "Your cart"),
+    ("/checkout/shipping", "Shipping"),
+    ("/checkout/failed", "Error"),
+    ("/account/orders", "Your orders"),
+)
+
+
+def demo_traffic(n_events: int, visitors: int, seed: int = 5) -> Iterator[dict[str, Any]]:
+    """`n_events` event lines (and an agents line every minute) for the demo site
+    of rules/, in time order, from a pool of `visitors` who come back in new
+    sessions: a session starts every 2 s, browses 1-6 pages, ticks every
+    10-30 s while reading, sometimes scrolls, puts a big cart and leaves
+    (`exit_intent`), hits a checkout error, or answers an invitation. Page
+    views are about a fifth of the events, ticks most of the rest."""
+    rng = random.Random(seed)
+    pending: list[tuple[float, int, dict[str, Any]]] = []  # (time, order, line)
+    order = 0
+    emitted = 0
+    session_at = DEMO_START
+    next_agents = DEMO_START
+
+    def push(t: float, item: dict[str, Any]) -> None:
+        nonlocal order
+        heapq.heappush(pending, (t, order, item))
+        order += 1
+
+    while emitted < n_events:
+        while pending and pending[0][0] < session_at and emitted < n_events:
+            t, _, item = heapq.heappop(pending)
+            while next_agents <= t:
+                available = rng.choice((0, 1, 1, 2, 3))
+                yield {
+                    "at": iso(round(next_agents)),
+                    "agents": {"online": 3, "available": available, "queue_wait": 20},
+                }
+                next_agents += 60.0
+            item["at"] = iso(round(t))
+            yield item
+            emitted += 1
+        visitor = f"v{rng.randrange(visitors):06d}"
+        t = session_at
+        for page in range(rng.randint(1, 6)):
+            url, title = rng.choice(DEMO_PAGES)
+            view: dict[str, Any] = {"visitor": visitor, "event": "page_view", "url": url}
+            if rng.random() < 0.6:
+                view["title"] = title
+            if page == 0:
+                view["referrer"] = rng.choice(("https://www.google.com/", "", "https://t.co/x"))
+                if rng.random() < 0.2:
+                    view["url"] = url + "?utm_source=newsletter&utm_medium=email"
+            if url == "/cart":
+                view["attributes"] = {"cart_value": rng.randrange(20, 400)}
+            push(t, view)
+            dwell = rng.uniform(10, 150)
+            tick = rng.choice((10.0, 15.0))
+            while tick < dwell:
+                push(t + tick, {"visitor": visitor, "event": "tick"})
+                if rng.random() < 0.08:
+                    push(t + tick + 1, {"visitor": visitor, "event": "scroll", "scroll": 60})
+                tick += rng.choice((10.0, 15.0, 30.0))
+            if rng.random() < 0.02:
+                outcome = rng.choice(("invitation_accepted", "invitation_dismissed"))
+                push(t + dwell / 2, {"visitor": visitor, "event": outcome})
+            if url == "/cart" and rng.random() < 0.3:
+                push(t + dwell - 1, {"visitor": visitor, "event": "exit_intent"})
+            if url == "/checkout/failed" and rng.random() < 0.5:
+                push(t + 3, {"visitor": visitor, "event": "checkout_error"})
+            t += dwell
+        session_at += 2.0

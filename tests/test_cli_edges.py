@@ -410,3 +410,25 @@ def test_fmt_check_diff_of_formatted_files_prints_no_diff(
     code, out, err = run(capsys, "fmt", "--check", "--diff", path)
     assert (code, out) == (0, "")
     assert err == "all files are formatted\n"
+
+
+# --- the progress line ---------------------------------------------------------------------------
+
+
+def test_a_long_traffic_file_on_a_terminal_shows_its_progress_by_events(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from politely import cli
+
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(cli.os.path, "getsize", lambda path: 2_000_000)
+    items = [line(0, block={"visitor": "z", "reason": "x"})]
+    items += [line(i, f"v{i}", "page_view", url="/") for i in range(4)]
+    code, out, err = run(
+        capsys, "simulate", write_rules(tmp_path, HI), write_traffic(tmp_path, items)
+    )
+    assert code == 0
+    assert out.startswith("4 events from 4 visitors")
+    # 5 lines, 4 of them events: the percentage counts the events
+    shown = [part for part in err.split("\r") if part.startswith("simulating: ")]
+    assert shown == [f"simulating: {p}%" for p in (20, 40, 60, 80)]

@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -301,7 +301,7 @@ def _traffic(path: str) -> TrafficFile:
 
 
 def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
-    from politely.simulate import Simulation, render_summary
+    from politely.simulate import DecisionLines, Simulation, render_summary
 
     rules = _compiled(args.path)
     agents = _agents(args.agents)
@@ -309,11 +309,17 @@ def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
     simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks)
     last_seen = traffic.last_seen if args.ticks else None
     progress = _Progress(args.traffic, traffic.lines)
-    for step in simulation.run(traffic, last_seen, source=args.traffic):
-        if args.json:
-            out.write(json.dumps(step.as_json()) + "\n")
-        if step.line is not None:
-            progress.update()
+    steps = simulation.run(traffic, last_seen, source=args.traffic)
+    if progress.enabled:
+        steps = progress.follow(steps)
+    if args.json:
+        line = DecisionLines()
+        write = out.write
+        for step in steps:
+            write(line(step))
+    else:
+        for _ in steps:
+            pass
     progress.done()
     if not args.json:
         print(render_summary(simulation.summary, simulation.stats()), file=out)
@@ -380,6 +386,13 @@ class _Progress:
         self.total = total  # the file's lines (known from the first read)
         self.done_lines = 0
         self.shown = -1
+
+    def follow(self, steps: Iterator[Step]) -> Iterator[Step]:
+        """The steps, updating the percentage as the file's events go by."""
+        for step in steps:
+            if step.line is not None:
+                self.update()
+            yield step
 
     def update(self) -> None:
         self.done_lines += 1

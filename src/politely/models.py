@@ -82,13 +82,19 @@ def to_timestamp(value: object, name: str = "at") -> float:
         >>> to_timestamp("2026-01-05T10:00:00Z"), to_timestamp(1767607200)
         (1767607200.0, 1767607200.0)
     """
+    return to_instant(value, name).timestamp()
+
+
+def to_instant(value: object, name: str = "at") -> datetime:
+    """The aware datetime an event's `at` holds for `value`, as `Event` validates it
+    (`to_timestamp` is its Unix seconds); raises `EventError` naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | datetime):
         raise EventError(
             f"{name}: expected a time (Unix seconds, a datetime or an ISO 8601 string), "
             f"got {type(value).__name__}"
         )
     try:
-        return _INSTANT.validate_python(value).timestamp()
+        return _INSTANT.validate_python(value)
     except ValidationError as error:
         raise EventError(f"{name}: {problem(error.errors()[0], value)}") from None
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import json
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -28,12 +29,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from politely.engine import Engine, describe_validation
 from politely.errors import EventError, TrafficError
 from politely.evaluator import Verdict
-from politely.models import AgentsUpdate, Decision, Event, to_timestamp, unknown_key
+from politely.models import (
+    AgentsUpdate,
+    Decision,
+    Event,
+    Invitation,
+    to_instant,
+    to_timestamp,
+    unknown_key,
+)
 from politely.reasons import VISITOR_SUPPRESSIONS
 from politely.ruleset import RuleSet
 from politely.state import Block
@@ -65,6 +75,68 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+class DecisionLines:
+    """`--json`'s lines: `json.dumps(step.as_json())` and a line break, for each step.
+
+    Written out directly rather than through pydantic's `model_dump` and a dict:
+    a decision's shape is fixed, and the strings go through the very function
+    `json.dumps` quotes them with, so the text is the same byte for byte. A
+    decision of any other shape (`degraded`, a visitor id the service issued)
+    goes the long way. The last time's text is kept: steps come in time order.
+    """
+
+    def __init__(self) -> None:
+        self._at = -math.inf
+        self._at_text = ""
+
+    def __call__(self, step: Step) -> str:
+        decision = step.decision
+        invitation = decision.invitation
+        recheck = decision.recheck_in
+        chat = decision.chat
+        ruleset = decision.ruleset
+        if (
+            decision.degraded is not False
+            or decision.visitor is not None
+            or not (recheck is None or type(recheck) is int)
+            or type(chat) is not str
+            or type(ruleset) is not str
+            or not (invitation is None or _plain(invitation))
+        ):
+            return json.dumps(step.as_json()) + "\n"
+        if invitation is None:
+            shown = "null"
+        else:
+            shown = (
+                f'{{"id": {_quote(invitation.id)}, "rule": {_quote(invitation.rule)}, '
+                f'"message": {_quote(invitation.message)}, "variant": {invitation.variant}}}'
+            )
+        at = step.at
+        if at != self._at:
+            self._at, self._at_text = at, _quote(iso(at))
+        event = step.event
+        return (
+            f'{{"invitation": {shown}, "recheck_in": {"null" if recheck is None else recheck}, '
+            f'"chat": {_quote(chat)}, "ruleset": {_quote(ruleset)}, '
+            f'"visitor": {_quote(event.visitor)}, "event": {_quote(event.event)}, '
+            f'"at": {self._at_text}}}\n'
+        )
+
+
+def _plain(invitation: Invitation) -> bool:
+    """An invitation of the model's own shape, as the engine makes them."""
+    return (
+        type(invitation) is Invitation
+        and type(invitation.id) is str
+        and type(invitation.rule) is str
+        and type(invitation.message) is str
+        and type(invitation.variant) is int
+    )
+
+
 class SimulatedClock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -87,17 +159,25 @@ class Summary:
     skipped_events: Counter[str] = field(default_factory=Counter)
 
     def note(self, step: Step, new_session: bool) -> None:
-        self.events += step.line is not None
-        self.sent_ticks += step.line is None
-        self.visitors.add(step.event.visitor)
-        self.sessions += new_session
-        self.first = step.at if self.first is None else min(self.first, step.at)
-        self.last = step.at if self.last is None else max(self.last, step.at)
-        if step.decision.invitation is not None:
-            self.per_visitor[step.event.visitor] += 1
-        for rule, _, what in step.verdict.counts:
+        at = step.at
+        visitor = step.event.visitor
+        if step.line is None:
+            self.sent_ticks += 1
+        else:
+            self.events += 1
+        self.visitors.add(visitor)
+        if new_session:
+            self.sessions += 1
+        if self.first is None or at < self.first:
+            self.first = at
+        if self.last is None or at > self.last:
+            self.last = at
+        verdict = step.verdict
+        if verdict.decision.invitation is not None:
+            self.per_visitor[visitor] += 1
+        for rule, _, what in verdict.counts:
             if rule is None and what in VISITOR_SUPPRESSIONS:
-                self.skipped_visitors.setdefault(what, set()).add(step.event.visitor)
+                self.skipped_visitors.setdefault(what, set()).add(visitor)
                 self.skipped_events[what] += 1
 
 
@@ -109,6 +189,14 @@ class _Control:
     agents: AgentsUpdate | None = None
     block: tuple[str, Block] | None = None
     unblock: str | None = None
+
+
+class _Head(msgspec.Struct):
+    """What the first read needs of a line: its time, and whose event it is."""
+
+    at: Any = None
+    visitor: Any = None
+    event: Any = msgspec.UNSET
 
 
 MAX_LINE = 1_000_000  # bytes in one traffic line: far above any real event
@@ -141,45 +229,48 @@ class TrafficFile:
         self.lines = 0  # lines that are not blank
         self.first_out_of_order: int | None = None  # the first line earlier than one before
         self.last_seen: dict[str, float] = {}  # visitor → the time of their last event
-        previous = None
-        for number, data, at in self._timed():
+        self._reader = _Reader(self.path)
+        head = self._reader.head
+        last_seen = self.last_seen
+        latest = -math.inf  # the latest time so far
+        for number, text in _lines(self.path):
+            if not text.strip():
+                continue
             self.lines += 1
-            if previous is not None and at < previous and self.first_out_of_order is None:
+            at, visitor = head(text, number)
+            if at >= latest:
+                latest = at
+                if visitor is not None:  # the latest time so far is this visitor's latest
+                    last_seen[visitor] = at
+                continue
+            if self.first_out_of_order is None:
                 self.first_out_of_order = number
-            previous = at if previous is None else max(previous, at)
-            visitor = data.get("visitor")
-            if "event" in data and isinstance(visitor, str):
-                self.last_seen[visitor] = max(self.last_seen.get(visitor, at), at)
+            if visitor is not None:
+                last_seen[visitor] = max(last_seen.get(visitor, at), at)
 
     @property
     def in_order(self) -> bool:
         return self.first_out_of_order is None
 
     def __iter__(self) -> Iterator[tuple[int, Event | _Control]]:
+        parse = self._reader.parse
         if self.in_order:
             for number, text in _lines(self.path):
                 if text.strip():
-                    yield number, parse_traffic_line(text, f"{self.path}:{number}")
+                    yield number, parse(text, number)
             return
         for _, number, text in self._sorted():
-            yield number, parse_traffic_line(text, f"{self.path}:{number}")
-
-    def _timed(self) -> Iterator[tuple[int, dict[str, Any], float]]:
-        for number, text in _lines(self.path):
-            if text.strip():
-                where = f"{self.path}:{number}"
-                data = _json_object(text, where)
-                yield number, data, _line_time(data, where)
+            yield number, parse(text, number)
 
     def _sorted(self) -> Iterator[tuple[float, int, str]]:
         """(at, line number, text) of every line, sorted by time, then line number."""
+        head = self._reader.head
         with contextlib.ExitStack() as stack:
             runs: list[Iterator[tuple[float, int, str]]] = []
             run: list[tuple[float, int, str]] = []
             for number, text in _lines(self.path):
                 if text.strip():
-                    where = f"{self.path}:{number}"
-                    run.append((_line_time(_json_object(text, where), where), number, text))
+                    run.append((head(text, number)[0], number, text))
                     if len(run) >= self.chunk:
                         runs.append(_spill(sorted(run), stack))
                         run = []
@@ -211,22 +302,23 @@ def _spill(
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """(number, text) of each line, without its line break, decoded from UTF-8."""
+    longest = MAX_LINE
     with open(path, "rb") as data:
+        readline = data.readline
         number = 0
-        while True:
-            raw = data.readline(MAX_LINE + 1)
-            if not raw:
-                return
+        encoding = "utf-8-sig"  # a byte order mark may open the file
+        while raw := readline(longest + 1):
             number += 1
-            if len(raw) > MAX_LINE:
-                raise TrafficError(f"{path}:{number}: a line longer than {MAX_LINE:,} bytes")
+            if len(raw) > longest:
+                raise TrafficError(f"{path}:{number}: a line longer than {longest:,} bytes")
             try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                text = raw.decode(encoding)
             except UnicodeDecodeError as error:
                 raise TrafficError(
                     f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line); "
                     "save the file as UTF-8"
                 ) from None
+            encoding = "utf-8"
             yield number, text.rstrip("\r\n")
 
 
@@ -265,7 +357,95 @@ def _line_time(data: dict[str, Any], where: str) -> float:
         raise TrafficError(f"{where}: {error}") from None
 
 
+FAST_LINE = 1000  # characters: see `_Reader`
+_HEAD = msgspec.json.Decoder(type=_Head)
+_OBJECT = msgspec.json.Decoder()
+_EVENT = Event.__pydantic_validator__
+
+
+class _Reader:
+    """Reads the lines of one traffic file exactly as `parse_traffic_line` does, faster.
+
+    Two shortcuts, each falling back to `parse_traffic_line` (which says what
+    is wrong) whenever it cannot decide:
+
+    - msgspec parses the JSON. It reads a line as `json` does except that it
+      refuses NaN, Infinity, numbers out of a float's range and lone surrogates
+      (which `json` reads), and that it accepts nesting deep enough to exhaust
+      `json`'s recursion and integers of more than 4,300 digits (which `json`
+      refuses). A line of at most `FAST_LINE` characters can hold neither of
+      the latter; the former fall back.
+    - Each `at` is validated once: traffic repeats the same time on
+      consecutive lines, and pydantic's reading of a time is the dearest step
+      of a line. Events of the same `at` share its datetime (immutable), which
+      also lets `Simulation.run` read its Unix seconds once. Bounded.
+    """
+
+    def __init__(self, path: str, known: int = 4096) -> None:
+        self.path = path
+        self.known = known
+        self._instants: dict[object, tuple[datetime, float]] = {}
+
+    def instant(self, value: object) -> tuple[datetime, float] | None:
+        """(datetime, Unix seconds) of a good `at` value, None for any other."""
+        kind = type(value)
+        if kind is str:
+            key = value
+        elif kind is int or kind is float:
+            key = (kind, value)  # 1, 1.0 and True are equal keys; their times may not be
+        else:
+            return None
+        found = self._instants.get(key)
+        if found is None:
+            try:
+                instant = to_instant(value)
+            except EventError:
+                return None
+            if len(self._instants) >= self.known:
+                self._instants.clear()
+            found = self._instants[key] = (instant, instant.timestamp())
+        return found
+
+    def head(self, text: str, number: int) -> tuple[float, str | None]:
+        """A line's time, and its visitor if it is an event line with a visitor id
+        (the first read: a line whose JSON or `at` is bad raises `TrafficError`)."""
+        if len(text) <= FAST_LINE:
+            try:
+                head = _HEAD.decode(text)
+            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
+                pass
+            else:
+                at = self.instant(head.at)
+                if at is not None:
+                    visitor = head.visitor
+                    is_event = head.event is not msgspec.UNSET and isinstance(visitor, str)
+                    return at[1], visitor if is_event else None
+        where = f"{self.path}:{number}"
+        data = _json_object(text, where)
+        time = _line_time(data, where)
+        visitor = data.get("visitor")
+        return time, visitor if "event" in data and isinstance(visitor, str) else None
+
+    def parse(self, text: str, number: int) -> Event | _Control:
+        """`parse_traffic_line(text, "PATH:NUMBER")`."""
+        if len(text) <= FAST_LINE:
+            try:
+                data = _OBJECT.decode(text)
+            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
+                data = None
+            if type(data) is dict and "event" in data:
+                at = self.instant(data.get("at"))
+                if at is not None:
+                    data["at"] = at[0]
+                    try:  # what Event.model_validate calls, without its wrapper
+                        return _EVENT.validate_python(data)  # type: ignore[no-any-return]
+                    except ValidationError:
+                        pass  # parse_traffic_line says what is wrong
+        return parse_traffic_line(text, f"{self.path}:{number}")
+
+
 def parse_traffic_line(text: str, where: str) -> Event | _Control:
+    """One traffic line; a bad one raises `TrafficError("WHERE: what")`."""
     data = _json_object(text, where)
     at = _line_time(data, where)
     if "event" in data:
@@ -376,9 +556,17 @@ class Simulation:
         pending: list[tuple[float, int, str]] = []  # (time, order, visitor) of ticks to send
         wanted: dict[str, float] = {}
         order = 0
+        instant: datetime | None = None  # events of one `at` often share its datetime
+        at = 0.0
+        follow = self.follow_ticks and last_seen is not None
         for number, item in traffic:
-            at = item.timestamp if isinstance(item, Event) else item.at
-            assert at is not None
+            if isinstance(item, Event):
+                if item.at is not instant or instant is None:
+                    instant = item.at
+                    assert instant is not None
+                    at = instant.timestamp()
+            else:
+                at = item.at
             while pending and pending[0][0] < at:
                 tick_at, _, visitor = heapq.heappop(pending)
                 if wanted.get(visitor) != tick_at:
@@ -391,13 +579,15 @@ class Simulation:
             if isinstance(item, _Control):
                 self._control(item)
                 continue
-            wanted.pop(item.visitor, None)
+            if wanted:
+                wanted.pop(item.visitor, None)
             try:
                 step = self._evaluate(number, item, at, on_step)
             except EventError as error:
                 raise TrafficError(f"{source}:{number}: {error}") from None
             yield step
-            order = self._schedule(step, last_seen, pending, wanted, order)
+            if follow:
+                order = self._schedule(step, last_seen, pending, wanted, order)
 
     def _schedule(
         self,
