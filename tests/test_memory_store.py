@@ -112,8 +112,8 @@ def test_a_sitewide_claim_is_refused_across_visitors(make_store: MakeStore) -> N
     ]
     assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.REFUSED, Outcome.REFUSED]
     usage = store.load("s", "v9", 130.0, sitewide=sitewide).sitewide
-    assert [(u.count, u.release, u.release_after_one) for u in usage] == [(2, 160.0, 161.0)]
-    assert store.load("s", "v9", 160.0, sitewide=sitewide).sitewide[0].count == 1
+    assert [(u.used, u.release, u.release_after_one) for u in usage] == [(2, 160.0, 161.0)]
+    assert store.load("s", "v9", 160.0, sitewide=sitewide).sitewide[0].used == 1
 
 
 def test_sites_sharing_a_store_keep_apart(make_store: MakeStore) -> None:
@@ -135,7 +135,7 @@ def test_the_sitewide_usage_is_two_numbers_however_many_invitations(make_store: 
         store.commit("s", f"v{i}", Write(0, at, None, 86400, claim))
     usage = store.load("s", "x", 1800.0, sitewide=sitewide).sitewide[0]
     times = sorted(float(i % 1800) for i in range(5000))
-    assert usage.count == 100  # counted up to the cap's limit: the cap is full
+    assert usage.used == 100  # counted up to the cap's limit: the cap is full
     assert usage.release == times[5000 - 100] + 3600  # when the 100 newest alone remain
     assert usage.release_after_one == times[5000 - 99] + 3600
 

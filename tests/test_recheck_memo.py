@@ -21,7 +21,6 @@ from `_thresholds` or the `whole >= best` test makes both fail).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -270,16 +269,16 @@ def test_a_memo_gives_what_recomputing_gives_or_declines(
 def _after(news: str | None, snapshot: Snapshot, now0: float, rng: Any) -> Snapshot:
     """The snapshot once `news` happened, just after `now0`."""
     if news == "block":
-        return replace(snapshot, block=Block("news", now0 + rng.randrange(2, 900) + 0.5, now0))
+        return snapshot._replace(block=Block("news", now0 + rng.randrange(2, 900) + 0.5, now0))
     if news == "unblock":
-        return replace(snapshot, block=None)
+        return snapshot._replace(block=None)
     if news == "agents":
         free = rng.random() < 0.5
         status = AgentStatus(2, 1 if free else 0, 0, 10.0, now0 + 0.5)
-        return replace(snapshot, agents=status)
+        return snapshot._replace(agents=status)
     if news == "release":
         release = now0 + rng.randrange(2, 900) + 0.5
-        return replace(snapshot, sitewide=(SitewideUsage(2, release, release + 60),))
+        return snapshot._replace(sitewide=(SitewideUsage(2, release, release + 60),))
     return snapshot
 
 

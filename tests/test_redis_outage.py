@@ -154,7 +154,7 @@ def test_a_crash_between_reserve_and_commit_costs_a_slot_never_an_invitation(
     with pytest.raises(SystemExit):
         crashing.commit("s", "v1", write("v1", 100.0))
     assert healthy.load("s", "v1", 100.0).version == 0  # no invitation recorded
-    assert healthy.load("s", "x", 100.0, sitewide=sitewide).sitewide[0].count == 1  # a slot held
+    assert healthy.load("s", "x", 100.0, sitewide=sitewide).sitewide[0].used == 1  # a slot held
     assert healthy.commit("s", "v2", write("v2", 101.0)) is Outcome.APPLIED
     assert healthy.commit("s", "v3", write("v3", 102.0)) is Outcome.REFUSED  # 2 per 1m: never 3
     assert healthy.commit("s", "v4", write("v4", 160.0)) is Outcome.APPLIED  # the slot came back

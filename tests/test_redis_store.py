@@ -86,8 +86,8 @@ def test_a_sitewide_claim_is_refused_across_visitors(redis_store: RedisStore) ->
     ]
     assert outcomes == [Outcome.APPLIED, Outcome.APPLIED, Outcome.REFUSED, Outcome.REFUSED]
     usage = store.load("s", "v9", 130.0, sitewide=sitewide).sitewide
-    assert [(u.count, u.release, u.release_after_one) for u in usage] == [(2, 160.0, 161.0)]
-    assert store.load("s", "v9", 160.0, sitewide=sitewide).sitewide[0].count == 1
+    assert [(u.used, u.release, u.release_after_one) for u in usage] == [(2, 160.0, 161.0)]
+    assert store.load("s", "v9", 160.0, sitewide=sitewide).sitewide[0].used == 1
 
 
 def test_a_refused_or_conflicting_claim_gives_its_sitewide_slot_back(
@@ -103,7 +103,7 @@ def test_a_refused_or_conflicting_claim_gives_its_sitewide_slot_back(
     assert store.commit("s", "v1", claim_write(version, 102.0, (Cap(1, 600),), sitewide)) is (
         Outcome.REFUSED
     )
-    assert store.load("s", "v2", 103.0, sitewide=sitewide).sitewide[0].count == 0
+    assert store.load("s", "v2", 103.0, sitewide=sitewide).sitewide[0].used == 0
     assert store.commit("s", "v2", claim_write(0, 103.0, (), sitewide)) is Outcome.APPLIED
 
 
@@ -556,7 +556,7 @@ def test_a_crash_before_the_cluster_correction_costs_a_statistic_never_an_invita
     after = healthy.load("s", "v1", 200.0, sitewide=sitewide)
     assert after.history is not None
     assert decode_history(after.history).ever == 1  # no invitation recorded
-    assert after.sitewide[0].count == 1  # the slot it reserved is held till the window ends
+    assert after.sitewide[0].used == 1  # the slot it reserved is held till the window ends
     # the expected outcome's count stands, the refusal's is missing: a statistic
     assert healthy.stats("s") == {("r", 0, "shown"): 2}
     crashing.close()

@@ -195,7 +195,7 @@ def test_old_sitewide_times_are_trimmed_as_new_ones_come(store: SQLiteStore, pat
     assert rows(path, "SELECT MIN(at), COUNT(*) FROM sitewide") == [
         (2940.0, 6)
     ]  # 2930 left the window at 2990
-    assert store.load("s", "x", 2990.0, sitewide=(cap,)).sitewide[0].count == 6
+    assert store.load("s", "x", 2990.0, sitewide=(cap,)).sitewide[0].used == 6
 
 
 def test_sitewide_usage_agrees_with_the_caps_module(store: SQLiteStore) -> None:

@@ -125,7 +125,7 @@ def _release(
 
 
 def sitewide_allows(caps: Sequence[Cap], usage: Sequence[SitewideUsage]) -> bool:
-    return all(u.count < c.limit for c, u in zip(caps, usage, strict=True))
+    return all(u.used < c.limit for c, u in zip(caps, usage, strict=True))
 
 
 def sitewide_release(usage: Sequence[SitewideUsage], *, after_one: bool = False) -> float | None:

@@ -10,7 +10,7 @@ to and from stores encoded as bytes (`politely.codec`), never as objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from politely.models import Decision
@@ -217,11 +217,10 @@ class VisitorState:
         return o
 
 
-@dataclass(frozen=True, slots=True)
-class SitewideUsage:
+class SitewideUsage(NamedTuple):
     """One sitewide cap's use, as the store counts it for an evaluation at `now`.
 
-    `count` is the invitations in the window, counted up to the cap's limit (a
+    `used` is the invitations in the window, counted up to the cap's limit (a
     full cap reads its limit, so no store counts further than the limit: the
     cost of a load does not grow with the window's traffic). `release` is
     when the cap next allows an invitation (`now` if it does);
@@ -229,14 +228,16 @@ class SitewideUsage:
     which is what `recheck_in` needs right after an invitation.
     """
 
-    count: int
+    used: int
     release: float
     release_after_one: float
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """What the evaluator reads for one event: the visitor's and the site's state.
+
+    Named tuples (this, `SitewideUsage`, the stores' `Loaded`): one is built
+    for every event, three times as fast as a frozen dataclass.
 
     `sitewide` holds one usage per policy sitewide cap, in the policy's order.
     `replay` is the decision an earlier event with this event's id got, and

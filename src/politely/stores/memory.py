@@ -164,7 +164,7 @@ class MemoryStore:
             if claim is not None:
                 admitted = admit(history, claim)
                 if admitted is not None and not all(
-                    sitewide_usage(cap, s.sitewide, write.at).count < cap.limit
+                    sitewide_usage(cap, s.sitewide, write.at).used < cap.limit
                     for cap in claim.sitewide
                 ):
                     admitted = None
