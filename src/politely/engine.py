@@ -173,7 +173,10 @@ class Engine:
         recent = self._recent
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._load(event, now)
-            snapshot, memo = self._snapshot(loaded, recent.get(visitor))
+            kept = recent.get(visitor)
+            snapshot, memo = self._snapshot(loaded, kept)
+            if memo is None:
+                kept = None  # what is kept is for other bytes: replace it
             verdict = evaluate(
                 self.rules, snapshot, event, now, agent_recheck=self.agent_recheck, memo=memo
             )
@@ -185,9 +188,10 @@ class Engine:
             if not verdict.changed:
                 if verdict.counts:
                     self.store.count(self.site, verdict.counts)
-                if state is not None:
-                    kept = (loaded.profile, loaded.history, state, verdict.recheck)
-                    self._remember(visitor, kept)
+                if state is not None and (kept is None or kept[3] is not verdict.recheck):
+                    self._remember(
+                        visitor, (loaded.profile, loaded.history, state, verdict.recheck)
+                    )
                 return snapshot, verdict
             write = self._write(loaded, verdict, now)
             outcome = self.store.commit(self.site, visitor, write)

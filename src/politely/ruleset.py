@@ -212,6 +212,9 @@ class Memo(Generic[_K, _V]):
             found = entries[key] = compute()
         return found
 
+    def find(self, key: _K) -> _V | None:
+        return self._entries.get(key)
+
     def clear(self) -> None:
         self._entries.clear()
 
@@ -257,7 +260,11 @@ class RuleSet:
     def plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
         """A decision without an invitation. Decisions are frozen, so these are
         shared: building a pydantic model costs more than the rest of a tick."""
-        return self.caches.decisions.get(
+        decisions = self.caches.decisions
+        found = decisions.find((recheck_in, chat))  # most ticks: no closure to build
+        if found is not None:
+            return found
+        return decisions.get(
             (recheck_in, chat),
             lambda: Decision.model_construct(
                 invitation=None, recheck_in=recheck_in, chat=chat, ruleset=self.hash
