@@ -210,10 +210,11 @@ class _Bounds:
 
 def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
     match test:
-        case n.InList(values=values, negated=negated):
-            (bounds.exclude if negated else bounds.allow)({literal(v) for v in values})
-        case n.Compare(op=op):
-            value = literal(test.value)
+        case n.InList():
+            values = {literal(v) for v in test.values}
+            (bounds.exclude if test.negated else bounds.allow)(values)
+        case n.Compare():
+            value, op = literal(test.value), test.op
             if op == "==":
                 bounds.allow({value})
             elif op == "!=":
@@ -234,28 +235,28 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     page.dwell < 10s`, `visitor.plan == "a" and visitor.plan == "b"`); an `or`
     never holds when none of its operands can; `not` is not looked into.
     """
-    match condition:
-        case n.Or(operands=operands):
-            parts = [contradiction(o) for o in operands]
-            return condition if all(p is not None for p in parts) else None
+    match condition:  # the commonest nodes first: this runs on every test of every rule
         case n.InList() if not condition.negated and not condition.values:
             return condition
         case n.Compare() | n.InList():
             bounds = _domain(condition.field.name)
             _constrain(bounds, condition)
             return condition if bounds.empty() else None
-        case n.And(operands=operands):
-            pass  # looked into below
-        case n.Matches() | n.Contains() | n.Bare() | n.Not() | n.Ref():
+        case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
             return None
+        case n.Or():
+            parts = [contradiction(o) for o in condition.operands]
+            return condition if all(p is not None for p in parts) else None
+        case n.And():
+            pass  # looked into below
         case _:
             assert_never(condition)
-    for operand in operands:
+    for operand in condition.operands:
         inner = contradiction(operand)
         if inner is not None:
             return inner
     by_field: dict[str, _Bounds] = {}
-    for operand in operands:
+    for operand in condition.operands:
         match operand:
             case n.Compare() | n.InList():
                 name = operand.field.name
@@ -263,7 +264,7 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
                 _constrain(bounds, operand)
                 if bounds.empty():
                     return condition
-            case n.Matches() | n.Contains() | n.Bare() | n.Not() | n.And() | n.Or() | n.Ref():
+            case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
                 pass
             case _:
                 assert_never(operand)
@@ -288,10 +289,10 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     if condition is None:
         return False
     match condition:
-        case n.And(operands=operands):
-            return any(waits_before_inviting(o) for o in operands)
-        case n.Or(operands=operands):
-            return all(waits_before_inviting(o) for o in operands)
+        case n.And():
+            return any(waits_before_inviting(o) for o in condition.operands)
+        case n.Or():
+            return all(waits_before_inviting(o) for o in condition.operands)
         case n.InList() if condition.field.name == "event":
             names = {literal(v) for v in condition.values}
             return ("page_view" in names) == condition.negated
@@ -335,13 +336,13 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
     an event only evaluates rules that can match its page.
     """
     match condition:
-        case n.And(operands=operands):
-            found = [p for p in map(path_prefixes, operands) if p is not None]
+        case n.And():
+            found = [p for p in map(path_prefixes, condition.operands) if p is not None]
             if not found:
                 return None
             return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
-        case n.Or(operands=operands):
-            parts = [path_prefixes(o) for o in operands]
+        case n.Or():
+            parts = [path_prefixes(o) for o in condition.operands]
             if any(p is None for p in parts):
                 return None
             return frozenset().union(*parts)  # type: ignore[arg-type]
@@ -355,16 +356,16 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
     if name not in ("page.path", "page.url"):
         return None
     match condition:
-        case n.Matches(pattern=pattern):
-            prefixes = {glob_prefix(pattern.value)}
-        case n.InList(values=values, negated=negated):
-            if negated or not all(isinstance(v, n.Text) for v in values):
+        case n.Matches():
+            prefixes = {glob_prefix(condition.pattern.value)}
+        case n.InList():
+            if condition.negated or not all(isinstance(v, n.Text) for v in condition.values):
                 return None
-            prefixes = {str(literal(v)) for v in values}
-        case n.Compare(op=op, value=value):
-            if op != "==" or not isinstance(value, n.Text):
+            prefixes = {str(literal(v)) for v in condition.values}
+        case n.Compare():
+            if condition.op != "==" or not isinstance(condition.value, n.Text):
                 return None
-            prefixes = {value.value}
+            prefixes = {condition.value.value}
         case _:
             assert_never(condition)
     if name == "page.url":  # the url starts with the path, which ends at "?"
