@@ -288,18 +288,20 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     """
     if condition is None:
         return False
-    match condition:
-        case n.And():
-            return any(waits_before_inviting(o) for o in condition.operands)
-        case n.Or():
-            return all(waits_before_inviting(o) for o in condition.operands)
-        case n.InList() if condition.field.name == "event":
-            names = {literal(v) for v in condition.values}
-            return ("page_view" in names) == condition.negated
+    match condition:  # the commonest nodes first: this runs on every test of every rule
         case n.Compare():
             pass  # read below
-        case n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Not() | n.Ref():
+        case n.And():
+            return any(waits_before_inviting(o) for o in condition.operands)
+        case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
             return False
+        case n.InList():
+            if condition.field.name != "event":
+                return False
+            names = {literal(v) for v in condition.values}
+            return ("page_view" in names) == condition.negated
+        case n.Or():
+            return all(waits_before_inviting(o) for o in condition.operands)
         case _:
             assert_never(condition)
     name, op, value = condition.field.name, condition.op, literal(condition.value)
