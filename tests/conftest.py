@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from politely import Engine, open_store
 from politely.stores import Store
@@ -26,6 +27,18 @@ from redis_servers import (  # noqa: F401  (fixtures)
 # Monday 2026-01-05 10:00:00 UTC: a whole second, inside most schedules.
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC).timestamp()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Property tests keep bounded example counts, so the default run stays fast; the
+# `politely-long` profile runs ten times as many examples of every one of them:
+# `POLITELY_HYPOTHESIS=long python -m pytest` or `--hypothesis-profile=politely-long`.
+settings.register_profile("politely-long", max_examples=1000, deadline=None)
+if os.environ.get("POLITELY_HYPOTHESIS") == "long":
+    settings.load_profile("politely-long")
+
+
+def examples(count: int) -> int:
+    """A test's example count, scaled as the loaded profile scales Hypothesis's 100."""
+    return count * settings.default.max_examples // 100
 
 
 def require(module: str) -> ModuleType:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely import Engine
 from politely.checker import check_sources
 from politely.diagnostics import Diagnostic
@@ -335,7 +336,7 @@ def _site(draw: st.DrawFn) -> str:
     return "".join(lines)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_site())
 def test_whatever_check_accepts_the_engine_runs(source: str) -> None:
     result = check_sources({"site.rules": source})

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely import Decision, Engine, EventError
 from politely.cli import main
 from politely.explain import Explanation
 
 SETTINGS = settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -195,7 +196,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=examples(40))
 @given(lines=st.lists(raw_lines, max_size=3), where=st.integers(0, 3))
 def test_any_traffic_gives_a_summary_or_an_exit_code_and_a_message(
     site: Path,

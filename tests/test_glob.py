@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely.glob import compile_glob
 
 
@@ -80,13 +81,13 @@ _pattern_chars = st.sampled_from(
 _text_chars = st.sampled_from(["a", "b", "/", ".", "\\", "[", "\n", "é", "*", "?"])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text(_pattern_chars, max_size=10), st.text(_text_chars, max_size=14))
 def test_glob_agrees_with_the_regex_oracle(pattern: str, text: str) -> None:
     assert compile_glob(pattern)(text) is oracle(pattern, text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(_pattern_chars, max_size=8), st.text(_text_chars, max_size=6))
 def test_a_pattern_built_from_the_text_always_matches_it(prefix: str, text: str) -> None:
     """`prefix*` matches anything starting with a literal prefix, `*text` anything ending in it."""
@@ -96,7 +97,7 @@ def test_a_pattern_built_from_the_text_always_matches_it(prefix: str, text: str)
     assert compile_glob("*" + plain)(prefix + plain)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(_text_chars, max_size=12))
 def test_a_glob_without_wildcards_is_plain_equality(text: str) -> None:
     literal = text.replace("*", "").replace("?", "")

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
+from conftest import examples
 from politely.checker import check_sources
 from politely.compiler import compile_rules
 from politely.diagnostics import render
@@ -28,7 +29,7 @@ RULES = Path(__file__).resolve().parent.parent / "rules"
 EXAMPLES = [p.read_text(encoding="utf-8") for p in sorted(RULES.glob("*.rules"))]
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -36,7 +37,7 @@ SETTINGS = settings(
 # grammar-based tests draw fewer examples and report the failing program unshrunk.
 GRAMMAR_SETTINGS = settings(
     SETTINGS,
-    max_examples=30,
+    max_examples=examples(30),
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
 
@@ -215,7 +216,7 @@ def test_arbitrary_text_gives_diagnostics_never_a_traceback(text: str) -> None:
     _assert_diagnostics_not_tracebacks(text)
 
 
-@settings(SETTINGS, max_examples=120)
+@settings(SETTINGS, max_examples=examples(120))
 @given(mutated_examples())
 def test_mutated_example_files_give_diagnostics_never_a_traceback(text: str) -> None:
     _assert_diagnostics_not_tracebacks(text)

@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from oracle import holds
 from politely import check_sources, compile_rules
 from politely.models import Event
@@ -167,7 +168,7 @@ def _compiled(source: str) -> RuleSet | None:
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import T0, FakeClock
+from conftest import T0, FakeClock, examples
 from events import DAY, HOUR, MINUTE
 from politely import Decision, Engine, Event, check_sources, compile_rules
 from politely.ruleset import RuleSet
@@ -948,7 +948,7 @@ def test_a_site_ticking_when_told_sees_the_same_invitations_as_one_ticking_every
     totals: Counter[str] = Counter()
 
     @settings(
-        max_examples=120,
+        max_examples=examples(120),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely import Engine, Event, check_sources, compile_rules
 from politely.caps import sitewide_release
 from politely.engine import snapshot_of
@@ -169,7 +170,7 @@ class Forgetful(Engine):
         return None
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(traffic)
 def test_an_engine_that_reuses_decides_as_one_that_recomputes(case: tuple[list[Any], int]) -> None:
     steps, offset = case
@@ -230,7 +231,7 @@ def situations(draw: st.DrawFn) -> tuple[VisitorState, Snapshot, float]:
     return s, Snapshot(s, block, agents, usage), now
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     st.sampled_from([RULES, UNSCHEDULED]),
     situations(),

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely.checker import check_sources
 from politely.diagnostics import Diagnostic
 from politely.errors import FormatError
@@ -140,7 +141,7 @@ MISTAKES = [
 CLEAN = '    when page.dwell >= 30s\n    say "x"'
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.lists(st.sampled_from([None, *range(len(MISTAKES))]), min_size=1, max_size=8), st.data())
 def test_k_independent_mistakes_in_k_rules_are_all_reported(
     choices: list[int | None], data: st.DataObject

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import FakeClock
+from conftest import FakeClock, examples
 from events import DAY, HOUR
 from politely import Engine, MemoryStore, StoreError, open_store
 from politely.caps import Cap
@@ -150,7 +150,7 @@ ADVERSARIAL = ["a", "b", "a:b", "b:c", "c", ":", "::", "{", "}", "}{", "{a}", "a
 names = st.text(alphabet="ab:{}%3A7BD", max_size=6)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.tuples(names, names), st.tuples(names, names))
 @example(("a:b", "c"), ("a", "b:c"))
 @example(("a}", "b"), ("a", "}b"))
@@ -600,7 +600,9 @@ def _comparable(history: bytes | None) -> Any:
 
 @pytest.mark.parametrize("kind", ["redis", "redis+cluster"])
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(steps=claims)
 @example(  # a rolling window ends exactly at the next claim: half-open, it allows it

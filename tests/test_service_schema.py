@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import require
+from conftest import examples, require
 from servicekit import ADMIN, PRICING, make_app, running, site_folder
 
 schemathesis = require("schemathesis")
@@ -44,7 +44,7 @@ CHECKS: list[Any] = [
 
 @SCHEMA.parametrize()
 @settings(
-    max_examples=15,
+    max_examples=examples(15),
     deadline=None,
     derandomize=True,
     database=None,

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely import ticks
 from politely.ticks import EMPTY, FULL, INF, Ticks
 
@@ -168,7 +169,7 @@ def test_of_turns_a_fixed_truth_into_all_or_no_ticks() -> None:
 # --- against the oracle ---------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(tick_sets(), tick_sets())
 def test_both_either_invert_match_set_algebra(a: Ticks, b: Ticks) -> None:
     for result in (ticks.both(a, b), ticks.either(a, b), ticks.invert(a)):
@@ -179,14 +180,14 @@ def test_both_either_invert_match_set_algebra(a: Ticks, b: Ticks) -> None:
     assert ticks.invert(ticks.invert(a)) == a
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(tick_sets(), st.integers(LOW, HIGH - 1))
 def test_first_is_the_smallest_member_at_or_after_lowest(a: Ticks, lowest: int) -> None:
     found = sorted(k for k in members(a) if k >= lowest)
     assert ticks.first(a, lowest) == (found[0] if found else None)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(quarters, st.sampled_from(sorted(OPS)), quarters)
 def test_compare_holds_exactly_where_the_grown_quantity_compares(
     base: float, op: str, value: float
@@ -196,7 +197,7 @@ def test_compare_holds_exactly_where_the_grown_quantity_compares(
     assert members(result) == {k for k in range(LOW, HIGH) if OPS[op](base + k, value)}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.integers(LOW + 1, HIGH - 1), max_size=6),
     st.sampled_from(sorted(OPS)),

@@ -233,20 +233,23 @@ class _Bounds:
 
 
 def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
-    if isinstance(test, n.InList):
-        values = {literal(v) for v in test.values}
-        (bounds.exclude if test.negated else bounds.allow)(values)
-        return
-    value = literal(test.value)
-    if test.op == "==":
-        bounds.allow({value})
-    elif test.op == "!=":
-        bounds.exclude({value})
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        if test.op in (">", ">="):
-            bounds.narrow_low(value, test.op == ">")
-        else:
-            bounds.narrow_high(value, test.op == "<")
+    match test:
+        case n.InList():
+            values = {literal(v) for v in test.values}
+            (bounds.exclude if test.negated else bounds.allow)(values)
+        case n.Compare():
+            value, op = literal(test.value), test.op
+            if op == "==":
+                bounds.allow({value})
+            elif op == "!=":
+                bounds.exclude({value})
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                if op in (">", ">="):
+                    bounds.narrow_low(value, op == ">")
+                else:
+                    bounds.narrow_high(value, op == "<")
+        case _:
+            assert_never(test)
 
 
 def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
@@ -256,29 +259,39 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     page.dwell < 10s`, `visitor.plan == "a" and visitor.plan == "b"`); an `or`
     never holds when none of its operands can; `not` is not looked into.
     """
-    if isinstance(condition, n.Or):
-        parts = [contradiction(o) for o in condition.operands]
-        return condition if all(p is not None for p in parts) else None
-    if isinstance(condition, n.InList) and not condition.negated and not condition.values:
-        return condition
-    if isinstance(condition, n.Compare | n.InList):
-        bounds = _domain(condition.field.name)
-        _constrain(bounds, condition)
-        return condition if bounds.empty() else None
-    if not isinstance(condition, n.And):
-        return None
+    match condition:  # the commonest nodes first: this runs on every test of every rule
+        case n.InList() if not condition.negated and not condition.values:
+            return condition
+        case n.Compare() | n.InList():
+            bounds = _domain(condition.field.name)
+            _constrain(bounds, condition)
+            return condition if bounds.empty() else None
+        case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
+            return None
+        case n.Or():
+            parts = [contradiction(o) for o in condition.operands]
+            return condition if all(p is not None for p in parts) else None
+        case n.And():
+            pass  # looked into below
+        case _:
+            assert_never(condition)
     for operand in condition.operands:
         inner = contradiction(operand)
         if inner is not None:
             return inner
     by_field: dict[str, _Bounds] = {}
     for operand in condition.operands:
-        if isinstance(operand, n.Compare | n.InList):
-            name = operand.field.name
-            bounds = by_field.setdefault(name, _domain(name))
-            _constrain(bounds, operand)
-            if bounds.empty():
-                return condition
+        match operand:
+            case n.Compare() | n.InList():
+                name = operand.field.name
+                bounds = by_field.setdefault(name, _domain(name))
+                _constrain(bounds, operand)
+                if bounds.empty():
+                    return condition
+            case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
+                pass
+            case _:
+                assert_never(operand)
     return None
 
 
@@ -338,15 +351,22 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
     """
     if condition is None:
         return False
-    if isinstance(condition, n.And):
-        return any(waits_before_inviting(o) for o in condition.operands)
-    if isinstance(condition, n.Or):
-        return all(waits_before_inviting(o) for o in condition.operands)
-    if isinstance(condition, n.InList) and condition.field.name == "event":
-        names = {literal(v) for v in condition.values}
-        return ("page_view" in names) == condition.negated
-    if not isinstance(condition, n.Compare):
-        return False
+    match condition:  # the commonest nodes first: this runs on every test of every rule
+        case n.Compare():
+            pass  # read below
+        case n.And():
+            return any(waits_before_inviting(o) for o in condition.operands)
+        case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
+            return False
+        case n.InList():
+            if condition.field.name != "event":
+                return False
+            names = {literal(v) for v in condition.values}
+            return ("page_view" in names) == condition.negated
+        case n.Or():
+            return all(waits_before_inviting(o) for o in condition.operands)
+        case _:
+            assert_never(condition)
     name, op, value = condition.field.name, condition.op, literal(condition.value)
     if name == "event":
         return (op == "==" and value != "page_view") or (op == "!=" and value == "page_view")
@@ -380,31 +400,39 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
     None when the condition does not constrain the path. Used to index rules so
     an event only evaluates rules that can match its page.
     """
-    if isinstance(condition, n.And):
-        found = [p for p in map(path_prefixes, condition.operands) if p is not None]
-        if not found:
+    match condition:
+        case n.And():
+            found = [p for p in map(path_prefixes, condition.operands) if p is not None]
+            if not found:
+                return None
+            return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
+        case n.Or():
+            parts = [path_prefixes(o) for o in condition.operands]
+            if any(p is None for p in parts):
+                return None
+            return frozenset().union(*parts)  # type: ignore[arg-type]
+        case n.Compare() | n.InList() | n.Matches():
+            pass  # read below
+        case n.Contains() | n.Bare() | n.Not() | n.Ref():
             return None
-        return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
-    if isinstance(condition, n.Or):
-        parts = [path_prefixes(o) for o in condition.operands]
-        if any(p is None for p in parts):
-            return None
-        return frozenset().union(*parts)  # type: ignore[arg-type]
-    if not isinstance(condition, n.Compare | n.InList | n.Matches):
-        return None
+        case _:
+            assert_never(condition)
     name = condition.field.name
     if name not in ("page.path", "page.url"):
         return None
-    if isinstance(condition, n.Matches):
-        prefixes = {glob_prefix(condition.pattern.value)}
-    elif isinstance(condition, n.InList):
-        if condition.negated or not all(isinstance(v, n.Text) for v in condition.values):
-            return None
-        prefixes = {str(literal(v)) for v in condition.values}
-    else:
-        if condition.op != "==" or not isinstance(condition.value, n.Text):
-            return None
-        prefixes = {condition.value.value}
+    match condition:
+        case n.Matches():
+            prefixes = {glob_prefix(condition.pattern.value)}
+        case n.InList():
+            if condition.negated or not all(isinstance(v, n.Text) for v in condition.values):
+                return None
+            prefixes = {str(literal(v)) for v in condition.values}
+        case n.Compare():
+            if condition.op != "==" or not isinstance(condition.value, n.Text):
+                return None
+            prefixes = {condition.value.value}
+        case _:
+            assert_never(condition)
     if name == "page.url":  # the url starts with the path, which ends at "?"
         prefixes = {p.split("?", 1)[0] for p in prefixes}
     return frozenset(prefixes)

@@ -176,46 +176,51 @@ class _Checker:
         for path, program in programs:
             self.path = path
             for item in program.items:
-                if isinstance(item, n.Define):
-                    name = item.name.value
-                    if name in defines:
-                        first = defines[name].name.span
+                match item:
+                    case n.Define():
+                        name = item.name.value
+                        if name in defines:
+                            first = defines[name].name.span
+                            self.error(
+                                item.name.span,
+                                "duplicate-define",
+                                f"`{name}` is already defined",
+                                f"first defined at {define_paths[name]}:"
+                                f"{first.line}:{first.column}",
+                            )
+                            continue
+                        if name == "event":
+                            self.error(
+                                item.name.span, "bad-name", "`event` is a field; pick another name"
+                            )
+                        defines[name] = item
+                        define_paths[name] = path
+                    case n.Rule():
+                        name = item.name.value
+                        if name in rule_places:
+                            self.error(
+                                item.name.span,
+                                "duplicate-rule",
+                                f"a rule named `{name}` already exists",
+                                f"first defined at {rule_places[name]}",
+                            )
+                            continue
+                        span = item.name.span
+                        rule_places[name] = f"{path}:{span.line}:{span.column}"
+                        rules.append((path, item))
+                    case n.Policy() if policy is not None:
                         self.error(
-                            item.name.span,
-                            "duplicate-define",
-                            f"`{name}` is already defined",
-                            f"first defined at {define_paths[name]}:{first.line}:{first.column}",
+                            n.keyword_span(item.span, "policy"),
+                            "multiple-policies",
+                            "a site has at most one policy",
+                            f"the policy is at {policy_path}:"
+                            f"{policy.span.line}:{policy.span.column}; "
+                            "merge the clauses into it",
                         )
-                        continue
-                    if name == "event":
-                        self.error(
-                            item.name.span, "bad-name", "`event` is a field; pick another name"
-                        )
-                    defines[name] = item
-                    define_paths[name] = path
-                elif isinstance(item, n.Rule):
-                    name = item.name.value
-                    if name in rule_places:
-                        self.error(
-                            item.name.span,
-                            "duplicate-rule",
-                            f"a rule named `{name}` already exists",
-                            f"first defined at {rule_places[name]}",
-                        )
-                        continue
-                    span = item.name.span
-                    rule_places[name] = f"{path}:{span.line}:{span.column}"
-                    rules.append((path, item))
-                elif policy is not None:
-                    self.error(
-                        n.keyword_span(item.span, "policy"),
-                        "multiple-policies",
-                        "a site has at most one policy",
-                        f"the policy is at {policy_path}:{policy.span.line}:{policy.span.column}; "
-                        "merge the clauses into it",
-                    )
-                else:
-                    policy, policy_path = item, path
+                    case n.Policy():
+                        policy, policy_path = item, path
+                    case _:
+                        assert_never(item)
         return defines, define_paths, policy, policy_path, rules
 
     def _check_defines(self, defines: dict[str, n.Define], paths: dict[str, str]) -> None:

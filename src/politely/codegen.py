@@ -233,46 +233,56 @@ class _Emitter:
         helps the whole condition hold (`positive` tracks negation)."""
         if not _moves(condition):
             return f"_of({self.boolean(condition)})"
-        if isinstance(condition, n.Not):
-            return f"_invert({self.window(condition.operand, not positive)})"
-        if isinstance(condition, n.And | n.Or):
-            word = " and " if isinstance(condition, n.And) else " or "
-            fixed = [o for o in condition.operands if not _moves(o)]
-            agent = [o for o in condition.operands if _agent_test(o)]
-            parts = [
-                self.window(o, positive) for o in condition.operands if _moves(o) and o not in agent
-            ]
-            if agent:
-                tests = word.join(self.test(o) for o in agent)  # type: ignore[arg-type]
-                parts.append(self._agents(f"_of({tests})", positive))
-            if len(parts) == 1:
-                combined = parts[0]
-            else:
-                combined = f"_{'all' if word == ' and ' else 'any'}_of({', '.join(parts)})"
-            if not fixed:
-                return combined
-            guard = word.join(self.boolean(o) for o in fixed)
-            if word == " and ":
-                return f"({combined} if ({guard}) else _EMPTY)"
-            return f"(_FULL if ({guard}) else {combined})"
-        assert isinstance(condition, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
+        match condition:
+            case n.Not():
+                return f"_invert({self.window(condition.operand, not positive)})"
+            case n.And() | n.Or():
+                word = " and " if isinstance(condition, n.And) else " or "
+                fixed = [o for o in condition.operands if not _moves(o)]
+                agent = [o for o in condition.operands if _agent_test(o)]
+                parts = [
+                    self.window(o, positive)
+                    for o in condition.operands
+                    if _moves(o) and o not in agent
+                ]
+                if agent:
+                    tests = word.join(self.test(o) for o in agent)  # type: ignore[arg-type]
+                    parts.append(self._agents(f"_of({tests})", positive))
+                if len(parts) == 1:
+                    combined = parts[0]
+                else:
+                    combined = f"_{'all' if word == ' and ' else 'any'}_of({', '.join(parts)})"
+                if not fixed:
+                    return combined
+                guard = word.join(self.boolean(o) for o in fixed)
+                if word == " and ":
+                    return f"({combined} if ({guard}) else _EMPTY)"
+                return f"(_FULL if ({guard}) else {combined})"
+            case n.Compare() | n.InList() | n.Bare() | n.Matches() | n.Contains():
+                pass  # a test: below
+            case n.Ref():
+                raise AssertionError("defines must be expanded")
+            case _:
+                assert_never(condition)
         name = condition.field.name
         if name in AGENT_FIELDS:
             return self._agents(f"_of({self.test(condition)})", positive)
         v = self.fields.get(name)
-        if name == "invitations.today":
-            if isinstance(condition, n.InList):
+        match condition:  # a field that moves with time is a number: compared or listed
+            case n.InList():
                 values = tuple(analysis.literal(x) for x in condition.values)
-                return f"_steps_in({v}, {values!r}, {condition.negated})"
-            assert isinstance(condition, n.Compare)
-            return f"_steps({v}, {condition.op!r}, {analysis.literal(condition.value)!r})"
-        if isinstance(condition, n.InList):
-            values = tuple(analysis.literal(x) for x in condition.values)
-            moving = f"_in_ticks({v}, {values!r}, {condition.negated})"
-        else:
-            assert isinstance(condition, n.Compare)
-            value = analysis.literal(condition.value)
-            moving = f"_cmp({v}, {condition.op!r}, {value!r})"
+                if name == "invitations.today":
+                    return f"_steps_in({v}, {values!r}, {condition.negated})"
+                moving = f"_in_ticks({v}, {values!r}, {condition.negated})"
+            case n.Compare():
+                value = analysis.literal(condition.value)
+                if name == "invitations.today":
+                    return f"_steps({v}, {condition.op!r}, {value!r})"
+                moving = f"_cmp({v}, {condition.op!r}, {value!r})"
+            case n.Bare() | n.Matches() | n.Contains():
+                raise AssertionError(f"{name} moves with time, so it is a number")
+            case _:
+                assert_never(condition)
         if name == "invitations.last":  # infinite until the first invitation
             return f"(_of({self.test(condition)}) if {v} == _INF else {moving})"
         return f"(_EMPTY if {v} is None else {moving})"
@@ -294,10 +304,13 @@ def _moves(condition: n.Condition) -> bool:
 
 def _agent_test(condition: n.Condition) -> bool:
     """A test of an agent field, not under `not`: false once the status is stale."""
-    return (
-        isinstance(condition, n.Compare | n.InList | n.Bare | n.Matches | n.Contains)
-        and condition.field.name in AGENT_FIELDS
-    )
+    match condition:
+        case n.Compare() | n.InList() | n.Bare() | n.Matches() | n.Contains():
+            return condition.field.name in AGENT_FIELDS
+        case n.Not() | n.And() | n.Or() | n.Ref():
+            return False
+        case _:
+            assert_never(condition)
 
 
 class Generator:

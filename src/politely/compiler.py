@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, assert_never
 
 from politely import analysis, gcpause, loadcache
 from politely import nodes as n
@@ -188,9 +188,17 @@ class _Compiler:
         policy = self.result.policy
         conditions: dict[str, n.Condition] = {}
         for clause in policy.clauses if policy is not None else ():
-            if isinstance(clause, n.Only | n.Never):
-                kind = "only" if isinstance(clause, n.Only) else "never"
-                conditions[kind] = analysis.expand(clause.condition, self.defines)
+            match clause:
+                case n.Only():
+                    conditions["only"] = analysis.expand(clause.condition, self.defines)
+                case n.Never():
+                    conditions["never"] = analysis.expand(clause.condition, self.defines)
+                case n.Cap() | n.During() | n.Quiet() | n.SessionTimeout():
+                    pass  # compiled by _policy
+                case n.On() | n.When() | n.Say() | n.Priority() | n.Cooldown():
+                    pass  # rules only: the checker refuses them here
+                case _:
+                    assert_never(clause)
         return conditions
 
     def _policy(

@@ -226,24 +226,35 @@ def _layout(program: n.Program) -> list[_Unit]:
 
 def _clause_units(units: list[_Unit], clause: n.Clause, in_policy: bool) -> None:
     line, end = clause.span.line, clause.span.end_line
-    if isinstance(clause, n.Say):
-        for i, message in enumerate(clause.messages):
-            units.append(
-                _Unit(
-                    (CLAUSE_OF[n.Say].keyword + " " if i == 0 else " or ") + quote(message.text),
-                    1,
-                    line if i == 0 else message.span.line,
-                    message.span.end_line,
-                    continues=i > 0,
+    match clause:
+        case n.Say():
+            for i, message in enumerate(clause.messages):
+                units.append(
+                    _Unit(
+                        (CLAUSE_OF[n.Say].keyword + " " if i == 0 else " or ")
+                        + quote(message.text),
+                        1,
+                        line if i == 0 else message.span.line,
+                        message.span.end_line,
+                        continues=i > 0,
+                    )
                 )
-            )
-        return
-    if isinstance(clause, n.When | n.Only | n.Never):
-        keyword = CLAUSE_OF[type(clause)].keyword + " "
-        _condition_units(units, keyword, clause.condition, 1, line)
-        units[-1].end = max(units[-1].end, end)
-        return
-    units.append(_Unit(_clause_text(clause, in_policy), 1, line, end))
+        case n.When() | n.Only() | n.Never():
+            keyword = CLAUSE_OF[type(clause)].keyword + " "
+            _condition_units(units, keyword, clause.condition, 1, line)
+            units[-1].end = max(units[-1].end, end)
+        case (
+            n.On()
+            | n.Priority()
+            | n.Cooldown()
+            | n.Cap()
+            | n.During()
+            | n.Quiet()
+            | n.SessionTimeout()
+        ):
+            units.append(_Unit(_clause_text(clause, in_policy), 1, line, end))
+        case _:
+            assert_never(clause)
 
 
 def _clause_text(clause: n.Clause, in_policy: bool) -> str:

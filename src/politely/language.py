@@ -9,7 +9,7 @@ default or an event name is written once (docs/language.md, sections 4 and 5).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, assert_never
 
 from politely import nodes as n
 from politely.caps import Cap
@@ -37,11 +37,27 @@ def cap_window(cap: n.Cap) -> int | Literal["session", "visitor"]:
 
 def cap_of(clause: n.Clause, rule: str | None = None) -> Cap | None:
     """The per-visitor cap a `cooldown` or `at most` clause makes (sitewide caps aside)."""
-    if isinstance(clause, n.Cooldown):
-        return Cap(1, clause.duration.seconds, rule)
-    if isinstance(clause, n.Cap) and not clause.sitewide:
-        return Cap(int(clause.count.value), cap_window(clause), rule)
-    return None
+    match clause:
+        case n.Cooldown():
+            return Cap(1, clause.duration.seconds, rule)
+        case n.Cap():
+            if clause.sitewide:
+                return None  # the policy's, counted across visitors
+            return Cap(int(clause.count.value), cap_window(clause), rule)
+        case (
+            n.When()
+            | n.Say()
+            | n.On()
+            | n.Priority()
+            | n.During()
+            | n.Quiet()
+            | n.Only()
+            | n.Never()
+            | n.SessionTimeout()
+        ):
+            return None
+        case _:
+            assert_never(clause)
 
 
 def visitor_caps(policy: n.Policy | None) -> list[Cap]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import assert_never
 
 from politely import analysis
 from politely import nodes as n
 from politely.caps import Cap
+from politely.clauses import CLAUSE_OF
 from politely.language import cap_of, rule_events, visitor_caps
 
 # (path, span, code, message, *hints): how a warning is reported
@@ -49,12 +51,19 @@ def _policy_gates(
     policy_only = None
     looks_at_agents = False
     for clause in site.policy.clauses if site.policy is not None else ():
-        if isinstance(clause, n.Only | n.Never):
-            expanded = analysis.expand(clause.condition, conditions)
-            looks_at_agents |= analysis.reads_agents(expanded)
-            never_holds(expanded, clause.condition, site.policy_path, warn)
-            if isinstance(clause, n.Only):
-                policy_only = expanded
+        match clause:
+            case n.Only() | n.Never():
+                expanded = analysis.expand(clause.condition, conditions)
+                looks_at_agents |= analysis.reads_agents(expanded)
+                never_holds(expanded, clause.condition, site.policy_path, warn)
+                if isinstance(clause, n.Only):
+                    policy_only = expanded
+            case n.Cap() | n.During() | n.Quiet() | n.SessionTimeout():
+                pass  # not gates
+            case n.On() | n.When() | n.Say() | n.Priority() | n.Cooldown():
+                pass  # rules only: the checker refuses them here
+            case _:
+                assert_never(clause)
     return policy_only, looks_at_agents
 
 
@@ -106,7 +115,7 @@ def _caps_without_effect(path: str, rule: n.Rule, policy_caps: list[Cap], warn: 
             continue
         looser = next((p for p in policy_caps if p.covers(limit)), None)
         if looser is not None:
-            keyword = "cooldown" if isinstance(clause, n.Cooldown) else "at most"
+            keyword = CLAUSE_OF[type(clause)].keyword
             warn(
                 path,
                 n.keyword_span(clause.span, keyword),
