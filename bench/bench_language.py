@@ -143,8 +143,8 @@ def _cold(sources: Mapping[str, str], n_rules: int) -> dict[str, Any]:
 
 def run(quick: bool = False) -> Table:
     small, large = (200, 500) if quick else (1000, 10_000)
-    reps = {small: 2 if quick else 5, large: 1 if quick else 2}
-    cold_reps = {small: 1 if quick else 3, large: 1 if quick else 2}
+    reps = {small: 2 if quick else 5, large: 1}
+    cold_reps = {small: 1 if quick else 3, large: 1}
     parse('rule warm { when page.dwell >= 1s say "up" }')  # builds the LALR parser
 
     table = Table(

@@ -6,7 +6,7 @@ lines) against new rules before publishing them; the issue's target is at least
 bounded by the number of visitors, not by the file's length.
 
 The rules are the example site in rules/ (the demo's). The traffic
-(workload.demo_traffic) is 100,000 events from a pool of 5,000 visitors who
+(workload.demo_traffic) is 40,000 events from a pool of 5,000 visitors who
 come back in new sessions, about a fifth page views, most of the rest ticks,
 some scrolls, exit intents, checkout errors and invitation outcomes, and an
 agents line every simulated minute; written as JSON Lines into a temporary
@@ -26,8 +26,8 @@ Measured, all on that one file:
   engine's effect on caches (the target's figure);
 - `politely simulate` in a process of its own: the whole process, start-up and
   compiling the rules included;
-- that process's peak RSS (VmHWM, as it reports it) on files of 50,000 and
-  200,000 events over the same 2,000 visitors: bounded by visitors, it hardly grows.
+- that process's peak RSS (VmHWM, as it reports it) on files of 20,000 and
+  80,000 events over the same 2,000 visitors: bounded by visitors, it hardly grows.
 """
 
 from __future__ import annotations
@@ -146,9 +146,9 @@ def subprocess_run(path: Path, *options: str) -> tuple[float, int]:
 
 
 def run(quick: bool = False) -> Table:
-    n_events = 5_000 if quick else 100_000
-    rounds = 1 if quick else 3
-    sizes = (2_000, 8_000) if quick else (50_000, 200_000)
+    n_events = 5_000 if quick else 40_000
+    rounds = 1 if quick else 2
+    sizes = (2_000, 8_000) if quick else (20_000, 80_000)
     table = Table(
         "L",
         "`politely simulate` on the demo site: events per second",

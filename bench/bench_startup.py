@@ -55,7 +55,7 @@ def _child_cpu_ns() -> float:
 
 
 def run(quick: bool = False) -> Table:
-    rounds, warmup = (3, 1) if quick else (20, 3)
+    rounds, warmup = (3, 1) if quick else (12, 2)
     check = [sys.executable, "-m", "politely", "check", str(SITE)]
     cpu: dict[str, list[float]] = {}
 

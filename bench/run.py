@@ -29,6 +29,7 @@ import bench_engine  # noqa: E402
 import bench_glob  # noqa: E402
 import bench_language  # noqa: E402
 import bench_memory  # noqa: E402
+import bench_pauses  # noqa: E402
 import bench_service  # noqa: E402
 import bench_simulate  # noqa: E402
 import bench_startup  # noqa: E402
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, Callable[[bool], Table]] = {
     "J": bench_service.run,
     "K": bench_startup.run,
     "L": bench_simulate.run,
+    "M": bench_pauses.run,
     "G": bench_memory.run,  # last: tracemalloc slows everything it watches
 }
 RESULTS = HERE / "results" / "latest.json"

@@ -13,7 +13,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import Any
@@ -57,14 +56,14 @@ class ReadThenWrite(SQLiteStore):
             # Write what was decided: no cap left to check (or one that refuses).
             caps = () if allowed else (Cap(0, 1),)
             sitewide = tuple(Cap(10**9, cap.window) for cap in claim.sitewide)
-            claim = replace(claim, caps=caps, sitewide=sitewide)
+            claim = claim._replace(caps=caps, sitewide=sitewide)
         with self._transaction(write=True) as conn:
             row = conn.execute(
                 "SELECT version FROM visitors WHERE site = ? AND visitor = ? AND expires > ?",
                 (site, visitor, write.at),
             ).fetchone()
             current = row[0] if row else 0
-            return self._apply(conn, site, visitor, replace(write, version=current, claim=claim))
+            return self._apply(conn, site, visitor, write._replace(version=current, claim=claim))
 
 
 class Buffered(SQLiteStore):

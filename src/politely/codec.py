@@ -22,6 +22,7 @@ a store written by one release is read by the next (or refused clearly):
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -79,8 +80,11 @@ PROFILE_FIELDS = (
 )
 
 
+_profile_of = attrgetter(*PROFILE_FIELDS)
+
+
 def encode_profile(s: VisitorState) -> bytes:
-    return _encoder.encode((PROFILE_VERSION, *[getattr(s, name) for name in PROFILE_FIELDS]))
+    return _encoder.encode((PROFILE_VERSION, *_profile_of(s)))
 
 
 def decode_profile(data: bytes, log: InvitationLog | None = None) -> VisitorState:

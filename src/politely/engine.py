@@ -224,6 +224,13 @@ class Engine:
             replay = (loaded.replay[0], decode_decision(loaded.replay[1]))
         return Snapshot(state, loaded.block, loaded.agents, loaded.sitewide, replay), memo
 
+    def clear_recent(self) -> int:
+        """Drop the decoded states kept for recent visitors (each decodes again on
+        its next event); returns how many there were."""
+        count = len(self._recent)
+        self._recent.clear()
+        return count
+
     def _remember(self, visitor: str, recent: _Recent) -> None:
         if len(self._recent) >= RECENT_VISITORS and visitor not in self._recent:
             self._recent.clear()

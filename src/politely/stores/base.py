@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple, Protocol
 
@@ -42,8 +41,9 @@ class Outcome(Enum):
 class Loaded(NamedTuple):
     """A visitor as stored, and what the site's caps need, at one moment.
 
-    A named tuple, not a frozen dataclass: one is made for every event, and a
-    frozen dataclass takes three times as long to build."""
+    This and the other plain records of the seam (`Claim`, `Remember`, `Write`)
+    are named tuples, not frozen dataclasses: they are made for every event,
+    and a frozen dataclass takes three times as long to build."""
 
     version: int  # 0: never stored
     profile: bytes | None
@@ -54,8 +54,7 @@ class Loaded(NamedTuple):
     replay: tuple[float, bytes] | None  # the event id's remembered (time, decision)
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """Record `record` if every cap still allows it: `caps` against the visitor's
     history (session caps count `record.session`), `sitewide` against the site's."""
 
@@ -66,8 +65,7 @@ class Claim:
     keep_sitewide_for: float
 
 
-@dataclass(frozen=True, slots=True)
-class Remember:
+class Remember(NamedTuple):
     """An event id to remember with its decision, so a retry is answered the same."""
 
     event_id: str
@@ -78,8 +76,7 @@ class Remember:
     keep_at_most: int = 64  # ...and all but this many
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+class Write(NamedTuple):
     """One event's change to one visitor, applied by `commit` or not at all."""
 
     version: int  # the version it was evaluated on

@@ -148,9 +148,11 @@ class MemoryStore:
             if block is not None and not block.active(now):
                 del s.blocks[visitor]
                 block = None
-            usage = tuple(sitewide_usage(cap, s.sitewide, now) for cap in sitewide)
+            times = s.sitewide
+            usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide]) if sitewide else ()
         version, profile, history, seen, _ = found
-        return Loaded(version, profile, history, block, s.agents, usage, replay(seen, event_id))
+        remembered = replay(seen, event_id) if event_id is not None else None
+        return Loaded(version, profile, history, block, s.agents, usage, remembered)
 
     def commit(self, site: str, visitor: str, write: Write) -> Outcome:
         key = (site, visitor)
