@@ -184,7 +184,7 @@ def run_c(quick: bool = False) -> Table:
 
 def run_d(quick: bool = False) -> Table:
     big = 1000 if quick else 10_000
-    n_visits, chunk, rounds = (400, 100, 40) if quick else (2000, 100, 300)
+    n_visits, chunk, rounds = (400, 100, 40) if quick else (2000, 100, 150)
     table = Table(
         "D",
         "Rule indexing: `RuleSet.candidates` (buckets by event and path prefix)",

@@ -13,6 +13,11 @@ rules runs through `Engine.evaluate` on that store, each call timed, with the
 collector on at its default thresholds, as in production; a `gc.callbacks` hook
 records every collection and how long it took. Also timed: three explicit full
 collections (`gc.collect()`) after the run, the longest a collection can be.
+
+It runs first in `bench/run.py`: what other benchmarks leave in the process (the
+parsed 10,000-rule sites of A, kept by the parse and check caches) would be
+walked too. A service holding a site that large should `gc.freeze()` once its
+rules are loaded (docs/service.md).
 """
 
 from __future__ import annotations

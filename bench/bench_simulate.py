@@ -6,7 +6,7 @@ lines) against new rules before publishing them; the issue's target is at least
 bounded by the number of visitors, not by the file's length.
 
 The rules are the example site in rules/ (the demo's). The traffic
-(workload.demo_traffic) is 40,000 events from a pool of 5,000 visitors who
+(workload.demo_traffic) is 25,000 events from a pool of 5,000 visitors who
 come back in new sessions, about a fifth page views, most of the rest ticks,
 some scrolls, exit intents, checkout errors and invitation outcomes, and an
 agents line every simulated minute; written as JSON Lines into a temporary
@@ -146,7 +146,7 @@ def subprocess_run(path: Path, *options: str) -> tuple[float, int]:
 
 
 def run(quick: bool = False) -> Table:
-    n_events = 5_000 if quick else 40_000
+    n_events = 5_000 if quick else 25_000
     rounds = 1 if quick else 2
     sizes = (2_000, 8_000) if quick else (20_000, 80_000)
     table = Table(
