@@ -319,6 +319,21 @@ def test_eviction_at_maxsize_is_counted_and_logged(
     assert engine.visitor_state("v13") is not None
 
 
+def test_the_visitor_written_longest_ago_is_evicted_first(clock: FakeClock) -> None:
+    """A write (a page view) moves a visitor to the back; a read does not."""
+    store = MemoryStore(maxsize=3)
+    engine = engine_on(ALWAYS, store, clock)
+    for name in ("v0", "v1", "v2"):
+        engine.evaluate({**PAGE, "visitor": name})
+    engine.visitor_state("v0")  # a read: v0 stays first in line
+    engine.evaluate({**PAGE, "visitor": "v1"})  # a write: v1 goes to the back
+    engine.evaluate({**PAGE, "visitor": "v3"})
+    assert engine.visitor_state("v0") is None
+    engine.evaluate({**PAGE, "visitor": "v4"})
+    assert engine.visitor_state("v2") is None
+    assert [engine.visitor_state(v) is not None for v in ("v1", "v3", "v4")] == [True] * 3
+
+
 def test_blocks_are_never_evicted(make_engine: MakeEngine, clock: FakeClock) -> None:
     engine = make_engine(ALWAYS, retention=DAY)
     engine.block("v1", "abusive")

@@ -1,17 +1,17 @@
 """The in-memory store: for tests, simulations and the library's default.
 
-One lock makes every operation atomic. Visitors live in a bounded
-least-recently-used table (`_Visitors`), each with its own expiry: the time of its last write
+One lock makes every operation atomic. Visitors live in a bounded table in
+write order (`_Visitors`), each with its own expiry: the time of its last write
 plus the `keep_for` the engine asks (the site's retention, never less than
 its rules need), so an event stamped far in the future or the past (trusted
 library time) never expires anybody else. An expired visitor comes back new
 (first visit, no attributes, no history). When `maxsize` visitors are
-tracked, the least recently used one is forgotten early, whatever the rules:
+tracked, the one written longest ago is forgotten early, whatever the rules:
 each such eviction is counted (`evictions`) and logged. Size the store above
 your active visitors, or use a durable store. Blocks are never evicted.
 
 Profiles and histories are kept as the encoded bytes the seam carries, in a
-tuple per visitor: compact (about 650 bytes a visitor) and, once collected
+tuple per visitor: compact (under 600 bytes a visitor) and, once collected
 once, untracked by the garbage collector, so a full collection stays short
 however many visitors are held.
 """
@@ -50,13 +50,17 @@ class _Site:
 
 
 class _Visitors:
-    """Visitors by (site, visitor), least recently used first, at most `maxsize`.
+    """Visitors by (site, visitor), least recently written first, at most `maxsize`.
 
-    A plain dict in use order (reading or writing a visitor moves it to the
-    end; the first one is the least recently used). cachetools' LRUCache does
-    the same with two containers and Python-level bookkeeping: four times the
-    cost of a lookup on every event, and twice the objects a full garbage
-    collection walks. Evictions are counted and logged at the 1st, 2nd, 4th...
+    A plain dict in write order: a write moves the visitor to the end (a read,
+    a tick that changes nothing, does not), and the first one is the one
+    written longest ago, the first to go when the store is full. Why not an
+    LRU cache (cachetools' LRUCache, an OrderedDict): the collector can stop
+    tracking a dict that holds only untracked tuples, so a full collection
+    with a million visitors takes milliseconds (an OrderedDict is walked
+    whole: 75 ms); and moving on every read would make the dict re-pack
+    itself four times as often (each time a pause of about 30 ms at a million
+    visitors). Evictions are counted and logged at the 1st, 2nd, 4th...
     """
 
     __slots__ = ("_entries", "evictions", "maxsize")
@@ -67,11 +71,7 @@ class _Visitors:
         self.evictions = 0
 
     def get(self, key: tuple[str, str]) -> _Visitor | None:
-        entries = self._entries
-        found = entries.pop(key, None)
-        if found is not None:
-            entries[key] = found
-        return found
+        return self._entries.get(key)
 
     def put(self, key: tuple[str, str], visitor: _Visitor) -> None:
         entries = self._entries
