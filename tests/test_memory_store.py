@@ -10,7 +10,9 @@ tests can fail.
 
 from __future__ import annotations
 
+import gc
 import logging
+import warnings
 
 import pytest
 
@@ -317,6 +319,25 @@ def test_eviction_at_maxsize_is_counted_and_logged(
     ]
     assert engine.visitor_state("v0") is None
     assert engine.visitor_state("v13") is not None
+
+
+def test_visitors_add_nothing_a_garbage_collection_walks(clock: FakeClock) -> None:
+    """A million visitors must not make every full collection walk a million
+    objects: held visitors are bytes under text keys, never tracked."""
+    store = MemoryStore()
+    engine = engine_on(ALWAYS, store, clock)
+    engine.evaluate({**PAGE, "visitor": "warm-up", "id": "e0"})
+    engine.clear_recent()
+    with warnings.catch_warnings():  # what earlier tests left to the collector is theirs
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    before = len(gc.get_objects())
+    for i in range(2000):
+        engine.evaluate({**PAGE, "visitor": f"v{i}", "id": f"e{i}"})  # ids are remembered too
+    engine.clear_recent()  # the engine's bounded cache of decoded states, not the store
+    gc.collect()
+    assert len(store) == 2001
+    assert len(gc.get_objects()) - before < 100
 
 
 def test_the_visitor_written_longest_ago_is_evicted_first(clock: FakeClock) -> None:

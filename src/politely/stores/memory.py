@@ -10,10 +10,10 @@ tracked, the one written longest ago is forgotten early, whatever the rules:
 each such eviction is counted (`evictions`) and logged. Size the store above
 your active visitors, or use a durable store. Blocks are never evicted.
 
-Profiles and histories are kept as the encoded bytes the seam carries, in a
-tuple per visitor: compact (under 600 bytes a visitor) and, once collected
-once, untracked by the garbage collector, so a full collection stays short
-however many visitors are held.
+Profiles and histories are kept as the encoded bytes the seam carries, in one
+MessagePack blob per visitor under a text key: compact (under 600 bytes a
+visitor), and never tracked by the garbage collector, so no collection grows
+with the visitors held.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from politely.caps import Cap, sitewide_usage
 from politely.state import AgentStatus, Block, Count
 from politely.stores.base import Loaded, Outcome, Write
@@ -33,12 +35,20 @@ from politely.stores.contract import admit, remember, replay
 log = logging.getLogger("politely.store")
 
 
-# A visitor is a plain tuple (version, profile, history, seen, expires), not an
-# object: holding only bytes, numbers and None, the garbage collector stops
-# tracking it (only exact tuples are untracked), so a million visitors cost no
-# collection pause.
+# A visitor as the store reads it: (version, profile, history, remembered event
+# ids, expiry). Kept as one MessagePack blob under a text key: a dict of only
+# text and bytes is never tracked by the garbage collector (inserting a tuple,
+# tracked when made, would make the collector walk the whole dict again), so
+# a million visitors add nothing to any collection.
 _Visitor = tuple[int, bytes | None, bytes | None, dict[str, tuple[float, bytes]] | None, float]
 _NOBODY: _Visitor = (0, None, None, None, 0.0)  # never stored: the state of a new visitor
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.decode
+
+
+def _key(site: str, visitor: str) -> str:
+    """One text for the pair (the site's length first: no two pairs share a key)."""
+    return f"{len(site)}:{site}{visitor}"
 
 
 @dataclass
@@ -50,33 +60,41 @@ class _Site:
 
 
 class _Visitors:
-    """Visitors by (site, visitor), least recently written first, at most `maxsize`.
+    """Visitors by key, least recently written first, at most `maxsize`.
 
-    A plain dict in write order: a write moves the visitor to the end (a read,
-    a tick that changes nothing, does not), and the first one is the one
-    written longest ago, the first to go when the store is full. Why not an
-    LRU cache (cachetools' LRUCache, an OrderedDict): the collector can stop
-    tracking a dict that holds only untracked tuples, so a full collection
-    with a million visitors takes milliseconds (an OrderedDict is walked
-    whole: 75 ms); and moving on every read would make the dict re-pack
-    itself four times as often (each time a pause of about 30 ms at a million
-    visitors). Evictions are counted and logged at the 1st, 2nd, 4th...
+    A plain dict of blobs in write order: a write moves the visitor to the end
+    (a read, a tick that changes nothing, does not), and the first one is the
+    one written longest ago, the first to go when the store is full. Why not
+    an LRU cache (cachetools' LRUCache, an OrderedDict): the collector walks
+    those whole (75 ms at a million visitors), and moving on every read would
+    make the dict re-pack itself four times as often. Evictions are counted
+    and logged at the 1st, 2nd, 4th...
     """
 
     __slots__ = ("_entries", "evictions", "maxsize")
 
     def __init__(self, maxsize: int) -> None:
-        self._entries: dict[tuple[str, str], _Visitor] = {}
+        self._entries: dict[str, bytes] = {}
         self.maxsize = maxsize
         self.evictions = 0
 
-    def get(self, key: tuple[str, str]) -> _Visitor | None:
-        return self._entries.get(key)
+    def get(self, key: str) -> _Visitor | None:
+        blob = self._entries.get(key)
+        if blob is None:
+            return None
+        version, profile, history, seen, expires = _unpack(blob)
+        if seen is not None:
+            seen = {event_id: (at, decision) for event_id, at, decision in seen}
+        return version, profile, history, seen, expires
 
-    def put(self, key: tuple[str, str], visitor: _Visitor) -> None:
+    def put(self, key: str, visitor: _Visitor) -> None:
+        version, profile, history, seen, expires = visitor
+        remembered = None
+        if seen:
+            remembered = [(event_id, at, decision) for event_id, (at, decision) in seen.items()]
         entries = self._entries
         entries.pop(key, None)
-        entries[key] = visitor
+        entries[key] = _pack((version, profile, history, remembered, expires))
         if len(entries) > self.maxsize:
             del entries[next(iter(entries))]
             self.evictions += 1
@@ -87,8 +105,8 @@ class _Visitors:
                     self.evictions,
                 )
 
-    def pop(self, key: tuple[str, str]) -> _Visitor | None:
-        return self._entries.pop(key, None)
+    def pop(self, key: str) -> bool:
+        return self._entries.pop(key, None) is not None
 
     def clear(self) -> None:
         self._entries.clear()
@@ -123,7 +141,7 @@ class MemoryStore:
             found = self._sites[site] = _Site()
         return found
 
-    def _visitor(self, key: tuple[str, str], now: float) -> _Visitor:
+    def _visitor(self, key: str, now: float) -> _Visitor:
         found = self._visitors.get(key)
         if found is None:
             return _NOBODY
@@ -143,7 +161,7 @@ class MemoryStore:
     ) -> Loaded:
         with self._lock:
             s = self._site(site)
-            found = self._visitor((site, visitor), now)
+            found = self._visitor(_key(site, visitor), now)
             block = s.blocks.get(visitor)
             if block is not None and not block.active(now):
                 del s.blocks[visitor]
@@ -155,7 +173,7 @@ class MemoryStore:
         return Loaded(version, profile, history, block, s.agents, usage, remembered)
 
     def commit(self, site: str, visitor: str, write: Write) -> Outcome:
-        key = (site, visitor)
+        key = _key(site, visitor)
         with self._lock:
             s = self._site(site)
             version, profile, history, seen, expires = self._visitor(key, write.at)
@@ -194,9 +212,9 @@ class MemoryStore:
 
     def forget(self, site: str, visitor: str) -> bool:
         with self._lock:
-            found = self._visitors.pop((site, visitor))
+            found = self._visitors.pop(_key(site, visitor))
             block = self._site(site).blocks.pop(visitor, None)
-        return found is not None or block is not None
+        return found or block is not None
 
     def block(self, site: str, visitor: str, block: Block) -> None:
         with self._lock:
