@@ -4,7 +4,7 @@ Why: the memory store is the library's default and keeps every visitor seen in
 the last 30 days (or longer) in process memory; a busy site tracks hundreds of
 thousands. The issues' target: at most 835 B per visitor (issue 9; 1 KB before).
 
-50,000 visitors each send a realistic couple of events through
+30,000 visitors each send a realistic couple of events through
 `Engine.evaluate`: a page view with a URL no other visitor has (70% under a
 rule's folder), 30% with attributes (plan, cart value, name), half with a
 country, a fifth from an ad; then a tick a minute later, with a scroll depth
@@ -63,7 +63,7 @@ def visitor_events(i: int, rng: random.Random, folders: list[str]) -> list[Event
 
 
 def run(quick: bool = False) -> Table:
-    visitors = 2_000 if quick else 50_000
+    visitors = 2_000 if quick else 30_000
     ruleset = compile_site(20)
     folders = prefixes(10)
     # Warm up on a throwaway engine with the same rule set: code generated on

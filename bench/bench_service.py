@@ -284,8 +284,8 @@ def servers(quick: bool) -> Iterator[tuple[list[Server], list[str]]]:
 
 def run(quick: bool = False) -> Table:
     rounds = 2 if quick else 3
-    per_burst = 192 if quick else 1200
-    paced_total = 192 if quick else 1500
+    per_burst = 192 if quick else 900
+    paced_total = 192 if quick else 1200
     paced_rounds = 1 if quick else 2
     events = traffic(20, 4000)
     table = Table(

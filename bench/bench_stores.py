@@ -191,29 +191,19 @@ class Timed:
         self.store = store
         self.ns = 0
 
-    def load(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter_ns()
-        try:
-            return self.store.load(*args, **kwargs)
-        finally:
-            self.ns += time.perf_counter_ns() - t0
-
-    def commit(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter_ns()
-        try:
-            return self.store.commit(*args, **kwargs)
-        finally:
-            self.ns += time.perf_counter_ns() - t0
-
-    def count(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter_ns()
-        try:
-            return self.store.count(*args, **kwargs)
-        finally:
-            self.ns += time.perf_counter_ns() - t0
-
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
+        found = getattr(self.store, name)
+        if name not in ("load", "commit", "count"):
+            return found
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return found(*args, **kwargs)
+            finally:
+                self.ns += time.perf_counter_ns() - t0
+
+        return timed
 
 
 def run_h(quick: bool = False) -> Table:

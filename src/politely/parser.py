@@ -141,7 +141,7 @@ class _Grammar:
 
     lark: Lark
     tree_builder: ParseTreeBuilder
-    fast: FastParse | None  # the same parser in one loop, for files without syntax errors
+    fast: _LazyFast | None  # the same parser in one loop, for files without syntax errors
 
     def callbacks(self, builder: _Builder) -> dict[Any, Any]:
         """The reduce callbacks of one parse, calling into its own builder."""
@@ -170,7 +170,33 @@ def _grammar() -> _Grammar:
     # Lark's own recipe for callbacks, with the options above (maybe_placeholders).
     tree_builder = lark._parse_tree_builder
     assert isinstance(tree_builder, ParseTreeBuilder)
-    return _Grammar(lark, tree_builder, FastParse.of(lark))
+    return _Grammar(lark, tree_builder, _LazyFast(lark))
+
+
+# Files shorter than this are parsed the careful way only: building the fast
+# path's tables costs about 50 ms, more than parsing a few hundred rules, and a
+# `politely check` of a small site would pay it on every start.
+FAST_FROM = 20_000  # characters
+
+
+class _LazyFast:
+    """`politely.lalr.FastParse` of a parser, built on first use (once)."""
+
+    def __init__(self, lark: Lark) -> None:
+        self._lark = lark
+        self._lock = threading.Lock()
+        self._built = False
+        self._fast: FastParse | None = None
+
+    def parse(self, text: str, callbacks: dict[Any, Any], glued: Any) -> None:
+        if not self._built:
+            with self._lock:
+                if not self._built:
+                    self._fast = FastParse.of(self._lark)
+                    self._built = True
+        if self._fast is None:  # a Lark this module does not know: the careful way
+            raise FastPathError("no fast path for this Lark")
+        self._fast.parse(text, callbacks, glued)
 
 
 def terminals() -> Collection[TerminalDef]:
@@ -308,7 +334,7 @@ class _Run:
         self.broken_defines: set[str] = set()
 
     def parse_all(self) -> None:
-        if self._parse_fast():
+        if len(self.text) >= FAST_FROM and self._parse_fast():
             return
         start: int | None = 0
         while start is not None:
