@@ -147,3 +147,19 @@ def make_engine(clock: FakeClock, make_store: MakeStore) -> Callable[..., Engine
         return Engine.from_source(source, **options)
 
     return make
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths actually parsed in a test (not answered by a cache)."""
+    from politely import parser
+
+    seen: list[str] = []
+    original = parser._Run.parse_all
+
+    def counting(self: parser._Run) -> None:
+        seen.append(self.path)
+        original(self)
+
+    monkeypatch.setattr(parser._Run, "parse_all", counting)
+    return seen

@@ -50,19 +50,6 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     return seen
 
 
-@pytest.fixture
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    original = parser._Run.parse_all
-
-    def counting(self: parser._Run) -> None:
-        seen.append(self.path)
-        original(self)
-
-    monkeypatch.setattr(parser._Run, "parse_all", counting)
-    return seen
-
-
 def test_an_unchanged_reload_returns_the_running_rule_set(
     checks: list[tuple[str, ...]], clock: FakeClock
 ) -> None:
