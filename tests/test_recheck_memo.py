@@ -364,17 +364,17 @@ def test_a_memo_is_reused_for_whole_and_fractional_seconds_later() -> None:
     at = T0 + 34 * 3600 + 0.25  # Tuesday 11:00 in Berlin and a quarter second
     engine.set_agents(online=2, available=1, at=at)
     engine.evaluate(Event(visitor="v", event="page_view", url="/docs/a", at=at))
-    anchor = at + 3.4  # the page started 0.6 s past a tick; whole seconds, 0.35 s past
+    anchor = at + 3.4  # the page started 0.6 s past a tick (schedules change hours away)
     memo, state = _memo_at(engine, "v", anchor)
     assert memo is not None
     assert memo.best == 22  # dwell 25 s: 3.4 s in, the first whole tick past 21.6 s
-    for later, expected in ((4.0, 18), (4.2, 18), (10.3, 12)):
+    for later, expected in ((4.0, 18), (4.2, 18), (4.5, 18), (10.3, 12)):
         snapshot = _snapshot(engine, "v", anchor + later, state)
         found = memo.shifted(RULES, state, snapshot, None, anchor + later, AGENT_RECHECK)
         assert found is not None
         assert combine(*found, AGENT_RECHECK) == expected
-    # past the first tick, and with a fraction that crosses a whole second: declined
-    for later in (22.0, 4.5):
+    # past the first tick, and with a fraction that crosses the page's start: declined
+    for later in (22.0, 4.7):
         snapshot = _snapshot(engine, "v", anchor + later, state)
         assert memo.shifted(RULES, state, snapshot, None, anchor + later, AGENT_RECHECK) is None
 

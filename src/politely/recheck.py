@@ -283,7 +283,10 @@ class RecheckMemo:
             return None
         fraction = elapsed - whole
         if fraction:
-            for t in _thresholds(rules, s, block, self.sitewide, at):
+            # Past the farthest first tick, no edge can move a tick that decides.
+            firsts = [k for k in (best, free) if k is not None]
+            horizon = at + max(firsts) + 1 if firsts else math.inf
+            for t in _thresholds(rules, s, block, self.sitewide, at, horizon):
                 phase = (t - at) % 1.0
                 if phase <= fraction + PHASE_MARGIN or phase >= 1.0 - PHASE_MARGIN:
                     return None
@@ -296,13 +299,28 @@ def _reading(snapshot: Snapshot, now: float) -> tuple[int, int, int, float] | No
     return None if a is None else (a.online, a.available, a.queue_length, a.queue_wait)
 
 
+def _changes_before(schedule: CompiledSchedule, now: float, horizon: float) -> bool:
+    """Whether the schedule opens or closes after `now` and by `horizon` (or may:
+    an interval cut at `next_open`'s own horizon counts as a change)."""
+    found = schedule.next_open(now)
+    if found is None:
+        return horizon > now + 8 * DAY  # next_open looks 8 days ahead
+    start, end = found
+    return (start if start > now else end) <= horizon
+
+
 def _effective(sitewide: float | None, now: float) -> float | None:
     """The sitewide release as the gate sees it: before the first tick it is no edge."""
     return sitewide if sitewide is not None and sitewide > now + 1 else None
 
 
 def _thresholds(
-    rules: RuleSet, s: VisitorState, block: Block | None, sitewide: float | None, now: float
+    rules: RuleSet,
+    s: VisitorState,
+    block: Block | None,
+    sitewide: float | None,
+    now: float,
+    horizon: float = math.inf,
 ) -> Iterator[float]:
     """Every time a tick set's edge can sit at, less whole seconds (see RecheckMemo).
 
@@ -310,7 +328,7 @@ def _thresholds(
     `invitations.*`), cap, quiet period or gate measures from; a field that
     measures from another must add it here (tests/test_recheck_memo.py compares
     reuse with recomputing). `last_activity` is not one: ticks never end a session."""
-    if rules.has_schedules:
+    if any(_changes_before(x, now, horizon) for x in rules.schedules):
         yield math.floor(now)  # schedules open and close on whole seconds of the clock
     for t in (s.session_start, s.page_start, s.last_dismiss, s.last_chat_end):
         if t is not None:

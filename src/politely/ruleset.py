@@ -328,9 +328,14 @@ class RuleSet:
         return [self.by_rank[r] for r in self._match_all(state, event, agents, now)]
 
     @cached_property
+    def schedules(self) -> tuple[CompiledSchedule, ...]:
+        """Every distinct `during` schedule of the rules and the policy."""
+        found = [self.policy.schedule, *(r.schedule for r in self.rules)]
+        return tuple({id(x): x for x in found if x is not None}.values())
+
+    @property
     def has_schedules(self) -> bool:
-        """Whether any rule or the policy has a `during` schedule."""
-        return self.policy.schedule is not None or any(r.schedule is not None for r in self.rules)
+        return bool(self.schedules)
 
     @cached_property
     def _match_all(self) -> BucketTest:
