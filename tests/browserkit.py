@@ -9,10 +9,6 @@ so a new visitor (fresh localStorage and cookies).
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +19,8 @@ import httpx
 import pytest
 
 from conftest import IN_CI
+from serve_processes import serving
+from servicekit import ADMIN
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -30,10 +28,7 @@ INSTALL_HINT = (
     "browser tests need Playwright for Python (pip install -e '.[test]') and Debian's "
     "Chromium (apt-get install chromium, for /usr/bin/chromium); never `playwright install`"
 )
-TOKEN = "browser-test-admin-token"
-ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 SHOP = "https://shop.test"
-POLITELY = str(Path(sys.executable).with_name("politely"))
 
 # Short thresholds, so the tests wait seconds, not minutes.
 RULES = """\
@@ -65,12 +60,6 @@ rule pricing {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def unavailable(message: str) -> None:
     """Skip, saying what to install; under CI=true, fail instead."""
     if IN_CI:
@@ -81,7 +70,6 @@ def unavailable(message: str) -> None:
 @dataclass
 class Server:
     base: str
-    process: subprocess.Popen[str]
 
     def admin(self, method: str, path: str, body: Any = None) -> httpx.Response:
         return httpx.request(
@@ -94,38 +82,8 @@ def start_server(root: Path) -> Iterator[Server]:
     site.mkdir(parents=True)
     (site / "test.rules").write_text(RULES, encoding="utf-8")
     (site / "site.toml").write_text(f'origins = ["{SHOP}"]\n', encoding="utf-8")
-    port = free_port()
-    process = subprocess.Popen(
-        [POLITELY, "serve", str(root), "--store", "memory://", "--port", str(port)],
-        env={**os.environ, "POLITELY_ADMIN_TOKEN": TOKEN},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60  # a generous start-up bound, not a timing assertion
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"politely serve exited: {process.stderr.read() if process.stderr else ''}"
-                )
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("politely serve did not become ready")
-            time.sleep(0.1)
-        yield Server(base, process)
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    with serving(root, "--store", "memory://") as served:
+        yield Server(served.base)
 
 
 def start_browser() -> Iterator[Any]:

@@ -22,6 +22,7 @@ from browserkit import (
     start_browser,
     start_server,
 )
+from servicekit import TOKEN
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -384,17 +385,17 @@ def test_the_demo_agent_switch_uses_the_typed_token(browser: Any, server: Server
         visit.page.on("request", lambda r: calls.append(r) if r.url.endswith("/agents") else None)
         visit.page.goto(f"{server.base}/demo/pricing")
         html = visit.page.content()
-        assert "browser-test-admin-token" not in html  # never embedded
+        assert TOKEN not in html  # never embedded
         office = visit.page.get_by_role("complementary", name="Back office")
         office.get_by_label("Admin token").fill("wrong")
         office.get_by_label("Admin token").press("Tab")
         office.get_by_text("wrong token").wait_for()
-        office.get_by_label("Admin token").fill("browser-test-admin-token")
+        office.get_by_label("Admin token").fill(TOKEN)
         office.get_by_label("An agent is available").check()
         office.get_by_text("Sam is available").wait_for()
         assert calls[-1].method == "PUT"
         assert json.loads(calls[-1].post_data)["available"] == 1
-        assert calls[-1].headers["authorization"] == "Bearer browser-test-admin-token"
+        assert calls[-1].headers["authorization"] == f"Bearer {TOKEN}"
         office.get_by_label("An agent is available").uncheck()
         office.get_by_text("No agent available").wait_for()
         office.get_by_role("button", name="Why no invitation?").click()

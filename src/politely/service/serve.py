@@ -35,8 +35,8 @@ SQLITE_FILE = "politely.sqlite3"
 
 
 def choose_store(path: str, url: str | None) -> str:
-    """The store URL to serve with. The default is a SQLite file in PATH; while this
-    build has no SQLite store, the default falls back to memory:// (said on stderr)."""
+    """The store URL to serve with. The default is a SQLite file in PATH; when that
+    file cannot be opened (a read-only folder), memory://, said on stderr."""
     if url is not None:
         open_store(url).close()  # an explicit store that cannot open is an error
         return url
