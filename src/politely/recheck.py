@@ -211,6 +211,9 @@ def first_scheduled_tick(
 # A margin around the phases below: far above float rounding at Unix-time scale
 # (a quarter of a microsecond), far below anything a clock tells apart.
 PHASE_MARGIN = 1e-4
+# With more schedules than this, whole seconds always count as a threshold: asking
+# each one when it next changes would cost a tick more than recomputing.
+FEW_SCHEDULES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +331,8 @@ def _thresholds(
     `invitations.*`), cap, quiet period or gate measures from; a field that
     measures from another must add it here (tests/test_recheck_memo.py compares
     reuse with recomputing). `last_activity` is not one: ticks never end a session."""
-    if any(_changes_before(x, now, horizon) for x in rules.schedules):
+    schedules = rules.schedules
+    if len(schedules) > FEW_SCHEDULES or any(_changes_before(x, now, horizon) for x in schedules):
         yield math.floor(now)  # schedules open and close on whole seconds of the clock
     for t in (s.session_start, s.page_start, s.last_dismiss, s.last_chat_end):
         if t is not None:
