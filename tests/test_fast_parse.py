@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
+from politely import nodes as n
 from politely import parser
 from politely.lalr import FastParse
 from test_language_properties import (
@@ -37,10 +38,10 @@ SITE = "define engaged = session.pageviews >= 3 and page.dwell >= 20s\n" + "".jo
 
 def exact(value: Any) -> Any:
     """Everything a value holds, spans and positions included, as plain data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, n.Node):
         return (
             type(value).__name__,
-            *(exact(getattr(value, f.name)) for f in dataclasses.fields(value)),
+            *(exact(getattr(value, name)) for name in value.__struct_fields__),
         )
     if isinstance(value, tuple | list):
         return tuple(exact(v) for v in value)
