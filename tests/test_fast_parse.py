@@ -8,9 +8,9 @@ every field of every node and diagnostic instead.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 
@@ -50,7 +50,7 @@ def exact(value: Any) -> Any:
 
 def careful(text: str, path: str = "site.rules") -> parser.ParseResult:
     """The parse without the fast path: Lark's interactive parser, token by token."""
-    run = parser._Run(dataclasses.replace(parser._grammar(), fast=None), text, path)
+    run = parser._Run(msgspec.structs.replace(parser._grammar(), fast=None), text, path)
     run.parse_all()
     return run.result()
 
