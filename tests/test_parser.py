@@ -830,3 +830,15 @@ def test_every_child_span_lies_inside_its_parents_span(source: str) -> None:
                 yield from check(item, parent)
 
     assert list(check(program(source), None)) == []
+
+
+def test_nodes_compare_and_hash_by_meaning_not_by_span_or_wording() -> None:
+    here, there = n.Span(1, 1, 1, 9), n.Span(4, 2, 4, 30, 50, 78)
+    one = n.Cap(n.Number(1, here), "session", says_invitations=True, span=here)
+    same = n.Cap(n.Number(1, there), "session", says_invitations=False, span=there)
+    assert one == same
+    assert hash(one) == hash(same)
+    assert one != n.Cap(n.Number(2, here), "session", span=here)
+    assert n.Message("Hi", ("Hi",)) == n.Message("Hi", ()) != n.Message("Ho", ("Ho",))
+    assert n.Text("x") != n.Name("x")  # another kind of node never equals
+    assert repr(n.Number(1, there)) == "Number(value=1)"

@@ -11,10 +11,11 @@ what the formatter's round-trip law needs:
     True
 
 Structs rather than frozen dataclasses: msgspec makes a class in C, where
-`dataclass` writes and compiles its methods for each of the 35 classes, which
-was a fifth of `politely check`'s start-up; and a Struct is made faster, once
-per node the parser keeps. `Node` gives them what dataclasses' `compare=False`
-gave: equality, hash and repr that leave the span (and wording) out.
+`dataclass` writes and compiles methods for each class (the largest single
+cost of importing politely, paid by every `politely check`), and a Struct is
+made faster, once per node the parser keeps. `Node` gives them what
+dataclasses' `compare=False` gave: equality, hash and repr that leave the span
+(and wording) out.
 """
 
 from __future__ import annotations
