@@ -2,8 +2,8 @@
 
 The engine, pydantic, the stores and the service are for evaluating events;
 checking rules never imports them. (msgspec does load: the syntax tree's nodes
-are its Structs, cheaper to import than the dataclasses they replaced.) The front door (`politely.Engine`)
-imports each public name on first use.
+are its Structs, cheaper to import than the dataclasses they replaced.) The
+front door (`politely.Engine`) imports each public name on first use.
 """
 
 from __future__ import annotations
