@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from politely import simulate
+from politely import cli, simulate
 from politely.simulate import TrafficFile
 from test_simulate import SHOP, SITE, at, decisions, line, row, run, write_rules, write_traffic
 
@@ -432,3 +432,31 @@ def test_a_long_traffic_file_on_a_terminal_shows_its_progress_by_events(
     # 5 lines, 4 of them events: the percentage counts the events
     shown = [part for part in err.split("\r") if part.startswith("simulating: ")]
     assert shown == [f"simulating: {p}%" for p in (20, 40, 60, 80)]
+
+
+# --- one command built -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["check", "rules", "--bogus"], ["check"], ["fmt", "--nope"], ["simulate", "--help"]],
+    ids=["unrecognized", "missing", "unknown-option", "help"],
+)
+def test_building_only_the_asked_command_changes_no_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as alone:
+        cli.main(argv)
+    only = capsys.readouterr()
+    with pytest.raises(SystemExit) as full:
+        cli.build_parser().parse_args(argv)
+    every = capsys.readouterr()
+    assert (alone.value.code, only.out, only.err) == (full.value.code, every.out, every.err)
+
+
+def test_a_usage_error_after_a_command_lists_every_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["check", "rules", "--bogus"])
+    assert "usage: politely [-h] {check,fmt,simulate,explain,serve} ..." in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """`politely check` loads only what checking needs: a new process starts fast.
 
-The engine, pydantic, msgspec, the stores and the service are for evaluating
-events; checking rules never imports them. The front door (`politely.Engine`)
-imports each public name on first use.
+The engine, pydantic, the stores and the service are for evaluating events;
+checking rules never imports them. (msgspec does load: the syntax tree's nodes
+are its Structs, cheaper to import than the dataclasses they replaced.) The
+front door (`politely.Engine`) imports each public name on first use.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ NOT_FOR_CHECKING = (
     "pydantic",
     "fastapi",
     "starlette",
-    "msgspec",
     "sqlite3",
     "politely.engine",
     "politely.models",

@@ -8,12 +8,13 @@ every field of every node and diagnostic instead.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 
+from politely import nodes as n
 from politely import parser
 from politely.lalr import FastParse
 from test_language_properties import (
@@ -37,10 +38,10 @@ SITE = "define engaged = session.pageviews >= 3 and page.dwell >= 20s\n" + "".jo
 
 def exact(value: Any) -> Any:
     """Everything a value holds, spans and positions included, as plain data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, n.Node):
         return (
             type(value).__name__,
-            *(exact(getattr(value, f.name)) for f in dataclasses.fields(value)),
+            *(exact(getattr(value, name)) for name in value.__struct_fields__),
         )
     if isinstance(value, tuple | list):
         return tuple(exact(v) for v in value)
@@ -49,7 +50,7 @@ def exact(value: Any) -> Any:
 
 def careful(text: str, path: str = "site.rules") -> parser.ParseResult:
     """The parse without the fast path: Lark's interactive parser, token by token."""
-    run = parser._Run(dataclasses.replace(parser._grammar(), fast=None), text, path)
+    run = parser._Run(msgspec.structs.replace(parser._grammar(), fast=None), text, path)
     run.parse_all()
     return run.result()
 

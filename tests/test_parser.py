@@ -8,7 +8,6 @@ values below are written without them.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -766,9 +765,9 @@ PROGRAMS = [EVERY_CONSTRUCT, *(p.read_text(encoding="utf-8") for p in RULE_FILES
 def walk(value: object, trail: str = "program") -> Iterator[tuple[str, object]]:
     """Every value reachable from an AST node, with the attribute path to it."""
     yield trail, value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            yield from walk(getattr(value, field.name), f"{trail}.{field.name}")
+    if isinstance(value, n.Node):
+        for name in value.__struct_fields__:
+            yield from walk(getattr(value, name), f"{trail}.{name}")
     elif isinstance(value, tuple | list | frozenset | set):
         for i, item in enumerate(value):
             yield from walk(item, f"{trail}[{i}]")
@@ -815,7 +814,7 @@ def test_every_child_span_lies_inside_its_parents_span(source: str) -> None:
         ) <= (parent.end_line, parent.end_column)
 
     def check(node: object, parent: n.Span | None) -> Iterator[str]:
-        if dataclasses.is_dataclass(node) and not isinstance(node, type | n.Span):
+        if isinstance(node, n.Node):
             span = getattr(node, "span", None)
             if isinstance(span, n.Span):
                 if span == n.NO_SPAN:
@@ -823,11 +822,23 @@ def test_every_child_span_lies_inside_its_parents_span(source: str) -> None:
                 elif parent is not None and not inside(span, parent):
                     yield f"{type(node).__name__} {span} is outside {parent}"
                 parent = span
-            for field in dataclasses.fields(node):
-                if field.name != "span":
-                    yield from check(getattr(node, field.name), parent)
+            for name in node.__struct_fields__:
+                if name != "span":
+                    yield from check(getattr(node, name), parent)
         elif isinstance(node, tuple):
             for item in node:
                 yield from check(item, parent)
 
     assert list(check(program(source), None)) == []
+
+
+def test_nodes_compare_and_hash_by_meaning_not_by_span_or_wording() -> None:
+    here, there = n.Span(1, 1, 1, 9), n.Span(4, 2, 4, 30, 50, 78)
+    one = n.Cap(n.Number(1, here), "session", says_invitations=True, span=here)
+    same = n.Cap(n.Number(1, there), "session", says_invitations=False, span=there)
+    assert one == same
+    assert hash(one) == hash(same)
+    assert one != n.Cap(n.Number(2, here), "session", span=here)
+    assert n.Message("Hi", ("Hi",)) == n.Message("Hi", ()) != n.Message("Ho", ("Ho",))
+    assert n.Text("x") != n.Name("x")  # another kind of node never equals
+    assert repr(n.Number(1, there)) == "Number(value=1)"

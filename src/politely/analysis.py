@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from copy import copy
-from dataclasses import dataclass
 from typing import Literal, assert_never
+
+import msgspec
 
 from politely import nodes as n
 from politely.fields import AGENT_FIELDS, KNOWN_FIELDS
@@ -82,8 +83,7 @@ def depth(condition: n.Condition) -> int:
     return deepest
 
 
-@dataclass(frozen=True, slots=True)
-class Measure:
+class Measure(msgspec.Struct, frozen=True):
     """A condition's size with its defines written out, as the compiler sees it.
 
     `depth` counts `not`/`and`/`or` levels, `tests` the tests (a define used
@@ -191,8 +191,7 @@ def literal(value: n.Value) -> object:
             assert_never(value)
 
 
-@dataclass
-class _Bounds:
+class _Bounds(msgspec.Struct):
     """What a conjunction says about one field."""
 
     low: float = -math.inf

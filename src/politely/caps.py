@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from politely.state import InvitationLog, SitewideUsage
 
 Window = int | Literal["session", "visitor"]
 
 
-@dataclass(frozen=True, slots=True)
-class Cap:
+class Cap(msgspec.Struct, frozen=True):
     """At most `limit` invitations per `window`, of one rule or (rule None) all rules."""
 
     limit: int

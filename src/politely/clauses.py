@@ -9,16 +9,16 @@ its keyword, the syntax errors which token starts it (docs/language.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from politely import nodes as n
 
 Times = Literal["once", "many"] | None  # None: does not belong there
 
 
-@dataclass(frozen=True, slots=True)
-class ClauseSpec:
+class ClauseSpec(msgspec.Struct, frozen=True):
     node: type[n.Clause]
     keyword: str  # as written and formatted
     token: str  # the grammar's terminal for its first word

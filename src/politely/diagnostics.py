@@ -12,16 +12,16 @@ exclusive) so the renderer can underline it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from politely.nodes import Span
 
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
+class Diagnostic(msgspec.Struct, frozen=True):
     code: str
     message: str
     path: str
@@ -60,7 +60,7 @@ class Diagnostic:
         return self.severity == "error"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = msgspec.structs.asdict(self)
         data["hints"] = list(self.hints)
         return data
 

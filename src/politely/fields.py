@@ -12,10 +12,11 @@ Known fields are typed and checked before any rule runs; `visitor.X` and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from difflib import get_close_matches
 from functools import lru_cache
 from typing import Literal
+
+import msgspec
 
 FieldType = Literal["text", "number", "duration", "bool", "any"]
 
@@ -24,8 +25,7 @@ _UNBOUNDED = (-math.inf, math.inf)
 _COUNT = (0.0, math.inf)  # counts, durations, ages: never negative
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
+class FieldSpec(msgspec.Struct, frozen=True):
     """Everything known about a field, so the checker, generator and analysis agree.
 
     `load` is the generated Python that reads it (`{log}` stands for the
@@ -187,8 +187,7 @@ AGENT_FIELDS = frozenset(f.name for f in _FIELDS if f.agents)
 ATTRIBUTE_FIELDS = frozenset(f.name for f in _FIELDS if f.attribute)
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(msgspec.Struct, frozen=True):
     """A field path resolved against the schema: a spec, or why not and guesses."""
 
     spec: FieldSpec | None

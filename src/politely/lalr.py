@@ -17,9 +17,9 @@ the caller parses the file again the careful way, which does report them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from lark import Lark, Token
 from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
 from lark.parsers.lalr_analysis import Shift
@@ -38,8 +38,7 @@ def _require(condition: bool) -> None:
         raise _UnknownParserError
 
 
-@dataclass(frozen=True, slots=True)
-class _StateLexer:
+class _StateLexer(msgspec.Struct, frozen=True):
     """What Lark's lexer of one parser state knows, flattened for the loop."""
 
     patterns: tuple[Any, ...]  # compiled alternations, tried in order
@@ -51,8 +50,7 @@ class _StateLexer:
 _SHIFT = -1  # an action's first item: a shift, or the size of the rule it reduces
 
 
-@dataclass(frozen=True, slots=True)
-class FastParse:
+class FastParse(msgspec.Struct, frozen=True):
     """One grammar's lexers by parser state and its parse table; shared read-only.
 
     The table is Lark's, with plain keys: state → terminal or rule name →

@@ -1,4 +1,4 @@
-"""The syntax tree of a rules file: frozen dataclasses, each with its source span.
+"""The syntax tree of a rules file: frozen `msgspec.Struct`s, each with its source span.
 
 The parser builds these from Lark's tree; nothing downstream ever sees a
 `lark.Tree` or `lark.Token`. Spans are excluded from equality, so two programs
@@ -9,14 +9,23 @@ what the formatter's round-trip law needs:
     >>> written = parse("define a = page.dwell >= 90s").program
     >>> written == parse("define  a=page.dwell>=1m30s").program
     True
+
+Structs rather than frozen dataclasses: msgspec makes a class in C, where
+`dataclass` writes and compiles methods for each class (the largest single
+cost of importing politely, paid by every `politely check`), and a Struct is
+made faster, once per node the parser keeps. `Node` gives them what
+dataclasses' `compare=False` gave: equality, hash and repr that leave the span
+(and wording) out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field as _field
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any, ClassVar, NamedTuple
 from typing import Literal as TypingLiteral
-from typing import NamedTuple
+
+import msgspec
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -24,7 +33,7 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class Span(NamedTuple):
     """Where a node sits in its file: 1-based lines and columns, end exclusive.
 
-    A named tuple rather than a frozen dataclass: the parser makes one for every
+    A named tuple rather than a Struct: the parser makes one for every
     node and token it keeps, and a tuple is made several times faster.
     """
 
@@ -52,43 +61,65 @@ def keyword_span(span: Span, keyword: str) -> Span:
     )
 
 
+class Node(msgspec.Struct, frozen=True):
+    """A node: compared, hashed and shown by what it means, not by where it is
+    written (its `span`) or how it is worded (the fields its class names in
+    `wording`)."""
+
+    wording: ClassVar[tuple[str, ...]] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        meaning = _MEANING[type(self)]
+        return bool(meaning(self) == meaning(other))
+
+    def __hash__(self) -> int:
+        return hash(_MEANING[type(self)](self))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name != "span"
+        )
+        return f"{type(self).__qualname__}({shown})"
+
+
+# The fields each kind of node is compared by (filled in at the end of the module).
+_MEANING: dict[type[Node], Callable[[Node], Any]] = {}
+
+
 # --- values ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Number:
+class Number(Node, frozen=True):
     value: int | float
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Percent:
+class Percent(Node, frozen=True):
     """`50%`: the number 50, written so a reader sees a share."""
 
     value: int | float
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Duration:
+class Duration(Node, frozen=True):
     """A whole number of seconds, written `1h30m`."""
 
     seconds: int
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
+class Text(Node, frozen=True):
     """A string literal in a condition (already unescaped)."""
 
     value: str
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Boolean:
+class Boolean(Node, frozen=True):
     value: bool
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
 Value = Number | Percent | Duration | Text | Boolean
@@ -97,86 +128,76 @@ Value = Number | Percent | Duration | Text | Boolean
 # --- conditions --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(Node, frozen=True):
     """A dotted field path such as `page.dwell` or `visitor.cart_value`."""
 
     path: tuple[str, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
     @property
     def name(self) -> str:
         return ".".join(self.path)
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(Node, frozen=True):
     field: Field
     op: TypingLiteral["==", "!=", "<", "<=", ">", ">="]
     value: Value
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class InList:
+class InList(Node, frozen=True):
     field: Field
     values: tuple[Value, ...]
     negated: bool = False
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Matches:
+class Matches(Node, frozen=True):
     """`field matches "glob"`: the glob must match the whole string."""
 
     field: Field
     pattern: Text
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Contains:
+class Contains(Node, frozen=True):
     field: Field
     text: Text
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Bare:
+class Bare(Node, frozen=True):
     """A field standing alone, true only when its value is boolean true."""
 
     field: Field
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(Node, frozen=True):
     """The name of a `define`."""
 
     name: str
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Not:
+class Not(Node, frozen=True):
     operand: Condition
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class And:
+class And(Node, frozen=True):
     """Two or more operands; nested `and`s are flattened by the parser."""
 
     operands: tuple[Condition, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Or:
+class Or(Node, frozen=True):
     """Two or more operands; nested `or`s are flattened by the parser."""
 
     operands: tuple[Condition, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
 Test = Compare | InList | Matches | Contains | Bare
@@ -186,30 +207,28 @@ Condition = Test | Ref | Not | And | Or
 # --- messages ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(Node, frozen=True):
     """`{field}` or `{field or fallback}` inside a message."""
 
     field: Field
     fallback: str | None = None
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Node, frozen=True):
     """One `say` variant: its template text (string escapes decoded, literal braces
     still doubled, so `{{x}}` and `{x}` differ) and its parts (str or Slot)."""
 
     text: str
-    parts: tuple[str | Slot, ...] = _field(compare=False, default=())
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    parts: tuple[str | Slot, ...] = ()
+    wording: ClassVar[tuple[str, ...]] = ("parts",)
+    span: Span = NO_SPAN
 
 
 # --- schedules ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleWindow:
+class ScheduleWindow(Node, frozen=True):
     """Days (0 = Monday) and a local time range in minutes; end is exclusive.
 
     An end before the start crosses midnight: `22:00-02:00` on `fri` covers
@@ -219,101 +238,89 @@ class ScheduleWindow:
     days: frozenset[int]
     start: int
     end: int
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
+class Schedule(Node, frozen=True):
     windows: tuple[ScheduleWindow, ...]
     zone: Text | None = None
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
 # --- clauses -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(Node, frozen=True):
     """An identifier with its own span (rule names, event names)."""
 
     value: str
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class On:
+class On(Node, frozen=True):
     events: tuple[Name, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class When:
+class When(Node, frozen=True):
     condition: Condition
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Say:
+class Say(Node, frozen=True):
     messages: tuple[Message, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Priority:
+class Priority(Node, frozen=True):
     value: Number
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Cooldown:
+class Cooldown(Node, frozen=True):
     duration: Duration
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
 WindowKind = TypingLiteral["session", "visitor", "duration"]
 
 
-@dataclass(frozen=True, slots=True)
-class Cap:
+class Cap(Node, frozen=True):
     """`at most N [invitations] per WINDOW [sitewide]`."""
 
     count: Number
     window: WindowKind
     duration: Duration | None = None
     sitewide: bool = False
-    says_invitations: bool = _field(default=False, compare=False)  # wording only
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    says_invitations: bool = False
+    wording: ClassVar[tuple[str, ...]] = ("says_invitations",)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class During:
+class During(Node, frozen=True):
     schedule: Schedule
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Quiet:
+class Quiet(Node, frozen=True):
     duration: Duration
     after: TypingLiteral["dismiss", "chat"]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Only:
+class Only(Node, frozen=True):
     condition: Condition
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Never:
+class Never(Node, frozen=True):
     condition: Condition
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class SessionTimeout:
+class SessionTimeout(Node, frozen=True):
     duration: Duration
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
 Clause = (
@@ -325,32 +332,38 @@ Clause = (
 # --- items -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Define:
+class Define(Node, frozen=True):
     name: Name
     condition: Condition
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+class Policy(Node, frozen=True):
     clauses: tuple[Clause, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Node, frozen=True):
     name: Name
     clauses: tuple[Clause, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
 
 
 Item = Define | Policy | Rule
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+class Program(Node, frozen=True):
     """One parsed file."""
 
     items: tuple[Item, ...]
-    span: Span = _field(default=NO_SPAN, compare=False, repr=False)
+    span: Span = NO_SPAN
+
+
+def _compared_by(kind: type[Node]) -> Callable[[Node], Any]:
+    names = [name for name in kind.__struct_fields__ if name != "span" and name not in kind.wording]
+    if not names:
+        return lambda _node: ()
+    return attrgetter(*names) if len(names) > 1 else lambda node: (getattr(node, names[0]),)
+
+
+_MEANING.update((kind, _compared_by(kind)) for kind in Node.__subclasses__())

@@ -24,10 +24,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from copy import copy
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
+import msgspec
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import TerminalDef
@@ -71,8 +71,7 @@ _GROUP_DAYS = {
 _NOTHING = n.Program(())
 
 
-@dataclass(frozen=True, slots=True)
-class ParseResult:
+class ParseResult(msgspec.Struct, frozen=True):
     """A file's syntax tree and its diagnostics.
 
     `program` is None after a syntax error; `parsed` always holds every item
@@ -132,8 +131,7 @@ def _glued(previous: Token, token: Token) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Grammar:
+class _Grammar(msgspec.Struct, frozen=True):
     """The LALR parser, built once and shared read-only: its parse table, and the
     recipe for the callbacks that run a builder inside it (no parse tree is ever
     built). Each parse makes its own `_Builder` and callbacks (`callbacks`), so
@@ -503,8 +501,7 @@ def _next_item(text: str, at: int, start: int) -> int | None:
 # --- the builder: grammar rules → nodes ----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Spanned:
+class _Spanned(msgspec.Struct, frozen=True):
     """A value the builder passes up with its span (lists, windows, day sets)."""
 
     value: Any

@@ -8,8 +8,9 @@ one (docs/language.md lists the codes).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import assert_never
+
+import msgspec
 
 from politely import analysis
 from politely import nodes as n
@@ -21,8 +22,7 @@ from politely.language import cap_of, rule_events, visitor_caps
 Warn = Callable[..., None]
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
+class Site(msgspec.Struct, frozen=True):
     """What the checker collected from a site's files."""
 
     defines: Mapping[str, n.Define]

@@ -12,19 +12,31 @@ the source tree (`src/politely/../../grammar/`).
 
 from __future__ import annotations
 
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 GRAMMAR = "politely.lark"
 SOURCE_TREE_GRAMMAR = Path(__file__).resolve().parent.parent.parent / "grammar" / GRAMMAR
 
 
 def grammar_file() -> Traversable:
-    """Where the grammar is: the package's copy, else `grammar/` beside the source."""
-    packaged = files("politely") / GRAMMAR
-    if packaged.is_file():
-        return packaged
+    """Where the grammar is: the package's copy, else `grammar/` beside the source.
+
+    An installed package is a folder, so its copy is a plain file beside this
+    module; only a zipped package needs `importlib.resources` (slower to import
+    than a whole `politely check` of a small site takes to run)."""
+    beside = Path(__file__).with_name(GRAMMAR)
+    if beside.is_file():
+        return beside
+    if not Path(__file__).is_file():  # imported from an archive
+        from importlib.resources import files
+
+        packaged = files("politely") / GRAMMAR
+        if packaged.is_file():
+            return packaged
     if SOURCE_TREE_GRAMMAR.is_file():
         return SOURCE_TREE_GRAMMAR
     raise FileNotFoundError(

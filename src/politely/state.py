@@ -9,8 +9,9 @@ to and from stores encoded as bytes (`politely.codec`), never as objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import msgspec
 
 if TYPE_CHECKING:
     from politely.models import Decision
@@ -19,8 +20,7 @@ Count = tuple[str | None, int | None, str]  # a statistic: (rule, variant, what)
 AGENT_STATUS_TTL = 120.0  # seconds; an older status is unknown (docs/contract.md, section 4)
 
 
-@dataclass(frozen=True, slots=True)
-class AgentStatus:
+class AgentStatus(msgspec.Struct, frozen=True):
     online: int
     available: int
     queue_length: int
@@ -31,8 +31,7 @@ class AgentStatus:
         return now - self.at <= AGENT_STATUS_TTL
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(msgspec.Struct, frozen=True):
     reason: str
     until: float | None = None  # None: until lifted
     at: float = 0.0
@@ -42,8 +41,7 @@ class Block:
         return self.until is None or now < self.until
 
 
-@dataclass(frozen=True, slots=True)
-class InvitationRecord:
+class InvitationRecord(msgspec.Struct, frozen=True):
     """One invitation shown: when, which rule and variant, in which session."""
 
     id: str

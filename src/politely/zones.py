@@ -19,7 +19,6 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from difflib import get_close_matches
 from functools import cache, lru_cache
-from importlib.resources import files
 from pathlib import Path
 from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -131,6 +130,8 @@ def _country_zones() -> frozenset[str]:
     """The zones of the database's `zone.tab`, or none if it cannot be read."""
     places = [Path(p) / "zone.tab" for p in TZPATH]
     with suppress(ModuleNotFoundError):  # the tzdata package, when the system has none
+        from importlib.resources import files  # here: slow to import, rarely needed
+
         places.append(Path(str(files("tzdata").joinpath("zoneinfo", "zone.tab"))))
     for place in places:
         try:
