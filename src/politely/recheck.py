@@ -286,9 +286,10 @@ class RecheckMemo:
             return None
         fraction = elapsed - whole
         if fraction:
-            # Past the farthest first tick, no edge can move a tick that decides.
-            firsts = [k for k in (best, free) if k is not None]
-            horizon = at + max(firsts) + 1 if firsts else math.inf
+            # Past the first tick no edge can move a tick that decides (`free` is
+            # before it when both are found). With no first tick every tick decides,
+            # however soon the free one: a schedule opening past it may let a rule in.
+            horizon = at + best + 1 if best is not None else math.inf
             for t in _thresholds(rules, s, block, self.sitewide, at, horizon):
                 phase = (t - at) % 1.0
                 if phase <= fraction + PHASE_MARGIN or phase >= 1.0 - PHASE_MARGIN:
