@@ -6,9 +6,11 @@ engine against one that keeps nothing.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from politely import Engine, Event, check_sources, compile_rules
+from politely.durations import DAY
 from politely.recheck import RecheckMemo, first_ticks
 from politely.state import AgentStatus, InvitationLog, Snapshot, VisitorState
 
@@ -79,3 +81,69 @@ def test_a_site_ticking_when_told_is_invited_in_a_schedules_first_half_second() 
         told = engine.evaluate(Event(visitor="v", event="tick", at=O - 14.9 + got[-1]))
         answers.append((got, told.invitation.rule if told.invitation else None))
     assert answers[0] == answers[1] == ([30, 30, 15], "short_window")
+
+
+def _utc(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def _rechecks(source: str, events: list[tuple[str, str]]) -> list[list[int | None]]:
+    """What a reusing and a recomputing engine answer to the same page view and ticks."""
+    answers = []
+    for kind in (Engine, Forgetful):
+        engine = kind.from_source(source)
+        got = []
+        for event, when in events:
+            decision = engine.evaluate(Event(visitor="v", event=event, url="/", at=_utc(when)))
+            got.append(decision.recheck_in)
+        answers.append(got)
+    return answers
+
+
+# Mondays 09:00-10:00 UTC within the policy's 11:00-12:00 Berlin time: only in
+# summer time (from Sunday 29 March 2026), when Berlin is UTC+2.
+TWO_ZONES = """
+policy { during mon 11:00-12:00 in "Europe/Berlin" }
+rule summer_mondays {
+    when page.dwell >= 1s
+    say "Good morning!"
+    during mon 09:00-10:00
+}
+"""
+
+
+def test_a_null_recheck_of_two_schedules_is_asked_again_once_their_overlap_is_in_sight() -> None:
+    """Schedules are looked ahead 8 days: on Friday 20 March the first Monday
+    both open (30 March) is past that, so the answer is null; on Monday 23
+    March, the same state, it is in sight. A null found with the look-ahead
+    cut short is not the same answer later: the memo must not reuse it."""
+    events = [
+        ("page_view", "2026-03-20T12:00:00"),
+        ("tick", "2026-03-20T12:00:05"),
+        ("tick", "2026-03-23T10:00:00"),
+    ]
+    reusing, recomputing = _rechecks(TWO_ZONES, events)
+    assert recomputing == [None, None, 6 * DAY + 23 * 3600]  # Monday 30 March, 09:00 UTC
+    assert reusing == recomputing
+
+
+# Sunday 02:00-02:30 in Berlin does not exist on 29 March 2026 (clocks go from
+# 02:00 to 03:00): from the 22nd the next opening is two weeks away.
+NIGHT = """
+rule night_owls {
+    when page.dwell >= 1s
+    say "Up late?"
+    during sun 02:00-02:30 in "Europe/Berlin"
+}
+"""
+
+
+def test_a_null_recheck_across_a_skipped_hour_is_asked_again_once_the_opening_is_in_sight() -> None:
+    events = [
+        ("page_view", "2026-03-22T03:00:00"),
+        ("tick", "2026-03-22T03:00:05"),
+        ("tick", "2026-03-29T12:00:00"),
+    ]
+    reusing, recomputing = _rechecks(NIGHT, events)
+    assert recomputing == [None, None, 6 * DAY + 12 * 3600]  # Sunday 5 April, 00:00 UTC
+    assert reusing == recomputing
