@@ -14,7 +14,7 @@ from politely.durations import DAY
 from politely.recheck import RecheckMemo, first_ticks
 from politely.state import AgentStatus, InvitationLog, Snapshot, VisitorState
 
-O = 1_767_607_200.0  # Monday 2026-01-05 10:00:00 UTC: the schedule below opens
+OPENS = 1_767_607_200.0  # Monday 2026-01-05 10:00:00 UTC: the schedule below opens
 
 # `short_window` can fire only in the half second between the schedule opening
 # and 20 s of dwell; `agent_free` only if an agent frees up.
@@ -54,8 +54,8 @@ def test_a_schedule_opening_after_the_only_free_tick_still_counts_when_no_rule_c
     0.4 s later a tick lands inside that half second, past the schedule's
     opening 15 s on: the schedule's edge is a threshold although it lies past
     the free tick, because with no first tick every later tick decides."""
-    s = _on_page(O - 19.5)
-    at = O - 15.3
+    s = _on_page(OPENS - 19.5)
+    at = OPENS - 15.3
     snapshot = Snapshot(s, None, AgentStatus(1, 0, 0, 0.0, at), ())
     first = first_ticks(OPENING_RULES, s, snapshot, None, at, 30)
     assert first == (None, 1)
@@ -73,12 +73,13 @@ def test_a_site_ticking_when_told_is_invited_in_a_schedules_first_half_second() 
     answers = []
     for kind in (Engine, Forgetful):
         engine = kind(OPENING_RULES)
-        engine.set_agents(online=1, available=0, at=O - 30)
+        engine.set_agents(online=1, available=0, at=OPENS - 30)
         got = []
-        for event, t in (("page_view", O - 19.5), ("tick", O - 15.3), ("tick", O - 14.9)):
-            decision = engine.evaluate(Event(visitor="v", event=event, url="/", at=t))
+        for event, before in (("page_view", 19.5), ("tick", 15.3), ("tick", 14.9)):
+            at = OPENS - before
+            decision = engine.evaluate(Event(visitor="v", event=event, url="/", at=at))
             got.append(decision.recheck_in)
-        told = engine.evaluate(Event(visitor="v", event="tick", at=O - 14.9 + got[-1]))
+        told = engine.evaluate(Event(visitor="v", event="tick", at=OPENS - 14.9 + got[-1]))
         answers.append((got, told.invitation.rule if told.invitation else None))
     assert answers[0] == answers[1] == ([30, 30, 15], "short_window")
 
