@@ -6,13 +6,13 @@ engine against one that keeps nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from politely import Engine, Event, check_sources, compile_rules
 from politely.durations import DAY
 from politely.recheck import RecheckMemo, first_ticks
-from politely.state import AgentStatus, InvitationLog, Snapshot, VisitorState
+from politely.state import AgentStatus, InvitationLog, SitewideUsage, Snapshot, VisitorState
 
 OPENS = 1_767_607_200.0  # Monday 2026-01-05 10:00:00 UTC: the schedule below opens
 
@@ -148,3 +148,49 @@ def test_a_null_recheck_across_a_skipped_hour_is_asked_again_once_the_opening_is
     reusing, recomputing = _rechecks(NIGHT, events)
     assert recomputing == [None, None, 6 * DAY + 12 * 3600]  # Sunday 5 April, 00:00 UTC
     assert reusing == recomputing
+
+
+DWELL = compile_rules(check_sources({"site.rules": 'rule r { when page.dwell >= 20s say "Hi" }'}))
+
+
+def test_recheck_is_not_late_in_the_last_second_before_a_power_of_two() -> None:
+    """In the second before 2**31 (2038-01-19 03:14:08 UTC), `now + 1` rounds to
+    the coarser floats above, so a gate opening "at now + 1" measured from `now`
+    is a hair over one second: one tick later. A page 19.5 s old can invite at
+    the next tick (20.5 s): whatever the microseconds, the answer is 1. The memo
+    shifts the right answer there, so this is also where reusing and recomputing
+    would part."""
+    base = datetime.fromtimestamp(2**31 - 1, UTC)
+    for micros in range(0, 1_000_000, 9_973):
+        now = (base + timedelta(microseconds=micros)).timestamp()
+        s = _on_page(now - 19.5)
+        assert first_ticks(DWELL, s, Snapshot(s, None, None, ()), None, now) == (1, None), now
+
+
+CAPPED = compile_rules(
+    check_sources(
+        {
+            "site.rules": "policy { at most 1 invitation per 1m sitewide }\n"
+            'rule r { when page.dwell >= 5s say "Hi" }'
+        }
+    )
+)
+
+
+def test_a_sitewide_release_a_hair_past_the_first_tick_is_a_threshold_of_the_memo() -> None:
+    """Just below 2**31, the sitewide cap lets go at `at + 1` as floats add it,
+    which is 2**-22 s after one second from `at`: the first tick is 2. Half a
+    second later the release is half a second away, one tick: the release is
+    a threshold the memo must see (it is past the first tick's start)."""
+    at = 2.0**31 - 0.75 + 3 * 2**-22
+    release = at + 1
+    assert release - at > 1
+    s = _on_page(at - 10.25)
+    snapshot = Snapshot(s, None, None, (SitewideUsage(1, release, release),))
+    first = first_ticks(CAPPED, s, snapshot, release, at)
+    assert first == (2, None)
+    memo = RecheckMemo.of(CAPPED, s, snapshot, release, at, 30, *first)
+    later = at + 0.5
+    again = first_ticks(CAPPED, s, snapshot, release, later)
+    assert again == (1, None)
+    assert memo.shifted(CAPPED, s, snapshot, release, later, 30) in (None, again)
