@@ -128,19 +128,22 @@ def policy_ticks(
     """The future ticks at which the policy (and any block) would let a rule fire;
     with `free`, whatever the agent status would have to be."""
     policy = rules.policy
-    opens = now + 1  # the earliest moment every release below allows
+    # The first tick every release below allows, each measured from `now` (never
+    # as `now + 1`: near a power of two that sum rounds to a hair over a second).
+    lowest = 1
     block = snapshot.block
     if block is not None and block.active(now):
         if block.until is None:
             return ticks.EMPTY
-        opens = max(opens, block.until)
+        lowest = max(lowest, ticks.at_least(block.until - now))
     for reason in POLICY_GATES:
         opens_at = REASONS[reason].opens
         if opens_at is not None:
-            opens = max(opens, opens_at(rules, s, sitewide, now))
-    if opens == math.inf:
-        return ticks.EMPTY
-    gate = ticks.since(ticks.at_least(opens - now))
+            opens = opens_at(rules, s, sitewide, now)
+            if opens == math.inf:
+                return ticks.EMPTY
+            lowest = max(lowest, ticks.at_least(opens - now))
+    gate = ticks.since(lowest)
     agents = fresh_agents(snapshot, now)
     only = policy.only_free_window if free else policy.only_window
     never = policy.never_free_window if free else policy.never_window
@@ -344,7 +347,7 @@ def _changes_before(schedule: CompiledSchedule, now: float, horizon: float) -> b
 
 def _effective(sitewide: float | None, now: float) -> float | None:
     """The sitewide release as the gate sees it: before the first tick it is no edge."""
-    return sitewide if sitewide is not None and sitewide > now + 1 else None
+    return sitewide if sitewide is not None and sitewide - now > 1 else None
 
 
 def _thresholds(
