@@ -9,9 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import examples
 from politely import Engine, Event, check_sources, compile_rules
 from politely.durations import DAY
 from politely.recheck import RecheckMemo, first_ticks
+from politely.ruleset import RuleSet
 from politely.state import AgentStatus, InvitationLog, SitewideUsage, Snapshot, VisitorState
 
 OPENS = 1_767_607_200.0  # Monday 2026-01-05 10:00:00 UTC: the schedule below opens
@@ -194,3 +199,72 @@ def test_a_sitewide_release_a_hair_past_the_first_tick_is_a_threshold_of_the_mem
     again = first_ticks(CAPPED, s, snapshot, release, later)
     assert again == (1, None)
     assert memo.shifted(CAPPED, s, snapshot, release, later, 30) in (None, again)
+
+
+# A window a second or less wide at a schedule's opening (OPENING) or closing,
+# and a rule only the agents hold back: first ticks that hang on where one tick falls.
+CLOSING = compile_rules(
+    check_sources(
+        {
+            "site.rules": """
+rule last_moment {
+    when page.dwell >= 30s and page.dwell < 40s
+    say "Closing soon."
+    during mon-sun 10:00-11:00
+}
+rule agent_free {
+    when page.dwell >= 2s and agents.available > 0
+    say "An agent is free."
+}
+"""
+        }
+    )
+)
+CLOSES = OPENS + 3600
+# Where the window's dwell is reached: within a second of the edge, either side
+# (the window is then a second or less wide, or empty); and when the memo is
+# made: seconds around the edge, often before it, where the next ticks miss
+# the window. In ms.
+reached = st.integers(-1_000, 1_000).map(lambda n: n / 1000)
+made = st.one_of(st.integers(-20_000, -2_000), st.integers(-45_000, 5_000)).map(lambda n: n / 1000)
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(
+    st.sampled_from([(OPENING_RULES, OPENS, 20), (CLOSING, CLOSES, 30)]),
+    reached,
+    made,
+    st.sampled_from([None, 0, 1]),
+    st.sampled_from([1, 30]),
+    st.integers(0, 25),
+)
+def test_around_a_schedule_edge_a_memo_gives_what_recomputing_gives_or_declines(
+    site: tuple[RuleSet, float, int],
+    page: float,
+    anchor: float,
+    available: int | None,
+    agent_recheck: int,
+    whole: int,
+) -> None:
+    """A page whose window's dwell is reached within a second of a schedule's
+    opening or closing, a memo made seconds around it, agents free, busy or
+    unknown, asked later: with fractions just around the phases of the
+    page's start and of the edge, a few whole seconds on. The memo declines or
+    gives exactly the first ticks recomputing gives (`free` where it is looked for)."""
+    rules, edge, dwell = site
+    start = edge + page - dwell
+    at = max(start, edge + anchor)
+    s = _on_page(start)
+    agents = None if available is None else AgentStatus(1, available, 0, 0.0, at)
+    snapshot = Snapshot(s, None, agents, ())
+    first = first_ticks(rules, s, snapshot, None, at, agent_recheck)
+    memo = RecheckMemo.of(rules, s, snapshot, None, at, agent_recheck, *first)
+    phases = [(t - at) % 1.0 for t in (start, edge)]
+    fractions = {0.0} | {min(max(p + d, 0.0), 0.9999) for p in phases for d in (-0.0005, 0.0005)}
+    for later in (at + w + f for w in (0, 1, whole) for f in fractions):
+        found = memo.shifted(rules, s, snapshot, None, later, agent_recheck)
+        if found is not None:
+            expected = first_ticks(rules, s, snapshot, None, later, agent_recheck)
+            assert found[0] == expected[0], (at, later, found, expected)
+            if expected[0] is None or expected[0] > agent_recheck:
+                assert found[1] == expected[1], (at, later, found, expected)
