@@ -12,12 +12,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import test_recheck_memo as memo_tests
 from conftest import examples
 from politely import Engine, Event, check_sources, compile_rules
 from politely.durations import DAY
 from politely.recheck import RecheckMemo, first_ticks
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, InvitationLog, SitewideUsage, Snapshot, VisitorState
+from politely.stores import MemoryStore
 
 OPENS = 1_767_607_200.0  # Monday 2026-01-05 10:00:00 UTC: the schedule below opens
 
@@ -268,3 +270,91 @@ def test_around_a_schedule_edge_a_memo_gives_what_recomputing_gives_or_declines(
             assert found[0] == expected[0], (at, later, found, expected)
             if expected[0] is None or expected[0] > agent_recheck:
                 assert found[1] == expected[1], (at, later, found, expected)
+
+
+# --- instances sharing a store, retries, time going back ------------------------------------
+
+ids = st.one_of(st.none(), st.none(), st.sampled_from(["e1", "e2", "e3"]))
+# Mostly ticks, a few seconds apart: invitations made by one instance between two
+# ticks of another, which must not decide on the state it kept from before.
+KINDS = ["tick"] * 10 + ["page_view"] * 2 + ["invitation_dismissed", "chat_started", "chat_ended"]
+moves = st.sampled_from([*KINDS, "agents", "block", "unblock"]).flatmap(
+    lambda kind: st.tuples(st.just(kind), memo_tests.ARGUMENTS.get(kind, st.none()))
+)
+routed = st.lists(
+    st.tuples(
+        st.one_of(st.integers(0, 15), st.integers(-3, 0), st.integers(0, 400)),
+        st.integers(0, 999),
+        st.sampled_from(["v1", "v2"]),
+        moves,
+        st.integers(0, 2),  # which instance
+        ids,
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(routed, st.integers(0, 4).map(lambda day: day * 86400 + 7 * 3600), st.booleans())
+def test_instances_sharing_a_store_decide_as_one_that_recomputes(
+    steps: list[Any], offset: int, fractional: bool
+) -> None:
+    """Three remembering engines over one store, each event to any of them (so
+    each one's kept states go stale as the others write), with retried event
+    ids and times that sometimes go back a few seconds: the decisions are those
+    of one engine that keeps nothing over its own store."""
+    shared = MemoryStore()
+    instances = [Engine(memo_tests.RULES, store=shared) for _ in range(3)]
+    forgetful = Forgetful(memo_tests.RULES)
+    now = memo_tests.T0 + offset  # a weekday, 08:00 in Berlin: open
+    for one in (instances[0], forgetful):
+        one.set_agents(online=2, available=1, queue_wait=10.0, at=now)
+    for visitor in ("v1", "v2"):
+        landing = Event(visitor=visitor, event="page_view", url="/docs/a", at=now)
+        assert instances[0].evaluate(landing) == forgetful.evaluate(landing)
+    for gap, millis, visitor, (kind, arg), which, event_id in steps:
+        now += gap + (millis / 1000 if fractional else 0)
+        engine = instances[which]
+        if kind == "agents":
+            online, available, wait = arg
+            for one in (engine, forgetful):
+                one.set_agents(online=online, available=available, queue_wait=wait, at=now)
+        elif kind == "block":
+            for one in (engine, forgetful):
+                one.block(visitor, "test", until=now + arg, at=now)
+        elif kind == "unblock":
+            for one in (engine, forgetful):
+                one.unblock(visitor)
+        else:
+            event = Event(visitor=visitor, event=kind, url=arg, at=now, id=event_id)
+            assert engine.evaluate(event) == forgetful.evaluate(event), (now, visitor, kind)
+    assert instances[0].stats() == forgetful.stats()
+
+
+def test_an_invitation_another_instance_made_is_seen_by_one_that_kept_the_state() -> None:
+    """Instance `a` keeps the visitor's state from a tick; instance `b` invites
+    (the history changes, the profile does not); `a`'s next tick must decide on
+    the new history: no second invitation inside the policy's 3 minutes, and the
+    recheck a recomputing engine gives."""
+    shared = MemoryStore()
+    a, b = Engine(memo_tests.RULES, store=shared), Engine(memo_tests.RULES, store=shared)
+    forgetful = Forgetful(memo_tests.RULES)
+    now = memo_tests.T0 + 9 * 3600  # Monday 10:00 in Berlin
+    got = []
+    for one in (a, forgetful):
+        one.set_agents(online=2, available=1, queue_wait=10.0, at=now)
+    for engine, kind, later in (
+        (a, "page_view", 0),
+        (a, "tick", 10),
+        (b, "tick", 25),
+        (a, "tick", 30),
+    ):
+        event = Event(visitor="v", event=kind, url="/docs/a", at=now + later)
+        got.append(engine.evaluate(event))
+        assert got[-1] == forgetful.evaluate(event)
+    assert [d.invitation.rule if d.invitation else None for d in got] == [
+        None,
+        None,
+        "reading",
+        None,
+    ]
