@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 import test_recheck_memo as memo_tests
 from conftest import examples
 from politely import Engine, Event, check_sources, compile_rules
+from politely.caps import sitewide_release
 from politely.durations import DAY
-from politely.recheck import RecheckMemo, first_ticks
+from politely.recheck import FEW_SCHEDULES, RecheckMemo, first_ticks
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, InvitationLog, SitewideUsage, Snapshot, VisitorState
 from politely.stores import MemoryStore
@@ -358,3 +359,40 @@ def test_an_invitation_another_instance_made_is_seen_by_one_that_kept_the_state(
         "reading",
         None,
     ]
+
+
+# The synthetic site with nine more schedules, none of which changes for days.
+MANY = compile_rules(
+    check_sources(
+        {
+            "site.rules": memo_tests.SITE
+            + "".join(
+                f'rule elsewhere_{i} {{ when page.path matches "/elsewhere{i}*" '
+                f'say "x" during sun 0{i}:00-0{i}:30 in "Asia/Tokyo" }}\n'
+                for i in range(9)
+            )
+        }
+    )
+)
+
+
+def test_with_many_schedules_whole_seconds_of_the_clock_stay_a_threshold() -> None:
+    """Past FEW_SCHEDULES the memo no longer asks each schedule when it next
+    changes, so whole seconds of the clock must count as a threshold outright:
+    0.1005 s later (past the clock's phase of 0.1), the policy's opening at
+    08:00 moves a tick, and the memo must decline or agree; 0.05 s later it
+    still answers."""
+    assert len(MANY.schedules) > FEW_SCHEDULES
+    rules = MANY
+    _, snapshot, now0, _ = memo_tests._alone("clock")
+    s = snapshot.state
+    assert s is not None
+    opens = sitewide_release(snapshot.sitewide)
+    first = first_ticks(rules, s, snapshot, opens, now0, 1)
+    assert first == (None, 40)
+    memo = RecheckMemo.of(rules, s, snapshot, opens, now0, 1, *first)
+    now1 = now0 + 0.1005
+    again = first_ticks(rules, s, snapshot, opens, now1, 1)
+    assert again == (None, 39)
+    assert memo.shifted(rules, s, snapshot, opens, now1, 1) in (None, again)
+    assert memo.shifted(rules, s, snapshot, opens, now0 + 0.05, 1) == first
