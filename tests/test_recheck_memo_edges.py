@@ -19,7 +19,14 @@ from politely.caps import sitewide_release
 from politely.durations import DAY
 from politely.recheck import FEW_SCHEDULES, RecheckMemo, first_ticks
 from politely.ruleset import RuleSet
-from politely.state import AgentStatus, InvitationLog, SitewideUsage, Snapshot, VisitorState
+from politely.state import (
+    AgentStatus,
+    InvitationLog,
+    InvitationRecord,
+    SitewideUsage,
+    Snapshot,
+    VisitorState,
+)
 from politely.stores import MemoryStore
 
 OPENS = 1_767_607_200.0  # Monday 2026-01-05 10:00:00 UTC: the schedule below opens
@@ -396,3 +403,32 @@ def test_with_many_schedules_whole_seconds_of_the_clock_stay_a_threshold() -> No
     assert again == (None, 39)
     assert memo.shifted(rules, s, snapshot, opens, now1, 1) in (None, again)
     assert memo.shifted(rules, s, snapshot, opens, now0 + 0.05, 1) == first
+
+
+# TWO_ZONES, and a rule the policy's schedule alone governs, on a 10-day cooldown.
+TWO_ZONES_COOLING = compile_rules(
+    check_sources(
+        {
+            "site.rules": TWO_ZONES
+            + 'rule again { when page.dwell >= 1s say "Back again?" cooldown 10d }\n'
+        }
+    )
+)
+
+
+def test_a_first_tick_past_the_look_ahead_is_not_reused_when_another_search_stopped_short() -> None:
+    """On Friday 20 March `again` can fire on the first Monday opening after its
+    cooldown (6 April, 11:00 Berlin), and `summer_mondays` finds nothing within 8 days.
+    On Monday 23 March `summer_mondays` finds 30 March, sooner than `again`: a
+    first tick more than 8 days off, on a site with schedules, is not reused."""
+    s = _on_page(_utc("2026-03-20T11:59:00"))
+    assert s.log is not None
+    s.log.record(InvitationRecord("i", _utc("2026-03-20T11:59:30"), "again", 0, "~1"), 30 * DAY)
+    at, later = _utc("2026-03-20T12:00:00"), _utc("2026-03-23T10:00:00")
+    snapshot = Snapshot(s, None, None, ())
+    first = first_ticks(TWO_ZONES_COOLING, s, snapshot, None, at, 30)
+    assert first == (17 * DAY - 3 * 3600, None)  # Monday 6 April, 09:00 UTC
+    memo = RecheckMemo.of(TWO_ZONES_COOLING, s, snapshot, None, at, 30, *first)
+    again = first_ticks(TWO_ZONES_COOLING, s, snapshot, None, later, 30)
+    assert again == (6 * DAY + 23 * 3600, None)  # Monday 30 March, 09:00 UTC
+    assert memo.shifted(TWO_ZONES_COOLING, s, snapshot, None, later, 30) in (None, again)
