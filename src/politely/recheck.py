@@ -23,6 +23,10 @@ from politely.schedule import CompiledSchedule
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
 
 AGENT_RECHECK = 30  # seconds: how soon to ask again while agents alone hold a rule back
+LOOK_AHEAD = 8 * DAY  # how far past a rule's window opening its schedules are searched
+# A first tick not found within the look-ahead (there may be one past it): `first_ticks`
+# may answer it, `combine` reads it as none, a memo never reuses it (later it may be found).
+BEYOND = ticks.INF
 
 
 def recheck_in(
@@ -74,7 +78,9 @@ def combine(best: int | None, free: int | None, agent_recheck: int) -> int | Non
     never before `free`) when only agent status holds a rule back."""
     if best is not None and best <= agent_recheck:
         return best
-    if free is None:
+    if best == BEYOND:
+        best = None
+    if free is None or free == BEYOND:
         return best
     return max(free, agent_recheck) if best is None else min(best, max(free, agent_recheck))
 
@@ -96,7 +102,7 @@ def _first_tick(
     best = before
     found: int | None = None
     for rule in listening:
-        k = rule_first_tick(rules, rule, s, snapshot, gate, now, best, free=free)
+        k = _rule_tick(rules, rule, s, snapshot, gate, now, best, free=free)
         if k is not None and (best is None or k < best):
             best = found = k
             if k == 1:
@@ -122,19 +128,22 @@ def policy_ticks(
     """The future ticks at which the policy (and any block) would let a rule fire;
     with `free`, whatever the agent status would have to be."""
     policy = rules.policy
-    opens = now + 1  # the earliest moment every release below allows
+    # The first tick every release below allows, each measured from `now` (never
+    # as `now + 1`: near a power of two that sum rounds to a hair over a second).
+    lowest = 1
     block = snapshot.block
     if block is not None and block.active(now):
         if block.until is None:
             return ticks.EMPTY
-        opens = max(opens, block.until)
+        lowest = max(lowest, ticks.at_least(block.until - now))
     for reason in POLICY_GATES:
         opens_at = REASONS[reason].opens
         if opens_at is not None:
-            opens = max(opens, opens_at(rules, s, sitewide, now))
-    if opens == math.inf:
-        return ticks.EMPTY
-    gate = ticks.since(ticks.at_least(opens - now))
+            opens = opens_at(rules, s, sitewide, now)
+            if opens == math.inf:
+                return ticks.EMPTY
+            lowest = max(lowest, ticks.at_least(opens - now))
+    gate = ticks.since(lowest)
     agents = fresh_agents(snapshot, now)
     only = policy.only_free_window if free else policy.only_window
     never = policy.never_free_window if free else policy.never_window
@@ -158,6 +167,22 @@ def rule_first_tick(
 ) -> int | None:
     """The first future tick at which this rule could fire (with `free`: if the
     agent status let it), or None."""
+    k = _rule_tick(rules, rule, s, snapshot, gate, now, before, free=free)
+    return None if k == BEYOND else k
+
+
+def _rule_tick(
+    rules: RuleSet,
+    rule: CompiledRule,
+    s: VisitorState,
+    snapshot: Snapshot,
+    gate: ticks.Ticks,
+    now: float,
+    before: int | None,
+    *,
+    free: bool,
+) -> int | None:
+    """`rule_first_tick`, or BEYOND when its schedules were searched as far as they are."""
     window_of = (rule.free_window or rule.window) if free else rule.window
     if window_of is None:
         return None
@@ -180,7 +205,8 @@ def first_scheduled_tick(
     now: float,
     before: int | None = None,
 ) -> int | None:
-    """The first tick k >= 1 in `window` at which every schedule is open."""
+    """The first tick k >= 1 in `window` at which every schedule is open; BEYOND
+    when none is within the look-ahead (though one may be past it)."""
     for start, end in window:
         k = max(start, 1)
         if k >= end:
@@ -191,12 +217,12 @@ def first_scheduled_tick(
         while k < end:
             if before is not None and k >= before:
                 return None
-            if end >= ticks.INF and k - first_k > 8 * DAY:
-                return None  # only the weekly schedules change past first_k: never
+            if end >= ticks.INF and k - first_k > LOOK_AHEAD:
+                return BEYOND  # weekly schedules that DST (or zones) may yet bring together
             for schedule in schedules:
                 found = schedule.next_open(now + k)
                 if found is None:
-                    return None
+                    return BEYOND  # none within its look-ahead (a DST gap may skip a week)
                 opens = ticks.at_least(found[0] - now)
                 if opens > k:
                     k = opens
@@ -229,7 +255,9 @@ class RecheckMemo:
     by f and stays inside or outside every set as long as no threshold lies
     within f after an old tick: no threshold's phase (its distance past the
     old tick before it) in [0, f]. Either way the answer holds only while d is
-    less than it: what lies past a first tick was never looked at.
+    less than it: what lies past a first tick was never looked at. And a first
+    tick not found within the schedules' look-ahead (BEYOND) is never reused:
+    the look-ahead moves with the clock, so later it may be found.
     """
 
     at: float
@@ -284,11 +312,16 @@ class RecheckMemo:
         best, free = self.best, self.free
         if (best is not None and whole >= best) or (free is not None and whole >= free):
             return None
+        if best == BEYOND or free == BEYOND:
+            return None  # schedules were searched as far ahead of `at`, not of `now`
+        if best is not None and best > LOOK_AHEAD and rules.has_schedules:
+            return None  # another rule's search may have stopped short of it
         fraction = elapsed - whole
         if fraction:
-            # Past the farthest first tick, no edge can move a tick that decides.
-            firsts = [k for k in (best, free) if k is not None]
-            horizon = at + max(firsts) + 1 if firsts else math.inf
+            # Past the first tick no edge can move a tick that decides (`free` is
+            # before it when both are found). With no first tick every tick decides,
+            # however soon the free one: a schedule opening past it may let a rule in.
+            horizon = at + best + 1 if best is not None else math.inf
             for t in _thresholds(rules, s, block, self.sitewide, at, horizon):
                 phase = (t - at) % 1.0
                 if phase <= fraction + PHASE_MARGIN or phase >= 1.0 - PHASE_MARGIN:
@@ -307,14 +340,14 @@ def _changes_before(schedule: CompiledSchedule, now: float, horizon: float) -> b
     an interval cut at `next_open`'s own horizon counts as a change)."""
     found = schedule.next_open(now)
     if found is None:
-        return horizon > now + 8 * DAY  # next_open looks 8 days ahead
+        return horizon > now + LOOK_AHEAD  # next_open looks this far ahead
     start, end = found
     return (start if start > now else end) <= horizon
 
 
 def _effective(sitewide: float | None, now: float) -> float | None:
     """The sitewide release as the gate sees it: before the first tick it is no edge."""
-    return sitewide if sitewide is not None and sitewide > now + 1 else None
+    return sitewide if sitewide is not None and sitewide - now > 1 else None
 
 
 def _thresholds(
