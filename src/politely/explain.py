@@ -37,7 +37,7 @@ from politely.formatter import format_condition
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event
 from politely.reasons import REASONS, Reason
-from politely.recheck import AGENT_RECHECK, policy_ticks, rule_first_tick
+from politely.recheck import AGENT_RECHECK, fresh_agents, policy_ticks, rule_first_tick
 from politely.ruleset import CompiledRule, RuleSet
 from politely.state import AgentStatus, Snapshot, VisitorState
 
@@ -89,7 +89,7 @@ def explain(
     verdict = evaluate(rules, snapshot, event, now, agent_recheck=agent_recheck)
     decision = (applied or verdict).decision
     state = verdict.state or snapshot.state or VisitorState()
-    agents = snapshot.agents if snapshot.agents is not None and snapshot.agents.fresh(now) else None
+    agents = fresh_agents(snapshot, now)
     winner = decision.invitation.rule if decision.invitation is not None else None
     visitor_reason = _visitor_reason(event, state, decision)
     after = state  # "could fire" counts this event's invitation
@@ -103,7 +103,7 @@ def explain(
     for rule in rules.rules:
         could = None
         if not visitor_reason:
-            could = rule_first_tick(rules, rule, after, snapshot, gate, now)
+            could = rule_first_tick(rules, rule, after, agents, gate, now)
         status, detail, suppression = _status(
             rules,
             rule,

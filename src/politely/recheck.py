@@ -64,12 +64,16 @@ def first_ticks(
     listening = rules.listening("tick", s.page_path)
     if not listening:
         return None, None
-    best = _first_tick(rules, listening, s, snapshot, sitewide, now, None, free=False)
+    lowest = policy_lowest(rules, s, snapshot, sitewide, now)
+    if lowest is None:
+        return None, None
+    agents = fresh_agents(snapshot, now)
+    best = _first_tick(rules, listening, s, agents, lowest, now, None, free=False)
     if best is not None and best <= agent_recheck:
         return best, None
     if not rules.policy.reads_agents and all(r.free_window is None for r in listening):
         return best, None
-    free = _first_tick(rules, listening, s, snapshot, sitewide, now, best, free=True)
+    free = _first_tick(rules, listening, s, agents, lowest, now, best, free=True)
     return best, free
 
 
@@ -89,20 +93,20 @@ def _first_tick(
     rules: RuleSet,
     listening: Sequence[CompiledRule],
     s: VisitorState,
-    snapshot: Snapshot,
-    sitewide: float | None,
+    agents: AgentStatus | None,
+    lowest: int,
     now: float,
     before: int | None,
     *,
     free: bool,
 ) -> int | None:
-    gate = policy_ticks(rules, s, snapshot, sitewide, now, free=free)
+    gate = policy_window(rules, s, agents, lowest, now, free=free)
     if not gate:
         return None
     best = before
     found: int | None = None
     for rule in listening:
-        k = _rule_tick(rules, rule, s, snapshot, gate, now, best, free=free)
+        k = _rule_tick(rules, rule, s, agents, gate, now, best, free=free)
         if k is not None and (best is None or k < best):
             best = found = k
             if k == 1:
@@ -116,6 +120,57 @@ def fresh_agents(snapshot: Snapshot, now: float) -> AgentStatus | None:
     return agents if agents is not None and agents.fresh(now) else None
 
 
+# When each time-released policy gate opens, in the pipeline's order.
+_GATE_OPENS = tuple(
+    opens for opens in (REASONS[reason].opens for reason in POLICY_GATES) if opens is not None
+)
+
+
+def policy_lowest(
+    rules: RuleSet, s: VisitorState, snapshot: Snapshot, sitewide: float | None, now: float
+) -> int | None:
+    """The first tick at which the block and every time-released policy gate (caps,
+    quiet periods, the sitewide caps) allow an invitation; None for never. Agents
+    play no part, so `first_ticks` asks once for both of its passes."""
+    # Each release is measured from `now` (never as `now + 1`: near a power of
+    # two that sum rounds to a hair over a second).
+    lowest = 1
+    block = snapshot.block
+    if block is not None and block.active(now):
+        if block.until is None:
+            return None
+        lowest = max(lowest, ticks.at_least(block.until - now))
+    for opens_at in _GATE_OPENS:
+        opens = opens_at(rules, s, sitewide, now)
+        if opens == math.inf:
+            return None
+        lowest = max(lowest, ticks.at_least(opens - now))
+    return lowest
+
+
+def policy_window(
+    rules: RuleSet,
+    s: VisitorState,
+    agents: AgentStatus | None,
+    lowest: int,
+    now: float,
+    *,
+    free: bool = False,
+) -> ticks.Ticks:
+    """The ticks from `lowest` (`policy_lowest`) on at which the policy's `only
+    when` and `never when` let a rule fire, `agents` as conditions read them
+    (`fresh_agents`); with `free`, whatever the agent status would have to be."""
+    policy = rules.policy
+    gate = ticks.since(lowest)
+    only = policy.only_free_window if free else policy.only_window
+    never = policy.never_free_window if free else policy.never_window
+    if only is not None:
+        gate = ticks.both(gate, only(s, agents, now))
+    if never is not None:
+        gate = ticks.both(gate, ticks.invert(never(s, agents, now)))
+    return gate
+
+
 def policy_ticks(
     rules: RuleSet,
     s: VisitorState,
@@ -127,38 +182,17 @@ def policy_ticks(
 ) -> ticks.Ticks:
     """The future ticks at which the policy (and any block) would let a rule fire;
     with `free`, whatever the agent status would have to be."""
-    policy = rules.policy
-    # The first tick every release below allows, each measured from `now` (never
-    # as `now + 1`: near a power of two that sum rounds to a hair over a second).
-    lowest = 1
-    block = snapshot.block
-    if block is not None and block.active(now):
-        if block.until is None:
-            return ticks.EMPTY
-        lowest = max(lowest, ticks.at_least(block.until - now))
-    for reason in POLICY_GATES:
-        opens_at = REASONS[reason].opens
-        if opens_at is not None:
-            opens = opens_at(rules, s, sitewide, now)
-            if opens == math.inf:
-                return ticks.EMPTY
-            lowest = max(lowest, ticks.at_least(opens - now))
-    gate = ticks.since(lowest)
-    agents = fresh_agents(snapshot, now)
-    only = policy.only_free_window if free else policy.only_window
-    never = policy.never_free_window if free else policy.never_window
-    if only is not None:
-        gate = ticks.both(gate, only(s, agents, now))
-    if never is not None:
-        gate = ticks.both(gate, ticks.invert(never(s, agents, now)))
-    return gate
+    lowest = policy_lowest(rules, s, snapshot, sitewide, now)
+    if lowest is None:
+        return ticks.EMPTY
+    return policy_window(rules, s, fresh_agents(snapshot, now), lowest, now, free=free)
 
 
 def rule_first_tick(
     rules: RuleSet,
     rule: CompiledRule,
     s: VisitorState,
-    snapshot: Snapshot,
+    agents: AgentStatus | None,
     gate: ticks.Ticks,
     now: float,
     before: int | None = None,
@@ -166,8 +200,8 @@ def rule_first_tick(
     free: bool = False,
 ) -> int | None:
     """The first future tick at which this rule could fire (with `free`: if the
-    agent status let it), or None."""
-    k = _rule_tick(rules, rule, s, snapshot, gate, now, before, free=free)
+    agent status let it; `agents` as conditions read them, `fresh_agents`), or None."""
+    k = _rule_tick(rules, rule, s, agents, gate, now, before, free=free)
     return None if k == BEYOND else k
 
 
@@ -175,7 +209,7 @@ def _rule_tick(
     rules: RuleSet,
     rule: CompiledRule,
     s: VisitorState,
-    snapshot: Snapshot,
+    agents: AgentStatus | None,
     gate: ticks.Ticks,
     now: float,
     before: int | None,
@@ -187,16 +221,30 @@ def _rule_tick(
     if window_of is None:
         return None
     lowest = 1
-    for cap in rule.caps:
-        release = cap.release(s.log, s.session, now)
-        if release is None:
-            return None
-        lowest = max(lowest, ticks.at_least(release - now))
-    window = ticks.both(window_of(s, fresh_agents(snapshot, now), now), gate)
+    log = s.log
+    if log is not None:  # with no invitation yet, every cap allows one now
+        for cap in rule.caps:
+            release = cap.release(log, s.session, now)
+            if release is None:
+                return None
+            lowest = max(lowest, ticks.at_least(release - now))
+    window = ticks.both(window_of(s, agents, now), gate)
     if lowest > 1:
         window = ticks.both(window, ticks.since(lowest))
-    schedules = [x for x in (rule.schedule, rules.policy.schedule) if x is not None]
+    schedule, policy_schedule = rule.schedule, rules.policy.schedule
+    if schedule is None and policy_schedule is None:
+        return _first_in(window)
+    schedules = [x for x in (schedule, policy_schedule) if x is not None]
     return first_scheduled_tick(window, schedules, now, before)
+
+
+def _first_in(window: ticks.Ticks) -> int | None:
+    """The first tick k >= 1 in `window`: `first_scheduled_tick` with no schedule."""
+    for start, end in window:
+        k = max(start, 1)
+        if k < end:
+            return k
+    return None
 
 
 def first_scheduled_tick(
