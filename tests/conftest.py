@@ -1,4 +1,4 @@
-"""Shared test helpers: an injected clock, engines from source, CI strictness."""
+"""Shared test helpers: an injected clock, engines from source, the built wheel, CI strictness."""
 
 from __future__ import annotations
 
