@@ -336,8 +336,8 @@ def fill(store: politely.Store, site: str, rules: politely.RuleSet, n: int, now:
 
 
 def run_i(quick: bool = False) -> Table:
-    sizes = (10, 1000, 5000) if quick else (10, 1000, 10_000)
-    repeats = 300 if quick else 2000
+    sizes = (10, 100, 1000) if quick else (10, 1000, 10_000)
+    repeats = 100 if quick else 2000
     rules = politely.compile_rules(politely.check_sources({"site.rules": SITEWIDE}))
     table = Table(
         "I",

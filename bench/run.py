@@ -1,7 +1,7 @@
 """Run every politely benchmark, print markdown tables, write bench/results/latest.json.
 
     python bench/run.py            # the full run (a few minutes)
-    python bench/run.py --quick    # a smoke run of a few seconds: proves the scripts work
+    python bench/run.py --quick    # a smoke run of about a minute: proves the scripts work
     python bench/run.py --only C,D # some of them
 
 What each benchmark measures and why is in bench/README.md and in each

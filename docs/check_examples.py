@@ -6,8 +6,10 @@
   The latest ```rules block is saved as `site.rules`, the latest ```jsonl
   block as `traffic.jsonl`, for the commands that follow.
 - In a ```console block, each `$ command` is run (in the repository when it
-  names `rules`, else in a scratch folder holding those two files) and its
-  output must equal the lines under it.
+  names `rules`, else in a scratch folder holding those two files as they are
+  at that block) and its output must equal the lines under it. Each block gets
+  a folder of its own, so blocks run side by side, one per core: they are new
+  processes, and their start-up is most of this script's time.
 - The `>>>` examples of each page run as doctests; every rules text given to
   `Engine.from_source` must check without diagnostics and be canonical.
 
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import difflib
 import doctest
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import politely
@@ -44,16 +48,18 @@ def run(command: str, cwd: Path) -> str:
     return (done.stdout + done.stderr).rstrip("\n")
 
 
-def check_blocks(page: Path) -> int:
+def check_blocks(page: Path, pool: ThreadPoolExecutor) -> int:
     text = page.read_text(encoding="utf-8")
     problems = 0
+    files: dict[str, str] = {}  # what the scratch folder holds at this point of the page
+    consoles: list[Future[tuple[int, str]]] = []
     scratch = Path(tempfile.mkdtemp(prefix="politely-docs-"))
     try:
         for block in FENCE.finditer(text):
             kind, body = block.group(1), block.group(2)
             where = f"{page.name}:{text[: block.start()].count(chr(10)) + 1}"
             if kind == "rules":
-                (scratch / "site.rules").write_text(body, encoding="utf-8")
+                files["site.rules"] = body
                 following = text[block.end() :].lstrip()
                 shown = following.split("```")[1] if following.startswith("```console") else ""
                 if PARSER_ERROR.search(shown):
@@ -70,16 +76,28 @@ def check_blocks(page: Path) -> int:
                     problems += 1
                     print(f"{where}: errors {[d.code for d in errors]}")
             elif kind == "jsonl":
-                (scratch / "traffic.jsonl").write_text(body, encoding="utf-8")
+                files["traffic.jsonl"] = body
             elif kind == "console":
-                problems += check_console(body, where, scratch)
+                folder = scratch / str(len(consoles))
+                folder.mkdir()
+                for name, content in files.items():
+                    (folder / name).write_text(content, encoding="utf-8")
+                consoles.append(pool.submit(check_console, body, where, folder))
+        for console in consoles:  # in the page's order, whichever finished first
+            found, report = console.result()
+            problems += found
+            print(report, end="")
     finally:
+        for console in consoles:
+            console.cancel()
+        wait(consoles)  # nothing of this page still runs in `scratch`
         shutil.rmtree(scratch)
     return problems
 
 
-def check_console(body: str, where: str, scratch: Path) -> int:
-    problems = 0
+def check_console(body: str, where: str, scratch: Path) -> tuple[int, str]:
+    """The problems of one console block, and what to print about them."""
+    problems, report = 0, []
     lines = body.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("$ ")]
     for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
@@ -89,10 +107,10 @@ def check_console(body: str, where: str, scratch: Path) -> int:
         got = run(command, cwd)
         if got != expected:
             problems += 1
-            print(f"{where}: `{command}` prints something else:")
+            report.append(f"{where}: `{command}` prints something else:")
             diff = difflib.unified_diff(expected.splitlines(), got.splitlines(), lineterm="")
-            print("\n".join(f"    {line}" for line in diff))
-    return problems
+            report.extend(f"    {line}" for line in diff)
+    return problems, "".join(f"{line}\n" for line in report)
 
 
 def check_doctests(page: Path) -> int:
@@ -117,10 +135,11 @@ def check_doctests(page: Path) -> int:
 
 def main() -> int:
     problems = 0
-    for page in sorted(DOCS.glob("*.md")):
-        found = check_blocks(page) + check_doctests(page)
-        print(f"{page.name}: {'ok' if not found else f'{found} problem(s)'}")
-        problems += found
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for page in sorted(DOCS.glob("*.md")):
+            found = check_blocks(page, pool) + check_doctests(page)
+            print(f"{page.name}: {'ok' if not found else f'{found} problem(s)'}")
+            problems += found
     return 1 if problems else 0
 
 

@@ -1,10 +1,12 @@
-"""Shared test helpers: an injected clock, engines from source, CI strictness."""
+"""Shared test helpers: an injected clock, engines from source, the built wheel, CI strictness."""
 
 from __future__ import annotations
 
 import importlib
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +65,24 @@ class FakeClock:
     def advance(self, seconds: float) -> float:
         self.now += seconds
         return self.now
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per session (each build sets up an isolated
+    environment with the build backend: seconds that several packaging tests share)."""
+    pytest.importorskip("build")
+    out = tmp_path_factory.mktemp("dist")
+    root = Path(__file__).resolve().parent.parent
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (found,) = out.glob("*.whl")
+    return found
 
 
 @pytest.fixture

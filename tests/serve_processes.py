@@ -55,10 +55,10 @@ class Served:
         self.process.wait()
 
 
-def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+def launch(folder: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    """Start `politely serve` on a free port, without waiting for it."""
     port = free_port()
     handle, name = tempfile.mkstemp(prefix="politely-serve-", suffix=".log")
-    log = Path(name)
     process = subprocess.Popen(
         [POLITELY, "serve", str(folder), "--port", str(port), *args],
         env={**os.environ, "POLITELY_ADMIN_TOKEN": TOKEN, **(env or {})},
@@ -66,11 +66,15 @@ def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Served
         stderr=subprocess.STDOUT,
     )
     os.close(handle)
-    served = Served(f"http://127.0.0.1:{port}", process, log)
+    return Served(f"http://127.0.0.1:{port}", process, Path(name))
+
+
+def wait_ready(served: Served) -> Served:
+    """Until the server answers /readyz; fail the test if it exits or never does."""
     deadline = time.monotonic() + READY_WITHIN
     while True:
-        if process.poll() is not None:
-            pytest.fail(f"politely serve exited ({process.returncode}): {served.output()}")
+        if served.process.poll() is not None:
+            pytest.fail(f"politely serve exited ({served.process.returncode}): {served.output()}")
         try:
             if httpx.get(f"{served.base}/readyz", timeout=2).status_code == 200:
                 return served
@@ -80,6 +84,10 @@ def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Served
             served.stop()
             pytest.fail(f"politely serve did not become ready: {served.output()}")
         time.sleep(0.1)
+
+
+def start(folder: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    return wait_ready(launch(folder, *args, env=env))
 
 
 @contextmanager
@@ -94,10 +102,12 @@ def serving(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iter
 
 @contextmanager
 def all_serving(runs: Sequence[tuple[Path, Sequence[str]]]) -> Iterator[list[Served]]:
+    """Several servers, started side by side (each start-up is mostly imports)."""
     started: list[Served] = []
     try:
-        for folder, args in runs:
-            started.append(start(folder, *args))
+        started.extend(launch(folder, *args) for folder, args in runs)
+        for served in started:
+            wait_ready(served)
         yield started
     finally:
         for served in started:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely import analysis
 from politely import nodes as n
 
@@ -29,7 +30,7 @@ _condition = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(_condition, _condition)
 def test_a_gate_finds_what_contradiction_finds_in_the_conjunction(
     rule: n.Condition, gate: n.Condition

@@ -10,6 +10,7 @@ and the policy's `only`/`never` functions must say what the oracle says.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -82,6 +83,7 @@ def _atoms() -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache  # one strategy, not a new tree to validate at every draw
 def _conditions() -> st.SearchStrategy[str]:
     atom = _atoms()
     return st.one_of(

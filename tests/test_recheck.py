@@ -19,6 +19,7 @@ the told site does not ask again for it: the recheck assumes the status holds.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -672,6 +673,9 @@ def _atom_choices() -> list[st.SearchStrategy[str]]:
     ]
 
 
+# Cached: one strategy per depth. Built anew for each draw, Hypothesis validated the
+# whole tree every time, which was most of the property's run time.
+@functools.cache
 def conditions(depth: int = 2) -> st.SearchStrategy[str]:
     atom = st.one_of(*_atom_choices())
     if depth == 0:

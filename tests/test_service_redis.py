@@ -26,7 +26,9 @@ async def test_two_instances_on_one_redis_share_a_visitors_limit(
     url = redis_url(redis_kind)
     toml = '[rate_limits]\nper_visitor = "4/minute"\n'
     folder = site_folder(tmp_path, toml)
-    one, two = make_app(folder, store_url=url), make_app(folder, store_url=url)
+    # A budget long enough that a loaded machine never falls back to memory counters
+    # (a cluster client's first call discovers the slots): this test is about sharing.
+    one, two = (make_app(folder, store_url=url, store_budget=10) for _ in range(2))
     assert one.state.service.limiter.where == redis_kind
     event = {"event": "tick", "visitor": "v1"}
     async with running(one) as first, running(two) as second:

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from politely.errors import TrafficError
 from politely.evaluator import Verdict
 from politely.models import Decision, Event, Invitation
@@ -33,7 +34,11 @@ from politely.simulate import (
     parse_traffic_line,
 )
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 200 lines per property by default (generating these lines is most of their time);
+# the politely-long profile reads ten times as many.
+SETTINGS = settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 PATH = "traffic.jsonl"
 
 # --- generated traffic lines -------------------------------------------------------------------
