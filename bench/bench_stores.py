@@ -10,7 +10,12 @@ round trip to the server is counted (each packed send on a connection: a
 pipeline or a script call is one; the store's own count of sequential steps),
 per kind of decision: a tick that writes
 nothing (target 1), any other event (target 2), one with a sitewide claim
-(target 3 at most).
+(target 3 at most). Beside each Redis event a bare `PING` is timed twice,
+through the store's own redis-py client and on a raw socket (the floor:
+loopback, the server, the scheduler), so the store's share can be read
+against what one round trip costs in the same run. With hiredis installed
+Redis runs twice, interleaved: redis-py with hiredis (what `politely[redis]`
+installs) and with redis-py's own pure-Python packer and parser.
 
 I. The cost of a plain tick must not grow with the invitations inside a
 sitewide window: each store is filled with N invitations in a one-hour
