@@ -138,11 +138,13 @@ class RedisStore:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._connect()
+                    made = self._connect()
+                    # the scripts before the client: a thread that finds the client
+                    # (without the lock) finds its scripts too
                     self._scripts = {
-                        name: self._client.register_script(_script(name))
-                        for name in ("commit", "reserve")
+                        name: made.register_script(_script(name)) for name in ("commit", "reserve")
                     }
+                    self._client = made
                 client = self._client
         return client
 
