@@ -10,7 +10,12 @@ round trip to the server is counted (each packed send on a connection: a
 pipeline or a script call is one; the store's own count of sequential steps),
 per kind of decision: a tick that writes
 nothing (target 1), any other event (target 2), one with a sitewide claim
-(target 3 at most).
+(target 3 at most). Beside each Redis event a bare `PING` is timed twice,
+through the store's own redis-py client and on a raw socket (the floor:
+loopback, the server, the scheduler), so the store's share can be read
+against what one round trip costs in the same run. With hiredis installed
+Redis runs twice, interleaved: redis-py with hiredis (what `politely[redis]`
+installs) and with redis-py's own pure-Python packer and parser.
 
 I. The cost of a plain tick must not grow with the invitations inside a
 sitewide window: each store is filled with N invitations in a one-hour
@@ -155,6 +160,54 @@ class RoundTrips:
             self._restore()
 
 
+def without_hiredis(url: str) -> politely.Store | None:
+    """The same Redis store with redis-py's pure-Python packer and parser, as redis-py has
+    them when hiredis is not installed; None when hiredis is not installed (the plain
+    Redis row already is that)."""
+    from redis.utils import HIREDIS_AVAILABLE
+
+    if not HIREDIS_AVAILABLE:
+        return None
+    from redis._parsers import Encoder, _RESP2Parser  # RESP3 when the client asks for it
+    from redis.connection import PythonRespSerializer
+
+    from politely.stores.redis import open_redis
+
+    encode = Encoder("utf-8", "strict", False).encode
+    packer = PythonRespSerializer(6000, encode)  # 6000: redis-py's own buffer cutoff
+    return open_redis(url, parser_class=_RESP2Parser, command_packer=packer)
+
+
+class Ping:
+    """A bare round trip timed beside each event: `PING` through the store's own
+    redis-py client, and `PING` written and read on a raw socket of its own (the
+    floor: loopback, the server, the scheduler; no client library)."""
+
+    def __init__(self, store: Any) -> None:
+        self.client = store.client()
+        kwargs = self.client.connection_pool.connection_kwargs
+        self.raw = socket.create_connection((kwargs["host"], kwargs["port"]))
+        self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.client_ns: list[float] = []
+        self.raw_ns: list[float] = []
+
+    def __call__(self) -> None:
+        clock = time.perf_counter_ns
+        t0 = clock()
+        self.client.ping()
+        t1 = clock()
+        self.raw.sendall(b"*1\r\n$4\r\nPING\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            reply += self.raw.recv(64)
+        t2 = clock()
+        self.client_ns.append(t1 - t0)
+        self.raw_ns.append(t2 - t1)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 # --- H: the engine per store ------------------------------------------------------------------
 
 
@@ -165,6 +218,7 @@ class Run:
     times: list[float] = field(default_factory=list)
     trips: dict[str, list[int]] = field(default_factory=dict)  # kind of decision → per call
     store_ns: int = 0  # time inside the store's load, commit and count
+    ping: Ping | None = None  # Redis on one server: bare round trips beside each event
 
 
 def _trip_counter(store: object, sends: RoundTrips) -> Callable[[], int]:
@@ -234,9 +288,15 @@ def run_h(quick: bool = False) -> Table:
             if store is None:
                 missing.append(f"{label}: {why}")
                 continue
-            timed = Timed(store)
-            engine = politely.Engine(rules, store=timed, site=f"bench-{label}")  # type: ignore[arg-type]
-            runs.append(Run(label, engine))
+            variants = [(label, store)]
+            if label == "redis" and url is not None:
+                plain = without_hiredis(url)
+                if plain is not None:
+                    variants = [("redis (hiredis)", store), ("redis (no hiredis)", plain)]
+            for name, one in variants:
+                engine = politely.Engine(rules, store=Timed(one), site=f"bench-{name}")  # type: ignore[arg-type]
+                ping = Ping(one) if name.startswith("redis") and not one.cluster else None  # type: ignore[attr-defined]
+                runs.append(Run(name, engine, ping=ping))
         counting = RoundTrips()
         with counting:
             for b, start in enumerate(range(0, n_events, batch)):
@@ -250,18 +310,22 @@ def run_h(quick: bool = False) -> Table:
                     )
                     trips_so_far = _trip_counter(engine.store.store, counting)  # type: ignore[attr-defined]
                     for event in events[start : start + batch]:
+                        if run.ping is not None:
+                            run.ping()
                         before = trips_so_far()
                         t0 = clock()
                         decision = engine.evaluate(event)
                         t1 = clock()
                         run.times.append(t1 - t0)
-                        if run.label == "redis":
+                        if run.label.startswith("redis"):
                             trips = trips_so_far() - before
                             kind = _kind(engine, event, decision, trips > 1)
                             run.trips.setdefault(kind, []).append(trips)
         for run in runs:
             run.engine.store.close()
             run.store_ns = run.engine.store.ns  # type: ignore[attr-defined]
+            if run.ping is not None:
+                run.ping.close()
     memory = next((r for r in runs if r.label == "memory"), None)
     base = Sample(memory.times).median if memory else None
     for run in runs:
@@ -285,13 +349,36 @@ def run_h(quick: bool = False) -> Table:
         )
         table.data[run.label] = {
             "store_share": in_store / mean,
+            "mean_ns": mean,
             "median_ns": sample.median,
             "p99_ns": percentile(run.times, 99),
             "trips": {k: max(v) for k, v in run.trips.items()},
         }
+        if run.ping is not None:
+            for what, values in (
+                ("bare PING, redis-py", run.ping.client_ns),
+                ("bare PING, raw socket", run.ping.raw_ns),
+            ):
+                ping = Sample(values)
+                ping_mean = sum(values) / len(values)
+                table.add(
+                    f"{run.label}: {what}",
+                    f"{1e9 / ping_mean:,.0f}",
+                    fmt_ns(ping.median),
+                    fmt_ns(percentile(values, 99)),
+                    "",
+                    f"{fmt_ns(ping_mean)} (mean)",
+                    "",
+                    "1",
+                )
+                table.data[run.label][what] = {
+                    "mean_ns": ping_mean,
+                    "median_ns": ping.median,
+                    "p99_ns": percentile(values, 99),
+                }
         if run.label == "sqlite" and base:
             table.targets.append(Target("SQLite median vs memory", sample.median / base, 5, "x"))
-        if run.label == "redis":
+        if run.label in ("redis", "redis (hiredis)"):
             table.targets.append(Target("Redis p99", percentile(run.times, 99), 2e6, "ns"))
             worst = {k: max(v) for k, v in run.trips.items()}
             limits = {"tick writing nothing": 1, "other event": 2, "invitation (sitewide claim)": 3}
@@ -309,6 +396,14 @@ def run_h(quick: bool = False) -> Table:
         "the rest of each `Engine.evaluate` (politely's own work: decoding, deciding, "
         "encoding); the timing wrapper is on for every store alike."
     )
+    if any(run.ping is not None for run in runs):
+        table.notes.append(
+            "Before each Redis event a bare `PING` is timed through the store's own client, "
+            "then one on a raw socket of its own (no client library: loopback, the server and "
+            "the scheduler). With hiredis installed, Redis runs twice, interleaved: redis-py "
+            "with hiredis (what `politely[redis]` installs; its targets) and with its own "
+            "pure-Python packer and parser (what redis-py does without hiredis)."
+        )
     return table
 
 

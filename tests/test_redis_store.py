@@ -9,6 +9,7 @@ Redis (the Lua script mirrors `politely.stores.contract`).
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -384,6 +385,69 @@ def test_unsynchronised_threads_respect_a_session_cap(
     state = engine.visitor_state("v1")
     assert state is not None
     assert state.pageviews == 60
+
+
+# --- the client, opened by racing threads -----------------------------------------------------
+
+
+class SignallingLock:
+    """A lock that sets `waiting` when an acquirer finds it held (it then waits as usual)."""
+
+    def __init__(self, waiting: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self.waiting = waiting
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            self.waiting.set()
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_a_thread_that_finds_the_client_being_opened_finds_its_scripts(
+    redis_store: RedisStore,
+) -> None:
+    """One thread opens the client and is still registering its scripts when another
+    commits: the other waits for both, never sees the client without its scripts."""
+    registering, release, progress = threading.Event(), threading.Event(), threading.Event()
+
+    class SlowToRegister:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+        def register_script(self, source: str) -> Any:
+            registering.set()
+            release.wait()
+            return self._client.register_script(source)
+
+    store = RedisStore(lambda: SlowToRegister(redis_store._connect()), cluster=redis_store.cluster)
+    store._lock = SignallingLock(progress)  # type: ignore[assignment]
+    errors: list[BaseException] = []
+
+    def commit() -> None:
+        try:
+            assert store.commit("s", "v1", claim_write(0, 100.0, ())) is Outcome.APPLIED
+        except BaseException as error:  # the test reports it below
+            errors.append(error)
+        finally:
+            progress.set()  # it finished (or failed) without waiting for the lock
+
+    opener = threading.Thread(target=store.client)
+    opener.start()
+    registering.wait()
+    other = threading.Thread(target=commit)
+    other.start()
+    progress.wait()  # the other thread waits for the lock, or is already done
+    release.set()
+    opener.join()
+    other.join()
+    store.close()
+    assert errors == []
 
 
 # --- round trips ---------------------------------------------------------------------------

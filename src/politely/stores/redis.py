@@ -138,11 +138,13 @@ class RedisStore:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._connect()
+                    made = self._connect()
+                    # the scripts before the client: a thread that finds the client
+                    # (without the lock) finds its scripts too
                     self._scripts = {
-                        name: self._client.register_script(_script(name))
-                        for name in ("commit", "reserve")
+                        name: made.register_script(_script(name)) for name in ("commit", "reserve")
                     }
+                    self._client = made
                 client = self._client
         return client
 
@@ -225,13 +227,12 @@ class RedisStore:
                 assert isinstance(cap.window, int)
                 low, high = f"({_n(now - cap.window)}", _n(now)
                 pipe.zcount(sw, low, high)
-                # the limit-th newest in the window, and the (limit - 1)-th: when the
-                # cap releases now, and after one more invitation (caps.sitewide_usage)
-                pipe.zrevrangebyscore(sw, high, low, start=cap.limit - 1, num=1, withscores=True)
-                if cap.limit >= 2:
-                    pipe.zrevrangebyscore(
-                        sw, high, low, start=cap.limit - 2, num=1, withscores=True
-                    )
+                # the (limit - 1)-th and the limit-th newest in the window, in one command:
+                # when the cap releases after one more invitation, and now (caps.sitewide_usage)
+                start = max(cap.limit - 2, 0)
+                pipe.zrevrangebyscore(
+                    sw, high, low, start=start, num=cap.limit - start, withscores=True
+                )
             results = pipe.execute()
         (version, expires, profile, history, *seen), block, agents = results[:3]
         usage = []
@@ -240,16 +241,14 @@ class RedisStore:
             window = cap.window
             assert isinstance(window, int)
             count = int(next(rest))
-            held = next(rest)
-            second = next(rest) if cap.limit >= 2 else None
-            release = now if count < cap.limit else held[0][1] + window
+            newest = next(rest)  # [(limit - 1)-th, limit-th], or [limit-th] when limit is 1
+            release = now if count < cap.limit else newest[-1][1] + window
             if count + 1 < cap.limit:
                 after_one = now
             elif cap.limit == 1:
                 after_one = now + window
             else:
-                assert second is not None
-                after_one = second[0][1] + window
+                after_one = newest[0][1] + window
             usage.append(SitewideUsage(min(count, cap.limit), release, after_one))
         active = _block(block) if block is not None else None
         if active is not None and not active.active(now):
