@@ -27,13 +27,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import T0, FakeClock, examples
 from events import DAY, HOUR, MINUTE
 from politely import Decision, Engine, Event, check_sources, compile_rules
+from politely.recheck import LOOK_AHEAD
 from politely.ruleset import RuleSet
+from politely.schedule import CompiledSchedule, never_together
 
 LOOSE = "policy { at most 100 invitations per session }\n"
 
@@ -436,6 +438,39 @@ def test_rule_and_policy_schedules_that_never_overlap_are_never_rechecked(
     source = "policy { during sat 10:00-11:00 }\n"
     source += rule("page.dwell >= 2s", "during mon-fri 10:30-12:00")
     assert Visit(source, clock).view(0).recheck_in is None
+
+
+def test_schedules_of_two_zones_that_never_overlap_are_asked_again_at_the_look_ahead(
+    clock: FakeClock,
+) -> None:
+    """Of two zones, daylight saving could bring the windows together some week:
+    not certain never, so the answer is the look-ahead's end (early, never late),
+    not null."""
+    source = 'policy { during sat 10:00-11:00 in "Europe/Berlin" }\n'
+    source += rule("page.dwell >= 2s", 'during mon-fri 10:30-12:00 in "America/New_York"')
+    assert Visit(source, clock).view(0).recheck_in == LOOK_AHEAD
+
+
+_WINDOW = st.tuples(
+    st.frozensets(st.integers(0, 6), min_size=1),
+    st.integers(0, 24 * 60 - 1),
+    st.integers(1, 24 * 60),
+)
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(st.lists(_WINDOW, min_size=1, max_size=3), st.lists(_WINDOW, min_size=1, max_size=3))
+@example([(frozenset({0}), 23 * 60, 60)], [(frozenset({1}), 0, 30)])  # Monday night, Tuesday
+@example([(frozenset({6}), 22 * 60, 120)], [(frozenset({0}), 60, 90)])  # Sunday into Monday
+def test_never_together_is_exactly_no_minute_of_the_week_open_in_both(
+    first: list[tuple[frozenset[int], int, int]], second: list[tuple[frozenset[int], int, int]]
+) -> None:
+    """Against the definition: every minute of a week (UTC, no daylight saving),
+    asked of both schedules' `is_open` (windows past midnight included)."""
+    a, b = CompiledSchedule(tuple(first)), CompiledSchedule(tuple(second))
+    monday = 1767571200  # 2026-01-05 00:00 UTC
+    both = any(a.is_open(t) and b.is_open(t) for t in range(monday + 30, monday + 7 * DAY, MINUTE))
+    assert never_together(a, b) == (not both)
 
 
 @pytest.mark.parametrize(("viewed", "expected"), [(50, 10), (61, 2), (30, None), (119, None)])

@@ -17,7 +17,7 @@ from conftest import examples
 from politely import Engine, Event, check_sources, compile_rules
 from politely.caps import sitewide_release
 from politely.durations import DAY
-from politely.recheck import FEW_SCHEDULES, RecheckMemo, first_ticks
+from politely.recheck import FEW_SCHEDULES, LOOK_AHEAD, RecheckMemo, first_ticks
 from politely.ruleset import RuleSet
 from politely.state import (
     AgentStatus,
@@ -128,18 +128,20 @@ rule summer_mondays {
 """
 
 
-def test_a_null_recheck_of_two_schedules_is_asked_again_once_their_overlap_is_in_sight() -> None:
+def test_a_recheck_past_the_look_ahead_of_two_schedules_is_asked_again_in_sight() -> None:
     """Schedules are looked ahead 8 days: on Friday 20 March the first Monday
-    both open (30 March) is past that, so the answer is null; on Monday 23
-    March, the same state, it is in sight. A null found with the look-ahead
-    cut short is not the same answer later: the memo must not reuse it."""
+    both open (30 March) is past that, so the answer is "ask again in 8 days"
+    (never late; null would say never); on Monday 23 March, the same state, it
+    is in sight. An answer found with the look-ahead cut short is not the same
+    answer later: the memo must not reuse it."""
     events = [
         ("page_view", "2026-03-20T12:00:00"),
         ("tick", "2026-03-20T12:00:05"),
         ("tick", "2026-03-23T10:00:00"),
     ]
     reusing, recomputing = _rechecks(TWO_ZONES, events)
-    assert recomputing == [None, None, 6 * DAY + 23 * 3600]  # Monday 30 March, 09:00 UTC
+    assert recomputing == [LOOK_AHEAD, LOOK_AHEAD, 6 * DAY + 23 * 3600]  # Mon 30 Mar, 09:00 UTC
+    assert LOOK_AHEAD < 9 * DAY + 21 * 3600  # from Friday noon: early, not late
     assert reusing == recomputing
 
 
@@ -154,14 +156,16 @@ rule night_owls {
 """
 
 
-def test_a_null_recheck_across_a_skipped_hour_is_asked_again_once_the_opening_is_in_sight() -> None:
+def test_a_recheck_across_a_skipped_hour_is_asked_again_once_the_opening_is_in_sight() -> None:
+    """From the 22nd the next opening is 14 days off, past the look-ahead: "ask
+    again in 8 days" until the 29th, when it is in sight."""
     events = [
         ("page_view", "2026-03-22T03:00:00"),
         ("tick", "2026-03-22T03:00:05"),
         ("tick", "2026-03-29T12:00:00"),
     ]
     reusing, recomputing = _rechecks(NIGHT, events)
-    assert recomputing == [None, None, 6 * DAY + 12 * 3600]  # Sunday 5 April, 00:00 UTC
+    assert recomputing == [LOOK_AHEAD, LOOK_AHEAD, 6 * DAY + 12 * 3600]  # Sun 5 Apr, 00:00 UTC
     assert reusing == recomputing
 
 

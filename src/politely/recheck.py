@@ -25,7 +25,8 @@ from politely.state import AgentStatus, Block, Snapshot, VisitorState
 AGENT_RECHECK = 30  # seconds: how soon to ask again while agents alone hold a rule back
 LOOK_AHEAD = 8 * DAY  # how far past a rule's window opening its schedules are searched
 # A first tick not found within the look-ahead (there may be one past it): `first_ticks`
-# may answer it, `combine` reads it as none, a memo never reuses it (later it may be found).
+# may answer it, `combine` makes it the look-ahead itself (ask again then: never late),
+# a memo never reuses it (later it may be found).
 BEYOND = ticks.INF
 
 
@@ -82,10 +83,14 @@ def combine(best: int | None, free: int | None, agent_recheck: int) -> int | Non
     never before `free`) when only agent status holds a rule back."""
     if best is not None and best <= agent_recheck:
         return best
+    # Nothing found within the schedules' look-ahead: the first tick, if any, lies
+    # past it, so asking again at its end is never late (null would say never).
     if best == BEYOND:
-        best = None
-    if free is None or free == BEYOND:
+        best = LOOK_AHEAD
+    if free is None:
         return best
+    if free == BEYOND:
+        free = LOOK_AHEAD
     return max(free, agent_recheck) if best is None else min(best, max(free, agent_recheck))
 
 
@@ -234,6 +239,8 @@ def _rule_tick(
     schedule, policy_schedule = rule.schedule, rules.policy.schedule
     if schedule is None and policy_schedule is None:
         return _first_in(window)
+    if schedule is not None and policy_schedule is not None and rule.name in rules.apart:
+        return None  # never open together: no look-ahead could find a tick
     schedules = [x for x in (schedule, policy_schedule) if x is not None]
     return first_scheduled_tick(window, schedules, now, before)
 

@@ -28,7 +28,7 @@ from politely.codegen import (
 )
 from politely.durations import format_duration
 from politely.models import Decision, Event
-from politely.schedule import CompiledSchedule
+from politely.schedule import CompiledSchedule, never_together
 from politely.state import AgentStatus, VisitorState
 
 BucketTest = Callable[[VisitorState, Event, AgentStatus | None, float], list[int]]
@@ -336,6 +336,19 @@ class RuleSet:
     @property
     def has_schedules(self) -> bool:
         return bool(self.schedules)
+
+    @cached_property
+    def apart(self) -> frozenset[str]:
+        """The rules whose schedule and the policy's are never open at once: no
+        time can let them fire (`recheck_in` says never, not "ask again later")."""
+        policy = self.policy.schedule
+        if policy is None:
+            return frozenset()
+        return frozenset(
+            rule.name
+            for rule in self.rules
+            if rule.schedule is not None and never_together(rule.schedule, policy)
+        )
 
     @cached_property
     def _match_all(self) -> BucketTest:

@@ -112,6 +112,47 @@ class CompiledSchedule:
         return False
 
 
+def never_together(a: CompiledSchedule, b: CompiledSchedule) -> bool:
+    """Whether two schedules are never open at the same moment, for certain.
+
+    Of one zone, one wall clock reads both, so windows that share no minute of
+    the week never meet. Of two zones, daylight saving may bring them together
+    some weeks and not others: not certain, False.
+
+        >>> weekdays = CompiledSchedule(((frozenset(range(5)), 9 * 60, 17 * 60),), "UTC")
+        >>> saturday_night = CompiledSchedule(((frozenset({5}), 22 * 60, 2 * 60),), "UTC")
+        >>> never_together(weekdays, saturday_night)
+        True
+    """
+    if a.zone_name != b.zone_name:
+        return False
+    theirs = _week_minutes(b)
+    return not any(
+        start < other_end and other_start < end
+        for start, end in _week_minutes(a)
+        for other_start, other_end in theirs
+    )
+
+
+_WEEK = 7 * 24 * 60
+
+
+def _week_minutes(schedule: CompiledSchedule) -> list[tuple[int, int]]:
+    """The schedule's open minutes of the week (Monday 00:00 = 0), as `wall_open`
+    reads its windows: one that ends at or before it starts runs past midnight."""
+    spans = []
+    for days, start, end in schedule.windows:
+        for day in days:
+            base = day * 24 * 60
+            if start < end:
+                spans.append((base + start, base + end))
+            else:
+                spans.append((base + start, base + 24 * 60))
+                after = (base + 24 * 60) % _WEEK
+                spans.append((after, after + end))
+    return spans
+
+
 def _day_intervals(schedule: CompiledSchedule, day: int) -> Intervals:
     """Open intervals within UTC day `day`, as (starts, ends): the computation
     `CompiledSchedule.intervals` keeps."""
