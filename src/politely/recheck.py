@@ -237,21 +237,10 @@ def _rule_tick(
     if lowest > 1:
         window = ticks.both(window, ticks.since(lowest))
     schedule, policy_schedule = rule.schedule, rules.policy.schedule
-    if schedule is None and policy_schedule is None:
-        return _first_in(window)
     if schedule is not None and policy_schedule is not None and rule.name in rules.apart:
         return None  # never open together: no look-ahead could find a tick
     schedules = [x for x in (schedule, policy_schedule) if x is not None]
     return first_scheduled_tick(window, schedules, now, before)
-
-
-def _first_in(window: ticks.Ticks) -> int | None:
-    """The first tick k >= 1 in `window`: `first_scheduled_tick` with no schedule."""
-    for start, end in window:
-        k = max(start, 1)
-        if k < end:
-            return k
-    return None
 
 
 def first_scheduled_tick(
