@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -64,10 +64,36 @@ def server() -> Iterator[Server]:
     started.kill()
 
 
-def setup(server: Server) -> tuple[Engine, RedisStore, Armed]:
+StoreT = TypeVar("StoreT", bound=RedisStore)
+
+
+class Closing:
+    """Closes, after the test, every store given to it: a store's sockets to a server
+    the test stopped or killed would otherwise be closed by the garbage collector,
+    whose "unclosed socket" warning lands on whichever test runs then."""
+
+    def __init__(self) -> None:
+        self.stores: list[RedisStore] = []
+
+    def __call__(self, store: StoreT) -> StoreT:
+        self.stores.append(store)
+        return store
+
+
+@pytest.fixture
+def closing() -> Iterator[Closing]:
+    kept = Closing()
+    yield kept
+    for store in kept.stores:
+        store.close()
+
+
+def setup(server: Server, closing: Closing) -> tuple[Engine, RedisStore, Armed]:
     armed = Armed()
-    store = open_redis(
-        f"{server.url}?timeout=0.1&breaker={BREAKER}", connection_class=armed.connection_class
+    store = closing(
+        open_redis(
+            f"{server.url}?timeout=0.1&breaker={BREAKER}", connection_class=armed.connection_class
+        )
     )
     return Engine.from_source(ALWAYS, store=store), store, armed
 
@@ -87,8 +113,10 @@ def outage(engine: Engine, armed: Armed, name: str, calls: int = 20) -> list[Any
 
 
 @pytest.mark.parametrize("how", ["kill", "stop"])
-def test_an_outage_during_a_load_degrades_fails_fast_and_recovers(server: Server, how: str) -> None:
-    engine, store, armed = setup(server)
+def test_an_outage_during_a_load_degrades_fails_fast_and_recovers(
+    server: Server, how: str, closing: Closing
+) -> None:
+    engine, store, armed = setup(server, closing)
     assert view(engine, "before").invitation is not None
     armed.before_send = server.kill if how == "kill" else server.stop  # during the next load
     sent = armed.sent
@@ -108,8 +136,10 @@ def test_an_outage_during_a_load_degrades_fails_fast_and_recovers(server: Server
     assert not store.breaker_open
 
 
-def test_a_dead_server_costs_one_attempt_per_breaker_period(server: Server) -> None:
-    engine, store, armed = setup(server)
+def test_a_dead_server_costs_one_attempt_per_breaker_period(
+    server: Server, closing: Closing
+) -> None:
+    engine, store, armed = setup(server, closing)
     server.kill()
     for period in range(3):
         sent = armed.sent
@@ -119,10 +149,10 @@ def test_a_dead_server_costs_one_attempt_per_breaker_period(server: Server) -> N
     assert store.failures == 3
 
 
-def test_store_errors_come_from_the_redis_error(server: Server) -> None:
+def test_store_errors_come_from_the_redis_error(server: Server, closing: Closing) -> None:
     import redis
 
-    _, store, _ = setup(server)
+    _, store, _ = setup(server, closing)
     server.kill()
     with pytest.raises(StoreError) as raised:
         store.ping()
@@ -141,10 +171,10 @@ class CrashAfterReserve(RedisStore):
 
 
 def test_a_crash_between_reserve_and_commit_costs_a_slot_never_an_invitation(
-    server: Server,
+    server: Server, closing: Closing
 ) -> None:
-    healthy = open_redis(server.url)
-    crashing = CrashAfterReserve(healthy._connect, cluster=False)
+    healthy = closing(open_redis(server.url))
+    crashing = closing(CrashAfterReserve(healthy._connect, cluster=False))
     sitewide = (Cap(2, 60),)
 
     def write(visitor: str, at: float) -> Write:
@@ -229,13 +259,17 @@ def race(store: RedisStore, gated: Gated, callers: int) -> dict[str, str]:
     return got
 
 
-def test_after_the_pause_exactly_one_caller_probes_a_stopped_server(server: Server) -> None:
+def test_after_the_pause_exactly_one_caller_probes_a_stopped_server(
+    server: Server, closing: Closing
+) -> None:
     """The breaker's clock is injected: no sleeping, no timing asserted; network attempts
     are counted per thread at the connection."""
     gated = Gated()
     now = [0.0]
     plain = open_redis(f"{server.url}?timeout=0.1", connection_class=gated.connection_class)
-    store = RedisStore(plain._connect, cluster=False, breaker=BREAKER, clock=lambda: now[0])
+    store = closing(
+        RedisStore(plain._connect, cluster=False, breaker=BREAKER, clock=lambda: now[0])
+    )
     store.ping()
     server.stop()
     with pytest.raises(StoreError, match="failed"):
