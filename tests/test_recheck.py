@@ -451,6 +451,26 @@ def test_schedules_of_two_zones_that_never_overlap_are_asked_again_at_the_look_a
     assert Visit(source, clock).view(0).recheck_in == LOOK_AHEAD
 
 
+def test_explain_gives_a_rule_past_the_look_ahead_the_look_ahead_as_recheck_in_does(
+    clock: FakeClock,
+) -> None:
+    """`could_fire_in` is recheck_in for one rule: past the look-ahead it is the
+    look-ahead (not null, which would say the rule can never fire)."""
+    source = 'policy { during sat 10:00-11:00 in "Europe/Berlin" }\n'
+    source += rule("page.dwell >= 2s", 'during mon-fri 10:30-12:00 in "America/New_York"')
+    site = Visit(source, clock)
+    site.view(0)
+    (explained,) = site.engine.explain({"visitor": "v", "event": "tick"}).rules
+    assert explained.could_fire_in == LOOK_AHEAD
+    never = Visit(
+        "policy { during sat 10:00-11:00 }\n" + rule("page.dwell >= 2s", "during mon 10:30-12:00"),
+        clock,
+    )
+    never.view(0)
+    (explained,) = never.engine.explain({"visitor": "v", "event": "tick"}).rules
+    assert explained.could_fire_in is None  # one zone, no shared minute: truly never
+
+
 _WINDOW = st.tuples(
     st.frozensets(st.integers(0, 6), min_size=1),
     st.integers(0, 24 * 60 - 1),

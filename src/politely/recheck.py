@@ -205,9 +205,10 @@ def rule_first_tick(
     free: bool = False,
 ) -> int | None:
     """The first future tick at which this rule could fire (with `free`: if the
-    agent status let it; `agents` as conditions read them, `fresh_agents`), or None."""
+    agent status let it; `agents` as conditions read them, `fresh_agents`), or None.
+    Past the schedules' look-ahead it is the look-ahead, as in `combine`: never late."""
     k = _rule_tick(rules, rule, s, agents, gate, now, before, free=free)
-    return None if k == BEYOND else k
+    return LOOK_AHEAD if k == BEYOND else k
 
 
 def _rule_tick(
