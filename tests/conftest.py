@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +38,16 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.register_profile("politely-long", max_examples=1000, deadline=None)
 if os.environ.get("POLITELY_HYPOTHESIS") == "long":
     settings.load_profile("politely-long")
+
+
+# The session's own cache folder (the Lark parser, saved parses), inherited by every
+# process it starts: tests never read or write the user's, and every run starts empty.
+_CACHE = tempfile.mkdtemp(prefix="politely-test-cache-")
+os.environ["POLITELY_CACHE_DIR"] = _CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 def examples(count: int) -> int:
