@@ -19,7 +19,9 @@ node can be part of no reference cycle, and a 10,000-rule site's million
 nodes would otherwise be walked by every collection while they live (2.5 s
 of collections in one load of that site). `Node` gives them what
 dataclasses' `compare=False` gave: equality, hash and repr that leave the span
-(and wording) out.
+(and wording) out. Each is tagged with its class's name and encoded as an
+array (`tag`, `array_like`), so a parse result encodes to MessagePack and
+decodes back into the same classes (`politely.saved_parses`).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def keyword_span(span: Span, keyword: str) -> Span:
     )
 
 
-class Node(msgspec.Struct, frozen=True, gc=False):
+class Node(msgspec.Struct, frozen=True, gc=False, tag=True, array_like=True):
     """A node: compared, hashed and shown by what it means, not by where it is
     written (its `span`) or how it is worded (the fields its class names in
     `wording`)."""

@@ -34,7 +34,7 @@ from lark.lexer import TerminalDef
 from lark.parse_tree_builder import ParseTreeBuilder
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 
-from politely import analysis, gcpause, resources
+from politely import analysis, gcpause, resources, saved_parses
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
@@ -223,7 +223,8 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     A byte-order mark at the start is dropped: editors on Windows write one,
     and the writer cannot see it. A file parsed before with the same path and
     text is not parsed again (`PARSED`): reloading a site reparses only the
-    files that changed.
+    files that changed. A large file parsed by an earlier process is read back
+    from the user's cache folder instead (`politely.saved_parses`).
     """
     text = text.removeprefix(BOM)
     if len(text) > MAX_FILE_CHARS:
@@ -231,10 +232,15 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     key = ParseCache.key(text, path)
     found = PARSED.get(key)
     if found is None:
+        large = len(text) >= saved_parses.SAVE_FROM
         with gcpause.paused():  # the syntax tree is all live: nothing to collect
-            run = _Run(_grammar(), text, path)
-            run.parse_all()
-            found = run.result()
+            found = saved_parses.load(key) if large else None
+            if found is None:
+                run = _Run(_grammar(), text, path)
+                run.parse_all()
+                found = run.result()
+                if large:
+                    saved_parses.save(key, found)
         PARSED.put(key, found, len(text))
     return found
 

@@ -1,0 +1,132 @@
+"""Large files' parse results, saved between processes in the user's cache folder.
+
+Every `politely check`, `politely simulate` and `politely serve` is a new
+process, and parsing is most of loading a large site: a 1,000-rule file takes
+about half a second to parse and some 40 ms to read back. So once a file of at
+least `SAVE_FROM` characters is parsed, its result is saved under the digest of
+its path and text (`politely.parser.ParseCache.key`), and a later process that
+meets the same file reads the result instead of parsing it again. Smaller files
+parse faster than a file is read, and are never saved.
+
+- MessagePack through msgspec, decoded into the very classes the parser makes
+  (every node is a tagged Struct): decoding runs no code from the file, as
+  unpickling would, and a file that does not decode into a `ParseResult` is
+  not used.
+- Never stale: the files sit in a folder named by a digest of politely's own
+  source (and of msgspec's and Lark's versions), taken the first time this
+  process saves or reads. Another version, or an edited checkout, reads none of
+  them; the first save of a version removes the other versions' folders.
+- Bounded: at most `MAX_SAVED` files; saving one more removes the least
+  recently used ones (reading a file marks it used).
+- Written under a name of its own and moved in place in one step, so a process
+  starting at the same moment reads a whole file or none.
+- Never fails a load: no cache folder, one that cannot be written, or a damaged
+  file mean parsing as without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from contextlib import suppress
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import lark
+import msgspec
+
+from politely.lark_cache import cache_folder
+
+if TYPE_CHECKING:
+    from politely.parser import ParseResult
+
+SAVE_FROM = 20_000  # characters: smaller files are parsed faster than a saved one is read
+MAX_SAVED = 256  # files (a 1,000-rule file's result is about 2.3 MB)
+_SUFFIX = ".msgpack"
+
+
+@cache
+def version_digest() -> str:
+    """A digest of politely's source files and grammar and of msgspec's and Lark's
+    versions: any of them may change what a parse gives."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(f"{msgspec.__version__}\0{lark.__version__}".encode())
+    for source in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark")):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def folder() -> Path | None:
+    """This version's folder of saved parses, or None when there is no cache folder."""
+    base = cache_folder()
+    return None if base is None else base / "parses" / version_digest()
+
+
+def load(key: bytes) -> ParseResult | None:
+    """The result saved under `key`, or None when there is none or it cannot be read."""
+    saved = folder()
+    if saved is None:
+        return None
+    path = saved / (key.hex() + _SUFFIX)
+    try:
+        result = _decoder().decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):  # none yet, unreadable, damaged or another shape
+        return None
+    with suppress(OSError):
+        os.utime(path)  # used: the last to be removed
+    return result
+
+
+def save(key: bytes, result: ParseResult) -> None:
+    """Save `result` under `key` in one step, then keep the folder within its bound."""
+    saved = folder()
+    if saved is None:
+        return
+    path = saved / (key.hex() + _SUFFIX)
+    temporary = saved / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
+    try:
+        encoded = msgspec.msgpack.encode(result)
+    except OverflowError:  # a number past MessagePack's 64 bits: parse it again next time
+        return
+    try:
+        if not saved.is_dir():
+            saved.mkdir(parents=True, exist_ok=True)
+            _remove_other_versions(saved)
+        temporary.write_bytes(encoded)
+        os.replace(temporary, path)
+        _keep_bound(saved)
+    except OSError:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
+@cache
+def _decoder() -> msgspec.msgpack.Decoder[ParseResult]:
+    from politely.parser import ParseResult
+
+    return msgspec.msgpack.Decoder(ParseResult)
+
+
+def _remove_other_versions(saved: Path) -> None:
+    for other in saved.parent.iterdir():
+        if other != saved:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def _keep_bound(saved: Path) -> None:
+    """Remove the least recently used files past `MAX_SAVED`."""
+    files = [p for p in saved.iterdir() if p.suffix == _SUFFIX]
+    if len(files) <= MAX_SAVED:
+        return
+    used: list[tuple[float, Path]] = []
+    for path in files:
+        with suppress(OSError):  # removed by another process meanwhile
+            used.append((path.stat().st_mtime, path))
+    used.sort()
+    for _, path in used[: len(used) - MAX_SAVED]:
+        with suppress(OSError):
+            path.unlink()
