@@ -14,9 +14,14 @@ parse cache. A load is what `Engine.from_path`, `politely check` or a service's
 reload pays: parse + check + compile.
 
 - **cold, new process**: a fresh interpreter runs `check_path` + `compile_rules`
-  on the site's folder (written to a temporary folder): nothing is cached, and
-  the LALR parser is built by the first parse, inside the time. Its peak RSS
-  (`ru_maxrss`) is the memory figure. Imports are timed apart.
+  on the site's folder (written to a temporary folder) with a cache folder of
+  its own (`POLITELY_CACHE_DIR`) that holds only the LALR parser, as on a
+  machine where politely has run before: no file of the site has been parsed,
+  so every one is parsed (and saved, `politely.saved_parses`) inside the time.
+  Its peak RSS (`ru_maxrss`) is the memory figure. Imports are timed apart.
+- **restart, new process**: the same again on the cache folder the cold
+  process left: every file's parse is read back, as a service restarting
+  on unchanged rules or a second `politely check` does.
 - **first load in this process**: the three stages after emptying the parse
   and check caches (`parser.PARSED`, `checker.CHECKED`), the parser already built.
 - **reload, unchanged**: the same files again while the rule set of the first
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +53,7 @@ from harness import Sample, Table, Target, fmt_ns
 from politely import checker
 from politely.checker import check_sources
 from politely.compiler import COMPILED, compile_rules
+from politely.lark_cache import CACHE_DIR_VARIABLE
 from politely.parser import PARSED, parse
 from politely.ruleset import RuleSet
 from workload import site_source
@@ -115,33 +122,73 @@ def _stages(sources: Mapping[str, str]) -> tuple[RuleSet, float, float, float, f
 
 
 def _forget() -> None:
-    """Empty every cache a load consults, as a new process starts."""
+    """Empty every cache a load consults, the saved parses included (this process's
+    cache folder is a temporary one, `run`), as a first start does."""
     PARSED.clear()
     checker.CHECKED.clear()
     COMPILED.clear()
+    shutil.rmtree(Path(os.environ[CACHE_DIR_VARIABLE], "parses"), ignore_errors=True)
 
 
-def _cold(sources: Mapping[str, str], n_rules: int) -> dict[str, Any]:
-    """One load of the site in a fresh interpreter (its files in a temporary folder)."""
+def _child_env(cache: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        CACHE_DIR_VARIABLE: str(cache),
+        "PYTHONPATH": _PACKAGE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+
+
+def _parser_only(folder: Path) -> Path:
+    """A cache folder holding only the LALR parser, written by a process of its own."""
+    cache = folder / "parser-only"
+    warm = "from politely.parser import parse; parse('rule w { when page.dwell >= 1s say \"up\" }')"
+    subprocess.run([sys.executable, "-c", warm], check=True, env=_child_env(cache))
+    return cache
+
+
+def _cold_and_restart(
+    sources: Mapping[str, str], n_rules: int, parser_only: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A cold load of the site in a fresh interpreter (its files and a copy of the
+    parser-only cache folder in a temporary folder), then a restart on what it saved."""
     with tempfile.TemporaryDirectory(prefix="politely-bench-a-") as folder:
+        site = Path(folder, "site")
+        site.mkdir()
         for path, text in sources.items():
-            Path(folder, Path(path).name).write_text(text, encoding="utf-8")
-        done = subprocess.run(
-            [sys.executable, "-c", _COLD, folder],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={
-                **os.environ,
-                "PYTHONPATH": _PACKAGE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-            },
-        )
+            Path(site, Path(path).name).write_text(text, encoding="utf-8")
+        cache = Path(folder, "cache")
+        shutil.copytree(parser_only, cache)
+        cold, restart = (_child_load(site, n_rules, cache) for _ in range(2))
+    return cold, restart
+
+
+def _child_load(site: Path, n_rules: int, cache: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD, str(site)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_child_env(cache),
+    )
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["rules"] == n_rules, found
     return found
 
 
 def run(quick: bool = False) -> Table:
+    with tempfile.TemporaryDirectory(prefix="politely-bench-a-cache-") as scratch:
+        previous = os.environ.get(CACHE_DIR_VARIABLE)
+        os.environ[CACHE_DIR_VARIABLE] = str(Path(scratch, "this-process"))
+        try:
+            return _run(quick, _parser_only(Path(scratch)))
+        finally:
+            if previous is None:
+                del os.environ[CACHE_DIR_VARIABLE]
+            else:
+                os.environ[CACHE_DIR_VARIABLE] = previous
+
+
+def _run(quick: bool, parser_only: Path) -> Table:
     small, large = (200, 500) if quick else (1000, 10_000)
     reps = {small: 2 if quick else 5, large: 1}
     cold_reps = {small: 1 if quick else 3, large: 1}
@@ -157,7 +204,12 @@ def run(quick: bool = False) -> Table:
         sources = site_files(n_rules)
         last = list(sources)[-1]
         edited = {**sources, last: sources[last] + "\n"}
-        cold = [_cold(sources, n_rules) for _ in range(cold_reps[n_rules])]
+        pairs = [
+            _cold_and_restart(sources, n_rules, parser_only) for _ in range(cold_reps[n_rules])
+        ]
+        cold = [c for c, _ in pairs]
+        restart = Sample([float(r["load_ns"]) for _, r in pairs])
+        restart_cpu = Sample([float(r["load_cpu_ns"]) for _, r in pairs])
         parse_ns, check_ns, compile_ns, first, first_cpu = [], [], [], [], []
         warm, warm_cpu, changed, changed_cpu = [], [], [], []
         for _ in range(reps[n_rules]):
@@ -192,6 +244,11 @@ def run(quick: bool = False) -> Table:
                 cold_cpu.values,
             ),
             ("  imports of that process, apart", import_ns, ""),
+            (
+                "**restart, new process** (the same, every parse saved by the cold one)",
+                restart,
+                restart_cpu.values,
+            ),
             ("first load in a running process (the three above)", Sample(first), first_cpu),
             ("**reload, unchanged** (rule set in use)", Sample(warm), warm_cpu),
             ("reload, one byte of one file changed", Sample(changed), changed_cpu),
@@ -207,6 +264,7 @@ def run(quick: bool = False) -> Table:
             "check_ns": check_ns,
             "compile_ns": compile_ns,
             "cold": cold,
+            "restart": [r for _, r in pairs],
             "first_ns": first,
             "first_cpu_ns": first_cpu,
             "reload_ns": warm,
@@ -226,8 +284,11 @@ def run(quick: bool = False) -> Table:
     table.notes.append(
         f"Sites from workload.site_source split into files of {RULES_PER_FILE:,} rules. "
         f"Cold: {cold_reps[small]} and {cold_reps[large]} new processes, each loading the "
-        "site's folder once (the LALR parser built inside the time); imports are timed "
-        f"apart. In this process, {reps[small]} and {reps[large]} repetitions of: a "
+        "site's folder once with a cache folder holding only the LALR parser, so every "
+        "file is parsed (and saved) inside the time; imports are timed apart. Restart: "
+        "one more process on the folder each cold one left, every parse read back "
+        "(politely.saved_parses). In this process (its own empty cache folder), "
+        f"{reps[small]} and {reps[large]} repetitions of: a "
         "first load stage by stage with every cache emptied (the parse of every file, "
         "then `check_sources`, which the parse cache answers, then `compile_rules`), a "
         "reload of the same files "
