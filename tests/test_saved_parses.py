@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from politely import parser, saved_parses
+from conftest import T0
+from politely import Engine, checker, parser, saved_parses
+from politely.compiler import COMPILED, compile_rules
 from politely.lark_cache import CACHE_DIR_VARIABLE
 from test_fast_parse import SITE, exact
 
@@ -179,3 +181,38 @@ def test_a_folder_that_cannot_be_written_parses_as_without_it(
     parser.PARSED.clear()
     assert parser.parse(LARGE, "site.rules").program is not None
     assert saved_parses.load(parser.ParseCache.key(LARGE, "site.rules")) is None
+
+
+def test_a_site_read_back_checks_and_decides_as_the_site_parsed(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing downstream tells a read-back tree from a parsed one: the same
+    diagnostics (spans, pestering warnings) and the same decisions."""
+    valid = SITE + SITE.split("\n", 1)[1].replace("rule r", "rule s")
+    broken = {"a.rules": LARGE, "b.rules": valid.replace("page.dwell >= 1", "page.dwel >= 1")}
+
+    def load() -> tuple[Any, ...]:
+        checker.CHECKED.clear()
+        COMPILED.clear()
+        result = checker.check_sources({"site.rules": valid})
+        engine = Engine(compile_rules(result), clock=lambda: T0)
+        decisions = [
+            engine.evaluate({"visitor": "v", "event": event, "url": url, "at": T0 + second})
+            for second, event, url in [
+                *((second, "page_view", "/p1/x") for second in range(3)),  # engaged: 3 views
+                (40, "tick", "/p1/x"),
+            ]
+        ]
+        return (
+            result.diagnostics,
+            checker.check_sources(broken).diagnostics,
+            [d.model_dump() for d in decisions],
+        )
+
+    parsed = load()
+    assert parsed[1]  # errors to compare
+    assert any(d.severity == "warning" for d in parsed[0] + parsed[1])
+    assert any(d["invitation"] for d in parsed[2])  # an invitation to compare
+    parser.PARSED.clear()
+    never_parse(monkeypatch)
+    assert load() == parsed
