@@ -189,7 +189,7 @@ def test_a_site_read_back_checks_and_decides_as_the_site_parsed(
     """Nothing downstream tells a read-back tree from a parsed one: the same
     diagnostics (spans, pestering warnings) and the same decisions."""
     valid = SITE + SITE.split("\n", 1)[1].replace("rule r", "rule s")
-    broken = {"a.rules": LARGE, "b.rules": valid.replace("page.dwell >= 1", "page.dwel >= 1")}
+    broken = {"a.rules": BROKEN, "b.rules": valid.replace("page.dwell >= 1", "page.dwel >= 1")}
 
     def load() -> tuple[Any, ...]:
         checker.CHECKED.clear()
