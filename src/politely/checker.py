@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import assert_never
 
-from politely import analysis, gcpause, loadcache, zones
+from politely import analysis, gcpause, loadcache, parallel_parse, zones
 from politely import nodes as n
 from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
@@ -134,6 +134,7 @@ class _Checker:
         )
 
     def run(self) -> CheckResult:
+        parallel_parse.prefetch(self.sources)  # a large site's first start: every core
         programs: list[tuple[str, n.Program]] = []
         for path, text in self.sources.items():
             self.path = path

@@ -301,6 +301,10 @@ class ParseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._entries
+
 
 # The one process-wide cache: the checker parses each file through `parse`.
 PARSED = ParseCache()

@@ -66,6 +66,12 @@ def folder() -> Path | None:
     return None if base is None else base / "parses" / version_digest()
 
 
+def has(key: bytes) -> bool:
+    """Whether a result is saved under `key` (whether it can be read is `load`'s to say)."""
+    saved = folder()
+    return saved is not None and (saved / (key.hex() + _SUFFIX)).is_file()
+
+
 def load(key: bytes) -> ParseResult | None:
     """The result saved under `key`, or None when there is none or it cannot be read."""
     saved = folder()
