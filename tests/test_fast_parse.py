@@ -3,7 +3,11 @@ token-by-token run builds, spans included, or gives up and leaves the careful ru
 report the syntax error.
 
 Syntax trees compare without their spans (`politely.nodes`), so these tests compare
-every field of every node and diagnostic instead.
+every field of every node and diagnostic instead; and, one level down, every call the
+builder receives: the same methods in the same order with the same children, each
+token's kind, text and positions included (which is what proves the bulk lexing
+lexes as Lark's contextual lexer, and the reduces hand children as Lark's tree
+builder).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from hypothesis import given
 
 from politely import nodes as n
 from politely import parser
+from lark import Token, Tree
+
 from politely.lalr import FastParse
 from test_language_properties import (
     EXAMPLES,
@@ -63,6 +69,85 @@ def both(text: str, path: str = "site.rules") -> tuple[bool, Any, Any]:
         run = parser._Run(parser._grammar(), text, path)
         run.parse_all()
     return took, exact(run.result()), exact(careful(text, path))
+
+
+# The builder's grammar callbacks: every rule name and alias it has a method for.
+CALLBACKS = frozenset(
+    name
+    for rule in parser._grammar().lark.rules
+    for name in (str(rule.alias or rule.origin.name),)
+    if hasattr(parser._Builder, name)
+)
+
+
+def _child(child: Any) -> Any:
+    if isinstance(child, Token):
+        return ("token", child.type, child.value, child.start_pos, child.line, child.column)
+    assert not isinstance(child, Tree), "a Lark helper tree reached the builder"
+    return exact(child)
+
+
+def _token_ends(child: Any) -> Any:
+    if isinstance(child, Token):
+        return (child.end_line, child.end_column, child.end_pos)
+    return None
+
+
+class _Recording(parser._Builder):
+    """The builder, noting each grammar callback it receives and its children."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.calls: list[tuple[str, Any]] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        found = super().__getattribute__(name)
+        if name not in CALLBACKS:
+            return found
+        calls = super().__getattribute__("calls")
+
+        def record(children: list[Any]) -> Any:
+            calls.append(
+                (name, [_child(c) for c in children], [_token_ends(c) for c in children])
+            )
+            return found(children)
+
+        return record
+
+
+def calls(text: str) -> tuple[list[Any], list[Any]]:
+    """The calls the builder receives from the fast path, and from Lark's parser."""
+    fast = _Recording("site.rules")
+    lark_parse = FastParse.of(parser._grammar().lark)
+    assert lark_parse is not None
+    lark_parse.parse(text, fast, parser._glued)
+    grammar = msgspec.structs.replace(parser._grammar(), fast=None)
+    run = parser._Run(grammar, text, "site.rules")
+    slow = run.builder = _Recording("site.rules")
+    run.callbacks = grammar.callbacks(slow)
+    run.parse_all()
+    assert not run.syntax
+    return fast.calls, slow.calls
+
+
+# Words that are keywords in some states and names in others, and keywords glued to
+# what follows: where the bulk scan's match differs from the state's lexer's.
+KEYWORDS_AND_NAMES = [
+    'rule rule { when visitor.visitor and session.session > 1 say "Hi" }',
+    'rule r { when page.when == "x" and visitor.say and event.on say "Hi" }',
+    'rule on { on page_view, rule, define, say, when\n say "Hi" }',
+    'rule r { when visitor.sun and visitor.weekdays or visitor.daily say "Hi" }',
+    'define session = visitor.per and visitor.most\nrule r { when session say "x" }',
+    'rule r { at most 2 invitations per visitor sitewide say "Hi" }',
+    'rule r { at most 2 invitation per 3h say "Hi" cooldown 1h }',
+    'rule r { during mon-fri 09:00-17:00, sat 10:00-12:00 in "Europe/Paris" say "x" }',
+    'rule r { when visitor.x in [1, -2, 3%, 4s, true, false, "y",] say "Hi" }',
+    'rule r { when not(visitor.a)and(visitor.b)or visitor.c not in [] say"x"or"y"}',
+    'policy { quiet 2h after dismiss session timeout 30m }\n# a comment\n',
+    'rule r { when visitor.invitations >= 1 and visitor.sitewide say "Hi" }',
+    'rule r { only when visitor.only never when visitor.never say "Hi" }',
+    'rule r {\n\twhen page.dwell>=30s\r\n\tsay "a \\"b\\" {visitor.name}"\n}',
+]
 
 
 def test_the_grammar_has_a_fast_path() -> None:
@@ -135,4 +220,25 @@ def test_mutated_examples_are_parsed_the_same(text: str) -> None:
 @given(_arbitrary_text)
 def test_arbitrary_text_is_parsed_the_same(text: str) -> None:
     _, fast, slow = both(text)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("text", [SITE, *EXAMPLES, *KEYWORDS_AND_NAMES])
+def test_the_builder_receives_the_same_calls_from_the_fast_path(text: str) -> None:
+    fast, slow = calls(text)
+    assert fast == slow
+    assert fast  # (a text that built nothing would prove nothing)
+
+
+@pytest.mark.parametrize("text", KEYWORDS_AND_NAMES)
+def test_keywords_and_names_are_parsed_by_the_fast_path_exactly(text: str) -> None:
+    took, fast, slow = both(text)
+    assert took
+    assert fast == slow
+
+
+@GRAMMAR_SETTINGS
+@given(programs)
+def test_programs_of_the_grammar_make_the_same_builder_calls(text: str) -> None:
+    fast, slow = calls(text)
     assert fast == slow

@@ -3,11 +3,26 @@
 Lark's interactive parser (what `politely.parser` feeds token by token, so it
 can resume after a syntax error) spends most of a parse in per-token Python
 overhead, not in its regular expressions or its table. `FastParse` runs the
-very same machine in one tight loop: Lark's contextual lexer's own compiled
-patterns per parser state (the same alternatives in the same order, the same
-keyword-or-name rule), Lark's parse table, and the reduce callbacks the caller
-gives (the same builder). So when it succeeds, it has made exactly the calls
-Lark's parser makes on that text.
+very same machine in one tight loop:
+
+- **Lexing** is Lark's contextual lexer, done in bulk. One `finditer` of the
+  basic lexer's alternation (every terminal, in Lark's order) walks the whole
+  file in C. A match stands as it is where the current parser state's own lexer
+  would make the same match: where its kind is one of the state's alternatives
+  and every alternative the state's lexer tries before it was tried, and
+  failed, before it in the bulk scan (`_StateLexer.agrees`). Elsewhere (a
+  keyword where only keywords can stand: the bulk scan reads `when` as a NAME)
+  the position is lexed again with the state's own patterns, as Lark does.
+  Then the state's keyword-or-name rule, as Lark's.
+- **Parsing** is Lark's parse table, with plain keys.
+- **Building** calls the builder's methods with exactly the children Lark's
+  tree builder gives them (`_Reduce`, read from Lark's own recipe: which
+  children a rule keeps, where `[x]` puts a None, which single-child rules
+  pass their child up), without Lark's chain of wrappers around each call.
+
+So when it succeeds, the builder has received exactly the calls it receives
+from Lark's parser on that text (tests/test_fast_parse.py proves it, call by
+call and token by token).
 
 It does not report errors: at the first token Lark would refuse (no pattern
 matches, no action in the table, a keyword glued to a word) it gives up, and
@@ -16,12 +31,22 @@ the caller parses the file again the careful way, which does report them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import msgspec
-from lark import Lark, Token
+from lark import Lark, Token, Transformer
 from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
+from lark.parse_tree_builder import (
+    ChildFilterLALR,
+    ChildFilterLALR_NoPlaceholders,
+    ExpandSingleChild,
+    ParseTreeBuilder,
+)
 from lark.parsers.lalr_analysis import Shift
 
 
@@ -38,30 +63,144 @@ def _require(condition: bool) -> None:
         raise _UnknownParserError
 
 
+# The bulk scan's last alternative: any one character, so `finditer` never skips
+# text no terminal matches (its matches are then back to back, and the state's
+# lexer, trying the position again, finds the error).
+_ANY = "fast_any_character"
+_NEWLINE = re.compile("\n")
+
+
 class _StateLexer(msgspec.Struct, frozen=True):
     """What Lark's lexer of one parser state knows, flattened for the loop."""
 
     patterns: tuple[Any, ...]  # compiled alternations, tried in order
-    ignore: frozenset[str]
-    newlines: frozenset[str]
     keywords: Mapping[str, Mapping[str, str]]  # terminal → its text → keyword terminal
+    # The kinds of the bulk scan's matches this lexer makes too, unless the match
+    # starts with one of the characters given.
+    agrees: Mapping[str, frozenset[str]]
 
 
-_SHIFT = -1  # an action's first item: a shift, or the size of the rule it reduces
+class _Reduce(msgspec.Struct, frozen=True):
+    """How Lark's tree builder hands one rule's children to the builder.
+
+    `include` is Lark's child filter, `(index, splice, Nones before it)`, with
+    `append_none` Nones after (None when the rule keeps its children as they
+    are); `expand1` passes a single kept child up (`?rule`). A rule the builder
+    has no method for and whose name starts with `_` (Lark's helpers for
+    repetitions) is a list of its kept children, which its parent splices in:
+    what Lark's parent does with the helper's Tree.
+    """
+
+    name: str  # the builder's method: alias, or rule name
+    include: tuple[tuple[int, bool, int], ...] | None
+    append_none: int
+    expand1: bool
+
+    def passes_up(self, size: int) -> bool:
+        """Whether the reduce hands its one child up unchanged (`?rule: x`)."""
+        return self.expand1 and self.include is None and size == 1
+
+    def _keeps_one(self) -> bool:
+        include = self.include
+        return (
+            include is not None
+            and len(include) == 1
+            and include[0][1:] == (False, 0)
+            and not self.append_none
+        )
+
+    def function(self, builder: Transformer[Any, Any]) -> Callable[[list[Any]], Any]:
+        """The reduce's callback: the kept children → the builder's value."""
+        method = getattr(builder, self.name, None)
+        if method is None:
+            if self.name.startswith("_"):
+                method = _as_list
+            else:  # the builder says what it thinks of a rule it does not know
+                method = partial(_default, builder.__default__, self.name)
+        elif getattr(method, "visit_wrapper", None) is not None:
+            raise FastPathError  # v_args: Lark wraps the call
+        if self.expand1:
+            if self.include is not None and self._keeps_one():
+                return itemgetter(self.include[0][0])  # one child kept, always: passed up
+            method = partial(_expand1, method)
+        return _filter(self.include, self.append_none, method)
+
+
+def _as_list(children: list[Any]) -> list[Any]:
+    return children
+
+
+def _default(default: Callable[..., Any], name: str, children: list[Any]) -> Any:
+    return default(name, children, None)
+
+
+def _expand1(method: Callable[[list[Any]], Any], children: list[Any]) -> Any:
+    return children[0] if len(children) == 1 else method(children)
+
+
+def _filter(
+    include: tuple[tuple[int, bool, int], ...] | None,
+    append_none: int,
+    method: Callable[[list[Any]], Any],
+) -> Callable[[list[Any]], Any]:
+    """Lark's child filter in front of `method`, specialised for the common shapes."""
+    if include is None:
+        return method
+    indices = [i for i, _, _ in include]
+    spliced = [splice for _, splice, _ in include]
+    plain = not append_none and not any(nones for _, _, nones in include)
+    if plain and not any(spliced):
+        if len(indices) == 1:
+            (only,) = indices
+            return lambda children: method([children[only]])
+        pick = itemgetter(*indices)
+        return lambda children: method(list(pick(children)))
+    if plain and spliced[0] and indices[0] == 0 and not any(spliced[1:]):
+        # A repetition growing on the left (`__x: __x "," NAME`): the list of
+        # the repetition so far is extended in place, as Lark does.
+        rest = indices[1:]
+
+        def grow(children: list[Any]) -> Any:
+            kept = children[0]
+            kept.extend([children[i] for i in rest])
+            return method(kept)
+
+        return grow
+
+    def general(children: list[Any]) -> Any:
+        kept: list[Any] = []
+        for i, splice, nones in include:
+            kept.extend([None] * nones)
+            if splice:
+                kept.extend(children[i])
+            else:
+                kept.append(children[i])
+        kept.extend([None] * append_none)
+        return method(kept)
+
+    return general
 
 
 class FastParse(msgspec.Struct, frozen=True):
     """One grammar's lexers by parser state and its parse table; shared read-only.
 
-    The table is Lark's, with plain keys: state → terminal or rule name →
-    (_SHIFT, next state, None) or (rule size, rule number, rule name). Lark's
-    own keys (rule objects, tokens) hash and compare in Python, which costs
-    more than the rest of a step.
+    The table is Lark's, with plain keys and values: `actions[state]`:
+    terminal → the next state (a shift) or `~n` (a reduce by rule number n);
+    `gotos[state]`: rule name → next state. Lark's own keys (rule objects, tokens) hash and compare
+    in Python, which costs more than the rest of a step. States are list
+    indices.
     """
 
-    lexers: Mapping[int, _StateLexer]
-    actions: Mapping[int, Mapping[str, tuple[int, int, str | None]]]
-    rules: tuple[Any, ...]  # Lark's rules by number: the keys of its callbacks
+    scan: re.Pattern[str]  # the basic lexer's alternation, and any character last
+    ignore: frozenset[str]
+    # Ignored kinds every state's lexer makes from the bulk scan's match, and
+    # whose lines Lark counts: the loop skips them without a look.
+    skipped: frozenset[str]
+    newlines: frozenset[str]  # the kinds whose new lines Lark counts
+    lexers: tuple[_StateLexer, ...]
+    actions: tuple[Mapping[str, int], ...]
+    gotos: tuple[Mapping[str, int], ...]
+    rules: tuple[tuple[int, str, _Reduce], ...]  # by number: size, name, reduce
     start_state: int
     end_state: int
 
@@ -73,111 +212,187 @@ class FastParse(msgspec.Struct, frozen=True):
             contextual = lark.parser.lexer.lexer  # behind the post-lexer
             table = lark.parser.parser._parse_table
             _require(isinstance(contextual, ContextualLexer))
-            flat: dict[int, _StateLexer] = {}
+            root = contextual.root_lexer
+            _require(isinstance(root, BasicLexer))
+            (root_pattern,) = root.scanner._mres
+            order = {t.name: i for i, t in enumerate(root.scanner.terminals)}
             by_lexer: dict[int, _StateLexer] = {}
-            for state, lexer in contextual.lexers.items():
+            for lexer in contextual.lexers.values():
                 _require(isinstance(lexer, BasicLexer))
+                _require(lexer.ignore_types == root.ignore_types)
                 if id(lexer) not in by_lexer:
-                    by_lexer[id(lexer)] = _flatten(lexer)
-                flat[state] = by_lexer[id(lexer)]
-            rules: dict[Any, int] = {}
-            actions: dict[int, dict[str, tuple[int, int, str | None]]] = {}
-            for state, row in table.states.items():
-                actions[state] = {}
-                for symbol, (action, arg) in row.items():
-                    if action is Shift:
-                        actions[state][str(symbol)] = (_SHIFT, arg, None)
+                    by_lexer[id(lexer)] = _flatten(lexer, order)
+            count = len(table.states)
+            _require(set(table.states) == set(range(count)) == set(contextual.lexers))
+            lexers = tuple(by_lexer[id(contextual.lexers[s])] for s in range(count))
+            recipes = _recipes(lark._parse_tree_builder)
+            numbers: dict[Any, int] = {}
+            actions: list[dict[str, int]] = []
+            gotos: list[dict[str, int]] = []
+            for state in range(count):
+                actions.append({})
+                gotos.append({})
+                for symbol, (action, arg) in table.states[state].items():
+                    if action is Shift:  # on a terminal; on a rule name, a goto
+                        actions[state][str(symbol)] = arg
+                        gotos[state][str(symbol)] = arg
                     else:
-                        number = rules.setdefault(arg, len(rules))
-                        actions[state][str(symbol)] = (
-                            len(arg.expansion),
-                            number,
-                            str(arg.origin.name),
-                        )
+                        actions[state][str(symbol)] = ~numbers.setdefault(arg, len(numbers))
+            rules = tuple(
+                (len(rule.expansion), str(rule.origin.name), recipes[rule]) for rule in numbers
+            )
             (start,) = table.start_states.values()
             (end,) = table.end_states.values()
-            return cls(flat, actions, tuple(rules), start, end)
-        except (AttributeError, ValueError):  # _UnknownParserError, or too many start states
+            scan = re.compile(f"{root_pattern.pattern}|(?P<{_ANY}>[\\s\\S])", root_pattern.flags)
+            newlines = frozenset(root.newline_types).union(
+                *(lexer.newline_types for lexer in contextual.lexers.values())
+            )
+            skipped = frozenset(
+                kind
+                for kind in root.ignore_types
+                if kind in newlines
+                and all(lexer.agrees.get(kind) == frozenset() for lexer in lexers)
+            )
+            return cls(
+                scan,
+                frozenset(root.ignore_types),
+                skipped,
+                newlines,
+                lexers,
+                tuple(actions),
+                tuple(gotos),
+                rules,
+                start,
+                end,
+            )
+        except (AttributeError, KeyError, ValueError):  # _UnknownParserError, or a shape
             return None
 
     def parse(
-        self,
-        text: str,
-        callbacks: Mapping[Any, Callable[[Any], Any]],
-        glued: Callable[[Token, Token], bool],
+        self, text: str, builder: Transformer[Any, Any], glued: Callable[[Token, Token], bool]
     ) -> None:
-        """Run the parser over `text`, calling `callbacks` on each reduce as Lark
-        does. `glued(previous, token)` is the post-lexer's test. Raises FastPathError."""
-        actions, lexers = self.actions, self.lexers
-        reduce_with = [callbacks[rule] for rule in self.rules]
-        if any(isinstance(key, str) for key in callbacks):
-            raise FastPathError  # callbacks on tokens: not what Lark's tree builder makes
+        """Run the parser over `text`, calling `builder`'s methods on each reduce as
+        Lark's tree builder does. `glued(previous, token)` is the post-lexer's test.
+        Raises FastPathError."""
+        actions, gotos, lexers = self.actions, self.gotos, self.lexers
+        ignore, skipped, newlines = self.ignore, self.skipped, self.newlines
         end_state = self.end_state
-        state_stack: list[int] = [self.start_state]
+        # Per rule number: its size, its name, and its callback; None for a rule
+        # that hands its one child up unchanged (only the state moves).
+        reduces = [
+            (size, name, None if how.passes_up(size) else how.function(builder))
+            for size, name, how in self.rules
+        ]
+        new_token = str.__new__
+        # Lines and columns from where each line starts, as Lark's line counter
+        # gives them as long as every new line is in a token of a kind it counts
+        # them in (`newlines`); the rest, checked, are left to the careful way.
+        starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+        state = self.start_state
+        state_stack: list[int] = [state]
         value_stack: list[Any] = []
-        pos, line, line_start, end = 0, 1, 0, len(text)
         previous: Token | None = None
-
-        def feed(token: Token, is_end: bool) -> None:
-            kind = token.type
-            while True:
-                found = actions[state_stack[-1]].get(kind)
-                if found is None:
-                    raise FastPathError
-                size, arg, origin = found
-                if size == _SHIFT:
-                    state_stack.append(arg)
-                    value_stack.append(token)
-                    return
-                if size:
-                    children = value_stack[-size:]
-                    del state_stack[-size:]
-                    del value_stack[-size:]
+        previous_end = -1
+        matches: Iterator[re.Match[str]] | None = self.scan.finditer(text)
+        while matches is not None:
+            resync = False
+            for match in matches:
+                kind = match.lastgroup
+                if kind in skipped:
+                    continue
+                start_pos, end_pos = match.span()
+                lexer = lexers[state]
+                unless = lexer.agrees.get(kind)  # type: ignore[arg-type]
+                if unless is None or text[start_pos] in unless:  # lexed as the state's lexer
+                    again = None
+                    for pattern in lexer.patterns:
+                        again = pattern.match(text, start_pos)
+                        if again is not None:
+                            break
+                    if again is None:
+                        raise FastPathError
+                    kind = again.lastgroup
+                    if again.end() != end_pos:
+                        end_pos = again.end()
+                        resync = True  # the bulk scan goes on from this token's end
+                    value = again.group()
                 else:
-                    children = []
-                value = reduce_with[arg](children)
-                new_state = actions[state_stack[-1]][origin][1]  # type: ignore[index]
-                state_stack.append(new_state)
-                value_stack.append(value)
-                if is_end and new_state == end_state:
-                    return
-
-        while pos < end:
-            lexer = lexers[state_stack[-1]]
-            match = None
-            for pattern in lexer.patterns:
-                match = pattern.match(text, pos, end)
-                if match is not None:
+                    value = match.group()
+                line = bisect_right(starts, start_pos)
+                column = start_pos - starts[line - 1] + 1
+                if "\n" not in value:
+                    end_line, end_column = line, column + len(value)
+                elif kind in newlines:
+                    end_line = bisect_right(starts, end_pos)
+                    end_column = end_pos - starts[end_line - 1] + 1
+                else:
+                    raise FastPathError  # a new line Lark would not count
+                if kind in ignore:
+                    if resync:
+                        break
+                    continue
+                keywords = lexer.keywords.get(kind)  # type: ignore[arg-type]
+                if keywords is not None:
+                    kind = keywords.get(value, kind)
+                # Lark's Token, made without its constructor's keyword handling:
+                # a third of the cost, and equal in every slot.
+                token = new_token(Token, value)
+                token.type = kind  # type: ignore[assignment]
+                token.value = value
+                token.start_pos = start_pos
+                token.line = line
+                token.column = column
+                token.end_line = end_line
+                token.end_column = end_column
+                token.end_pos = end_pos
+                if previous_end == start_pos and glued(previous, token):  # type: ignore[arg-type]
+                    raise FastPathError  # (`glued` needs the two to touch: most are apart)
+                action = actions[state].get(kind)  # type: ignore[arg-type]
+                while action is not None and action < 0:  # reduce by rule ~action
+                    size, name, function = reduces[~action]
+                    if function is None:  # one child, passed up: only the state moves
+                        state = state_stack[-1] = gotos[state_stack[-2]][name]
+                    else:
+                        if size:
+                            children = value_stack[-size:]
+                            del state_stack[-size:]
+                            del value_stack[-size:]
+                        else:
+                            children = []
+                        value_stack.append(function(children))
+                        state = gotos[state_stack[-1]][name]
+                        state_stack.append(state)
+                    action = actions[state].get(kind)  # type: ignore[arg-type]
+                if action is None:
+                    raise FastPathError
+                state = action  # a shift
+                state_stack.append(state)
+                value_stack.append(token)
+                previous, previous_end = token, end_pos
+                if resync:
                     break
-            if match is None:
+            matches = self.scan.finditer(text, end_pos) if resync else None
+        while state != end_state:  # the end of the file: reduce what is left
+            action = actions[state].get("$END")
+            if action is None or action >= 0:
                 raise FastPathError
-            value, kind = match.group(0), match.lastgroup
-            assert kind is not None
-            start_pos, start_line, column = pos, line, pos - line_start + 1
-            if kind in lexer.newlines:
-                newlines = value.count("\n")
-                if newlines:
-                    line += newlines
-                    line_start = pos + value.rindex("\n") + 1
-            pos += len(value)
-            if kind in lexer.ignore:
+            size, name, function = reduces[~action]
+            if function is None:
+                state = state_stack[-1] = gotos[state_stack[-2]][name]
                 continue
-            keywords = lexer.keywords.get(kind)
-            if keywords is not None:
-                kind = keywords.get(value, kind)
-            token = Token(
-                kind, value, start_pos, start_line, column, line, pos - line_start + 1, pos
-            )
-            if previous is not None and previous.end_pos == start_pos and glued(previous, token):
-                raise FastPathError  # (`glued` needs the two to touch: most are apart)
-            feed(token, False)
-            previous = token
-        last = previous
-        eof = Token.new_borrow_pos("$END", "", last) if last else Token("$END", "", 0, 1, 1)
-        feed(eof, True)
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            value_stack.append(function(children))
+            state = gotos[state_stack[-1]][name]
+            state_stack.append(state)
 
 
-def _flatten(lexer: BasicLexer) -> _StateLexer:
+def _flatten(lexer: BasicLexer, order: Mapping[str, int]) -> _StateLexer:
+    """One state's lexer; `order` ranks the bulk scan's alternatives."""
     scanner = lexer.scanner  # builds the lexer's patterns and its keyword callbacks
     keywords: dict[str, dict[str, str]] = {}
     for kind, callback in lexer.callback.items():
@@ -189,5 +404,48 @@ def _flatten(lexer: BasicLexer) -> _StateLexer:
             _require(not terminal.pattern.flags)
             words.setdefault(terminal.pattern.value, terminal.name)
         keywords[kind] = words
-    ignore, newlines = frozenset(lexer.ignore_types), frozenset(lexer.newline_types)
-    return _StateLexer(tuple(scanner._mres), ignore, newlines, keywords)
+    # A bulk match of kind K stands if K is one of this lexer's alternatives and
+    # each alternative this lexer tries before K was tried before K by the bulk
+    # scan too (so it did not match here), or is a keyword the bulk scan leaves
+    # to NAME, which cannot match unless the text starts with its first letter.
+    agrees: dict[str, frozenset[str]] = {}
+    terminals = scanner.terminals
+    for k, terminal in enumerate(terminals):
+        kind = terminal.name
+        if kind not in order:
+            continue
+        unless: set[str] = set()
+        for before in terminals[:k]:
+            if before.name in order and order[before.name] < order[kind]:
+                continue
+            pattern = before.pattern
+            if before.name in order or not isinstance(pattern, PatternStr) or pattern.flags:
+                break
+            unless.add(pattern.value[:1])
+        else:
+            agrees[kind] = frozenset(unless)
+    return _StateLexer(tuple(scanner._mres), keywords, agrees)
+
+
+def _recipes(tree_builder: ParseTreeBuilder) -> dict[Any, _Reduce]:
+    """Lark's tree builder's recipe for each rule, as `_Reduce`s."""
+    _require(not tree_builder.propagate_positions and not tree_builder.ambiguous)
+    recipes: dict[Any, _Reduce] = {}
+    for rule, chain in tree_builder.rule_builders:
+        include: tuple[tuple[int, bool, int], ...] | None = None
+        append_none, expand1 = 0, False
+        for wrapper in chain:
+            if wrapper is ExpandSingleChild:
+                expand1 = True
+            elif isinstance(wrapper, partial) and wrapper.func is ChildFilterLALR:
+                steps, append_none = wrapper.args
+                include = tuple((i, bool(splice), nones) for i, splice, nones in steps)
+            elif isinstance(wrapper, partial) and wrapper.func is ChildFilterLALR_NoPlaceholders:
+                (steps,) = wrapper.args
+                include = tuple((i, bool(splice), 0) for i, splice in steps)
+            else:
+                raise _UnknownParserError
+        _require(not rule.options.template_source)
+        name = str(rule.alias or rule.origin.name)
+        recipes[rule] = _Reduce(name, include, append_none, expand1)
+    return recipes

@@ -186,7 +186,7 @@ class _LazyFast:
         self._built = False
         self._fast: FastParse | None = None
 
-    def parse(self, text: str, callbacks: dict[Any, Any], glued: Any) -> None:
+    def parse(self, text: str, builder: _Builder, glued: Any) -> None:
         if not self._built:
             with self._lock:
                 if not self._built:
@@ -194,7 +194,7 @@ class _LazyFast:
                     self._built = True
         if self._fast is None:  # a Lark this module does not know: the careful way
             raise FastPathError("no fast path for this Lark")
-        self._fast.parse(text, callbacks, glued)
+        self._fast.parse(text, builder, glued)
 
 
 def terminals() -> Collection[TerminalDef]:
@@ -356,7 +356,7 @@ class _Run:
             return False
         builder = _Builder(self.path)
         try:
-            fast.parse(self.text, self.grammar.callbacks(builder), _glued)
+            fast.parse(self.text, builder, _glued)
         except FastPathError:
             return False
         self.builder = builder
