@@ -17,11 +17,10 @@ from typing import Any
 import msgspec
 import pytest
 from hypothesis import given
+from lark import Token, Tree
 
 from politely import nodes as n
 from politely import parser
-from lark import Token, Tree
-
 from politely.lalr import FastParse
 from test_language_properties import (
     EXAMPLES,
@@ -107,9 +106,7 @@ class _Recording(parser._Builder):
         calls = super().__getattribute__("calls")
 
         def record(children: list[Any]) -> Any:
-            calls.append(
-                (name, [_child(c) for c in children], [_token_ends(c) for c in children])
-            )
+            calls.append((name, [_child(c) for c in children], [_token_ends(c) for c in children]))
             return found(children)
 
         return record
@@ -143,7 +140,7 @@ KEYWORDS_AND_NAMES = [
     'rule r { during mon-fri 09:00-17:00, sat 10:00-12:00 in "Europe/Paris" say "x" }',
     'rule r { when visitor.x in [1, -2, 3%, 4s, true, false, "y",] say "Hi" }',
     'rule r { when not(visitor.a)and(visitor.b)or visitor.c not in [] say"x"or"y"}',
-    'policy { quiet 2h after dismiss session timeout 30m }\n# a comment\n',
+    "policy { quiet 2h after dismiss session timeout 30m }\n# a comment\n",
     'rule r { when visitor.invitations >= 1 and visitor.sitewide say "Hi" }',
     'rule r { only when visitor.only never when visitor.never say "Hi" }',
     'rule r {\n\twhen page.dwell>=30s\r\n\tsay "a \\"b\\" {visitor.name}"\n}',

@@ -526,7 +526,8 @@ def _spanning(children: list[Any]) -> n.Span:
     """From the first child's start to the last child's end (None children skipped).
 
     Reads a token's position directly (as `token_span` does) rather than making a
-    span of it first: the parser calls this for every node it builds.
+    span of it first, and makes the span as the tuple it is (`_new_span`): the
+    parser calls this for every node it builds.
     """
     first, last = children[0], children[-1]
     if first is None or last is None:
@@ -535,16 +536,19 @@ def _spanning(children: list[Any]) -> n.Span:
     if isinstance(first, Token):
         line, column, start = first.line or 1, first.column or 1, first.start_pos or 0
     else:
-        span = first.span
-        line, column, start = span.line, span.column, span.start_pos
+        line, column, _, _, start, _ = first.span
     if isinstance(last, Token):
         end_line = last.end_line or last.line or 1
         end_column = last.end_column or last.column or 1
         end = last.end_pos or 0
     else:
-        span = last.span
-        end_line, end_column, end = span.end_line, span.end_column, span.end_pos
-    return n.Span(line, column, end_line, end_column, start, end)
+        _, _, end_line, end_column, _, end = last.span
+    return _new_span(n.Span, (line, column, end_line, end_column, start, end))
+
+
+# `Span(...)` through NamedTuple's own `__new__`, a Python function, costs half as
+# much again as making the tuple; the fields are all given, so nothing is lost.
+_new_span = tuple.__new__
 
 
 def _number(text: str) -> int | float:
@@ -583,6 +587,7 @@ class _Builder(Transformer[Token, n.Program]):
         self.path = path
         self.diagnostics: list[Diagnostic] = []
         self.items: list[n.Item] = []  # every item built, in order, across syntax errors
+        self._seconds: dict[str, int | None] = {}  # parse_duration's answers in this file
 
     def _error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
@@ -618,14 +623,14 @@ class _Builder(Transformer[Token, n.Program]):
 
     # clauses
     def on_clause(self, children: list[Any]) -> n.On:
-        names = tuple(self._name(t) for t in _kept(children, "NAME"))
+        names = tuple([self._name(t) for t in _kept(children, "NAME")])
         return n.On(names, _spanning(children))
 
     def when_clause(self, children: list[Any]) -> n.When:
         return n.When(self._shallow(children[-1]), _spanning(children))
 
     def say_clause(self, children: list[Any]) -> n.Say:
-        messages = tuple(self._message(t) for t in _kept(children, "STRING"))
+        messages = tuple([self._message(t) for t in _kept(children, "STRING")])
         return n.Say(messages, _spanning(children))
 
     def priority_clause(self, children: list[Any]) -> n.Priority:
@@ -731,7 +736,7 @@ class _Builder(Transformer[Token, n.Program]):
         return n.Bare(field, field.span)
 
     def field(self, children: list[Token]) -> n.Field:
-        return n.Field(tuple(str(t) for t in children), _spanning(children))
+        return n.Field(tuple(map(str, children)), _spanning(children))
 
     def values(self, children: list[Any]) -> _Spanned:
         values = tuple(c for c in children if c is not None and not isinstance(c, Token))
@@ -823,7 +828,9 @@ class _Builder(Transformer[Token, n.Program]):
     def _duration(self, token: Token) -> n.Duration:
         text = str(token)
         span = token_span(token)
-        seconds = parse_duration(text)
+        seconds = self._seconds.get(text, -1)
+        if seconds == -1:  # (a file writes the same few durations many times)
+            seconds = self._seconds[text] = parse_duration(text)
         if seconds is not None and seconds <= MAX_DURATION:
             return n.Duration(seconds, span)
         if seconds is not None or _too_long(text):
@@ -894,6 +901,8 @@ class _Builder(Transformer[Token, n.Program]):
         the file; escapes are decoded per piece, braces `{{ }}` after that.
         """
         raw = str(token)[1:-1]
+        if raw and _MESSAGE_MARK.search(raw) is None:  # most: plain text, one part
+            return n.Message(raw, (raw,), token_span(token))
         line, base = token.line or 1, (token.column or 1) + 1
         parts: list[str | n.Slot] = []
         run = 0  # where the current literal run starts in `raw`
