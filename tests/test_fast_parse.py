@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from lark import Token, Tree
 
 from politely import nodes as n
@@ -239,3 +240,36 @@ def test_keywords_and_names_are_parsed_by_the_fast_path_exactly(text: str) -> No
 def test_programs_of_the_grammar_make_the_same_builder_calls(text: str) -> None:
     fast, slow = calls(text)
     assert fast == slow
+
+
+# --- the builder's shortcuts build what the long way builds ---------------------------
+
+_STRING_BODY = st.text(
+    alphabet=st.sampled_from(list('ab {}.\\\\"x_ ')) | st.characters(codec="utf-8"),
+    max_size=30,
+).filter(lambda body: "\n" not in body)
+
+
+@SETTINGS
+@given(_STRING_BODY, st.integers(1, 5), st.integers(1, 40))
+def test_a_message_without_marks_is_built_as_the_scan_builds_it(
+    body: str, line: int, column: int
+) -> None:
+    literal = '"' + body + '"'
+    token = Token("STRING", literal, 0, line, column, line, column + len(literal), len(literal))
+    short, long = parser._Builder("f"), parser._Builder("f")
+    assert exact(short._message(token)) == exact(long._scanned_message(token, body))
+    assert exact(short.diagnostics) == exact(long.diagnostics)
+
+
+DURATIONS = ["30s", "3s", "1h30m", "1h", "5zz", "1.5h", "9" * 30 + "s", "0s", "30s"]
+
+
+def test_durations_read_again_in_one_file_are_the_same_durations() -> None:
+    builder = parser._Builder("f")
+    for k, text in enumerate(DURATIONS * 2):
+        token = Token("DURATION", text, 10 * k, k + 1, 3, k + 1, 3 + len(text), 10 * k + len(text))
+        fresh = parser._Builder("f")
+        assert exact(builder._duration(token)) == exact(fresh._duration(token))
+        if fresh.diagnostics:
+            assert exact(builder.diagnostics[-1]) == exact(fresh.diagnostics[-1])

@@ -903,6 +903,10 @@ class _Builder(Transformer[Token, n.Program]):
         raw = str(token)[1:-1]
         if raw and _MESSAGE_MARK.search(raw) is None:  # most: plain text, one part
             return n.Message(raw, (raw,), token_span(token))
+        return self._scanned_message(token, raw)
+
+    def _scanned_message(self, token: Token, raw: str) -> n.Message:
+        """`_message` the long way, one mark (`\\`, `{`, `}`) at a time."""
         line, base = token.line or 1, (token.column or 1) + 1
         parts: list[str | n.Slot] = []
         run = 0  # where the current literal run starts in `raw`
