@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lark import Token, Tree
+from lark import Lark, Token, Transformer, Tree
 
 from politely import nodes as n
 from politely import parser
@@ -273,3 +273,58 @@ def test_durations_read_again_in_one_file_are_the_same_durations() -> None:
         assert exact(builder._duration(token)) == exact(fresh._duration(token))
         if fresh.diagnostics:
             assert exact(builder.diagnostics[-1]) == exact(fresh.diagnostics[-1])
+
+
+# --- the bulk scan against a grammar made to trip it -----------------------------------
+
+# After `go`, only `ab` and A can stand: `ab` is a keyword of that state, which the
+# bulk scan does not know (elsewhere it is left to NAME), and it comes before A in
+# the state's order. In `go ab1`, NAME does not match `ab` (a digit follows), so the
+# bulk scan's match is A, `a`; the state's lexer makes `ab`.
+TRAP = r"""
+start: "go" pair | NAME
+pair: "ab" DIGIT -> whole
+    | A "b" DIGIT -> split
+A: /a/
+DIGIT: /[0-9]/
+NAME: /[a-z]+(?![a-z0-9])/
+%ignore " "
+"""
+
+
+class _Unchanged:
+    """A post-lexer that changes nothing (the fast path reads Lark's lexer behind one)."""
+
+    always_accept: tuple[str, ...] = ()
+
+    def process(self, stream: Any) -> Any:
+        return stream
+
+
+class _Pairs(Transformer[Token, Any]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Any] = []
+
+    def whole(self, children: list[Token]) -> str:
+        self.calls.append(("whole", [_child(c) for c in children]))
+        return "whole"
+
+    def split(self, children: list[Token]) -> str:
+        self.calls.append(("split", [_child(c) for c in children]))
+        return "split"
+
+    def start(self, children: list[Any]) -> None:
+        self.calls.append(("start", children))
+
+
+def test_a_keyword_the_bulk_scan_does_not_know_is_lexed_as_the_state_lexes_it() -> None:
+    options: dict[str, Any] = {"parser": "lalr", "lexer": "contextual"}
+    lark_builder = _Pairs()
+    Lark(TRAP, **options, postlex=_Unchanged(), transformer=lark_builder).parse("go ab1")
+    fast_builder = _Pairs()
+    fast = FastParse.of(Lark(TRAP, **options, postlex=_Unchanged()))
+    assert fast is not None
+    fast.parse("go ab1", fast_builder, lambda previous, token: False)
+    assert fast_builder.calls == lark_builder.calls
+    assert fast_builder.calls[0][0] == "whole"
