@@ -48,6 +48,7 @@ from lark.parse_tree_builder import (
     ParseTreeBuilder,
 )
 from lark.parsers.lalr_analysis import Shift
+from lark.visitors import Transformer_InPlace
 
 
 class FastPathError(Exception):
@@ -101,6 +102,7 @@ class _Reduce(msgspec.Struct, frozen=True):
         return self.expand1 and self.include is None and size == 1
 
     def _keeps_one(self) -> bool:
+        """Whether the filter keeps exactly one child, and no None."""
         include = self.include
         return (
             include is not None
@@ -111,6 +113,8 @@ class _Reduce(msgspec.Struct, frozen=True):
 
     def function(self, builder: Transformer[Any, Any]) -> Callable[[list[Any]], Any]:
         """The reduce's callback: the kept children → the builder's value."""
+        if isinstance(builder, Transformer_InPlace):
+            raise FastPathError  # Lark hands such a builder trees, not children
         method = getattr(builder, self.name, None)
         if method is None:
             if self.name.startswith("_"):
@@ -186,9 +190,9 @@ class FastParse(msgspec.Struct, frozen=True):
 
     The table is Lark's, with plain keys and values: `actions[state]`:
     terminal → the next state (a shift) or `~n` (a reduce by rule number n);
-    `gotos[state]`: rule name → next state. Lark's own keys (rule objects, tokens) hash and compare
-    in Python, which costs more than the rest of a step. States are list
-    indices.
+    `gotos[state]`: rule name → next state. Lark's own keys (rule objects,
+    tokens) hash and compare in Python, which costs more than the rest of a
+    step. States are list indices.
     """
 
     scan: re.Pattern[str]  # the basic lexer's alternation, and any character last
