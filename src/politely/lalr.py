@@ -291,7 +291,8 @@ class FastParse(msgspec.Struct, frozen=True):
         # Lines and columns from where each line starts, as Lark's line counter
         # gives them as long as every new line is in a token of a kind it counts
         # them in (`newlines`); the rest, checked, are left to the careful way.
-        starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
+        starts = [0, *(m.end() for m in _NEWLINE.finditer(text)), len(text) + 1]
+        line, line_start, next_start = 1, 0, starts[1]  # (the last start: past the end)
         state = self.start_state
         state_stack: list[int] = [state]
         value_stack: list[Any] = []
@@ -322,8 +323,10 @@ class FastParse(msgspec.Struct, frozen=True):
                     value = again.group()
                 else:
                     value = match.group()
-                line = bisect_right(starts, start_pos)
-                column = start_pos - starts[line - 1] + 1
+                while start_pos >= next_start:  # the token is on a later line
+                    line += 1
+                    line_start, next_start = next_start, starts[line]
+                column = start_pos - line_start + 1
                 if "\n" not in value:
                     end_line, end_column = line, column + len(value)
                 elif kind in newlines:
@@ -355,6 +358,9 @@ class FastParse(msgspec.Struct, frozen=True):
                 while action is not None and action < 0:  # reduce by rule ~action
                     size, name, function = reduces[~action]
                     if function is None:  # one child, passed up: only the state moves
+                        state = state_stack[-1] = gotos[state_stack[-2]][name]
+                    elif size == 1:  # one child, replaced in place
+                        value_stack[-1] = function([value_stack[-1]])
                         state = state_stack[-1] = gotos[state_stack[-2]][name]
                     else:
                         if size:
