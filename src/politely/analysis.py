@@ -56,6 +56,23 @@ def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Cond
             assert_never(condition)
 
 
+class Expanded(msgspec.Struct, frozen=True, gc=False):
+    """A rule's `when` with its defines written out, and the fields it reads.
+
+    The checker's warnings need both for every rule, and so does the compiler:
+    worked out once (`expanded`) and handed from one to the other on the check's
+    result, a 10,000-rule site pays for one expansion and one walk, not two.
+    """
+
+    condition: n.Condition
+    reads: frozenset[str]
+
+
+def expanded(condition: n.Condition, defines: Mapping[str, n.Condition]) -> Expanded:
+    whole = expand(condition, defines)
+    return Expanded(whole, fields_read(whole))
+
+
 def depth(condition: n.Condition) -> int:
     """How many `not`, `and` and `or` levels the condition nests (a test alone is 0).
 
@@ -274,23 +291,33 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
             pass  # looked into below
         case _:
             assert_never(condition)
-    for operand in condition.operands:
-        inner = contradiction(operand)
-        if inner is not None:
-            return inner
-    by_field: dict[str, _Bounds] = {}
+    # Each operand alone first, in order (the innermost answer), then each field tested
+    # more than once, all its tests together. A field tested once was possible alone;
+    # bounds only narrow, so all of a field's tests at once are empty exactly when
+    # narrowing test by test would have come to empty.
+    together: dict[str, list[n.Compare | n.InList]] = {}
     for operand in condition.operands:
         match operand:
             case n.Compare() | n.InList():
                 name = operand.field.name
-                bounds = by_field.setdefault(name, _domain(name))
+                bounds = _domain(name)
                 _constrain(bounds, operand)
                 if bounds.empty():
-                    return condition
+                    return operand
+                together.setdefault(name, []).append(operand)
             case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
-                pass
+                inner = contradiction(operand)
+                if inner is not None:
+                    return inner
             case _:
                 assert_never(operand)
+    for name, tests in together.items():
+        if len(tests) > 1:
+            bounds = _domain(name)
+            for test in tests:
+                _constrain(bounds, test)
+            if bounds.empty():
+                return condition
     return None
 
 
@@ -393,6 +420,9 @@ def glob_prefix(pattern: str) -> str:
     return pattern
 
 
+_PATH_FIELDS = (("page", "path"), ("page", "url"))  # the fields that say the page's path
+
+
 def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
     """Prefixes one of which `page.path` must start with for the condition to hold.
 
@@ -401,7 +431,18 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
     """
     match condition:
         case n.And():
-            found = [p for p in map(path_prefixes, condition.operands) if p is not None]
+            found = []
+            for operand in condition.operands:
+                # A test of another field says nothing of the path: skipped without a
+                # call (most operands of most rules; the compiler asks this of every rule).
+                if isinstance(operand, n.Contains | n.Bare | n.Not | n.Ref) or (
+                    isinstance(operand, n.Compare | n.InList | n.Matches)
+                    and operand.field.path not in _PATH_FIELDS
+                ):
+                    continue
+                part = path_prefixes(operand)
+                if part is not None:
+                    found.append(part)
             if not found:
                 return None
             return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
@@ -416,8 +457,8 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
             return None
         case _:
             assert_never(condition)
-    name = condition.field.name
-    if name not in ("page.path", "page.url"):
+    field = condition.field.path
+    if field not in _PATH_FIELDS:
         return None
     match condition:
         case n.Matches():
@@ -432,6 +473,6 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
             prefixes = {condition.value.value}
         case _:
             assert_never(condition)
-    if name == "page.url":  # the url starts with the path, which ends at "?"
+    if field == _PATH_FIELDS[1]:  # the url starts with the path, which ends at "?"
         prefixes = {p.split("?", 1)[0] for p in prefixes}
     return frozenset(prefixes)

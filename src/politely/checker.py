@@ -64,6 +64,12 @@ class CheckResult:
     # `loadcache.site_key` of the sources checked; set by `check_sources` only, so a
     # result made or changed by hand (`dataclasses.replace`) is never compiled from cache.
     key: bytes = field(default=b"", init=False, compare=False, repr=False)
+    # Each rule's `when` written out (`analysis.expanded`), in the order of `rules`, when
+    # the check found no error: the warnings needed them and the compiler reuses them.
+    # Set by the checker only, like `key`, so a result changed by hand is expanded afresh.
+    expanded: tuple[analysis.Expanded, ...] = field(
+        default=(), init=False, compare=False, repr=False
+    )
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -113,6 +119,9 @@ class _Checker:
         self.pending: list[Diagnostic] = []  # warnings, shown once there are no errors
         self.measures: dict[str, analysis.Measure] = {}  # defines within the bounds
         self.too_big: set[str] = set()  # defines past a bound: reported once, where defined
+        # The defines some checked condition names: which are unused is a warning, and
+        # the walk that checks each condition sees its references anyway.
+        self.used: set[str] = set()
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -156,13 +165,19 @@ class _Checker:
             self.path = policy_path
             self._check_policy(policy, acyclic)
 
+        expanded: tuple[analysis.Expanded, ...] = ()
         if not any(d.is_error for d in self.diagnostics):
             self.diagnostics.extend(self.pending)
-            pester(Site(defines, define_paths, policy, policy_path, rules), self.warn_in)
+            expanded = tuple(analysis.expanded(_when(rule), acyclic) for _, rule in rules)
+            used = frozenset(self.used)
+            site = Site(defines, define_paths, policy, policy_path, rules, expanded, used)
+            pester(site, self.warn_in)
         diagnostics = tuple(
             sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
         )
-        return CheckResult(self.sources, diagnostics, defines, policy, tuple(rules))
+        checked = CheckResult(self.sources, diagnostics, defines, policy, tuple(rules))
+        object.__setattr__(checked, "expanded", expanded)  # frozen: set before anyone sees it
+        return checked
 
     # structure
     def _collect(
@@ -531,6 +546,7 @@ class _Checker:
         for node in analysis.walk(condition):
             match node:
                 case n.Ref():
+                    self.used.add(node.name)
                     reported = node.name in self.cyclic or node.name in self.broken_defines
                     if node.name not in defines and not reported:
                         self._undefined(node, defines)
@@ -673,6 +689,11 @@ class _Checker:
             )
 
     # warnings
+
+
+def _when(rule: n.Rule) -> n.Condition:
+    """A rule's condition (once there are no errors, every rule has one `when`)."""
+    return next(c.condition for c in rule.clauses if isinstance(c, n.When))
 
 
 def _written_out(condition: n.Condition) -> str:

@@ -95,7 +95,14 @@ class _Compiler:
         self.schedules: dict[tuple[object, ...], CompiledSchedule] = {}
 
     def build(self) -> RuleSet:
-        parts = [self._parts(i, path, rule) for i, (path, rule) in enumerate(self.result.rules)]
+        written = self.result.rules
+        expanded = self.result.expanded or tuple(  # a result not from the checker: afresh
+            analysis.expanded(_when(rule).condition, self.defines) for _, rule in written
+        )
+        parts = [
+            self._parts(i, path, rule, whole)
+            for i, ((path, rule), whole) in enumerate(zip(written, expanded, strict=True))
+        ]
         ranked = sorted(parts, key=lambda p: (-p.priority, p.order))
         rank_of = {p.order: i for i, p in enumerate(ranked)}
 
@@ -170,18 +177,18 @@ class _Compiler:
             getters={name: namespace[fn] for name, fn in getter_names.items()},
         )
 
-    def _parts(self, order: int, path: str, rule: n.Rule) -> _RuleParts:
-        when = next(c for c in rule.clauses if isinstance(c, n.When))
+    def _parts(
+        self, order: int, path: str, rule: n.Rule, expanded: analysis.Expanded
+    ) -> _RuleParts:
         priority = next((c.value.value for c in rule.clauses if isinstance(c, n.Priority)), 0)
-        condition = analysis.expand(when.condition, self.defines)
         return _RuleParts(
             rule,
             path,
             order,
-            condition,
+            expanded.condition,
             rule_events(rule),
             int(priority),
-            analysis.fields_read(condition),
+            expanded.reads,
         )
 
     def _policy_conditions(self) -> dict[str, n.Condition]:
@@ -284,6 +291,10 @@ class _Compiler:
                     parts.append(part)
             messages.append(CompiledMessage(message.text, tuple(parts)))
         return tuple(messages)
+
+
+def _when(rule: n.Rule) -> n.When:
+    return next(c for c in rule.clauses if isinstance(c, n.When))
 
 
 def _retention(policy: CompiledPolicy, rules: tuple[CompiledRule, ...], keep: int) -> float:

@@ -7,7 +7,7 @@ one (docs/language.md lists the codes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import assert_never
 
 import msgspec
@@ -16,6 +16,7 @@ from politely import analysis
 from politely import nodes as n
 from politely.caps import Cap
 from politely.clauses import CLAUSE_OF
+from politely.fields import AGENT_FIELDS
 from politely.language import cap_of, rule_events, visitor_caps
 
 # (path, span, code, message, *hints): how a warning is reported
@@ -30,6 +31,8 @@ class Site(msgspec.Struct, frozen=True):
     policy: n.Policy | None
     policy_path: str
     rules: list[tuple[str, n.Rule]]
+    expanded: Sequence[analysis.Expanded]  # each rule's `when`, in the order of `rules`
+    used: frozenset[str]  # the defines some condition (a rule's, the policy's, a define's) names
 
 
 def pester(site: Site, warn: Warn) -> None:
@@ -37,8 +40,8 @@ def pester(site: Site, warn: Warn) -> None:
     policy_only, looks_at_agents = _policy_gates(site, conditions, warn)
     gate = analysis.Gate(policy_only) if policy_only is not None else None
     policy_caps = visitor_caps(site.policy)
-    for path, rule in site.rules:
-        looks_at_agents |= _rule(path, rule, conditions, policy_only, gate, policy_caps, warn)
+    for (path, rule), expanded in zip(site.rules, site.expanded, strict=True):
+        looks_at_agents |= _rule(path, rule, expanded, policy_only, gate, policy_caps, warn)
     _unused_defines(site, warn)
     if site.rules and not looks_at_agents:
         _no_agent_check(site, warn)
@@ -70,7 +73,7 @@ def _policy_gates(
 def _rule(
     path: str,
     rule: n.Rule,
-    conditions: Mapping[str, n.Condition],
+    expanded: analysis.Expanded,
     policy_only: n.Condition | None,
     gate: analysis.Gate | None,  # policy_only's, for every rule
     policy_caps: list[Cap],
@@ -79,7 +82,7 @@ def _rule(
     """Warn about one rule; True when its condition reads agents."""
     when = next((c for c in rule.clauses if isinstance(c, n.When)), None)
     assert when is not None  # errors were reported otherwise
-    condition = analysis.expand(when.condition, conditions)
+    condition = expanded.condition
     never = never_holds(condition, when.condition, path, warn)
     if not never and gate is not None and gate.never_with(condition):
         never = True
@@ -93,7 +96,7 @@ def _rule(
     if not never:
         _fires_on_load(path, rule, analysis.conjoin(condition, policy_only), warn)
     _caps_without_effect(path, rule, policy_caps, warn)
-    return analysis.reads_agents(condition)
+    return not expanded.reads.isdisjoint(AGENT_FIELDS)
 
 
 def _fires_on_load(path: str, rule: n.Rule, condition: n.Condition | None, warn: Warn) -> None:
@@ -126,14 +129,8 @@ def _caps_without_effect(path: str, rule: n.Rule, policy_caps: list[Cap], warn: 
 
 
 def _unused_defines(site: Site, warn: Warn) -> None:
-    used: set[str] = set()
-    written = [d.condition for d in site.defines.values()]
-    written += policy_conditions(site.policy)
-    written += [c.condition for _, r in site.rules for c in r.clauses if isinstance(c, n.When)]
-    for condition in written:
-        used.update(r.name for r in analysis.refs(condition))
     for name, define in site.defines.items():
-        if name not in used:
+        if name not in site.used:
             warn(
                 site.define_paths[name],
                 define.name.span,
@@ -167,8 +164,3 @@ def never_holds(expanded: n.Condition, written: n.Condition, path: str, warn: Wa
 def _inside(inner: n.Span, outer: n.Span) -> bool:
     return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
 
-
-def policy_conditions(policy: n.Policy | None) -> list[n.Condition]:
-    if policy is None:
-        return []
-    return [c.condition for c in policy.clauses if isinstance(c, n.Only | n.Never)]

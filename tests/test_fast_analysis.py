@@ -1,0 +1,222 @@
+"""The shortcuts a 10,000-rule site's check and compile take answer as the plain ways do.
+
+- `analysis.contradiction` looks at each field's tests together only for fields
+  tested more than once; `analysis.path_prefixes` skips operands testing other
+  fields without a call. Each is compared, on generated conditions, with the
+  plain version it replaced (kept below as the oracle): the same node, or the
+  same prefixes.
+- The checker expands each rule's `when` once and hands it to the compiler on
+  its result; a rule set compiled from those equals one compiled from a result
+  the compiler must expand afresh (`dataclasses.replace` drops them).
+- Which defines are unused comes from the references the checker's walk saw;
+  it equals walking every written condition again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import examples
+from politely import analysis
+from politely import nodes as n
+from politely.checker import check_sources
+from politely.compiler import compile_rules
+
+# --- the plain versions the shortcuts replaced (the oracles) ----------------------------
+
+
+def contradiction_plainly(condition: n.Condition) -> n.Condition | None:
+    """`contradiction` as it was: every operand alone, then every field's tests in order."""
+    match condition:
+        case n.Compare() | n.InList():
+            bounds = analysis._domain(condition.field.name)
+            analysis._constrain(bounds, condition)
+            return condition if bounds.empty() else None
+        case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
+            return None
+        case n.Or():
+            parts = [contradiction_plainly(o) for o in condition.operands]
+            return condition if all(p is not None for p in parts) else None
+        case n.And():
+            pass
+    for operand in condition.operands:
+        inner = contradiction_plainly(operand)
+        if inner is not None:
+            return inner
+    by_field: dict[str, analysis._Bounds] = {}
+    for operand in condition.operands:
+        if isinstance(operand, n.Compare | n.InList):
+            name = operand.field.name
+            bounds = by_field.setdefault(name, analysis._domain(name))
+            analysis._constrain(bounds, operand)
+            if bounds.empty():
+                return condition
+    return None
+
+
+def path_prefixes_plainly(condition: n.Condition) -> frozenset[str] | None:
+    """`path_prefixes` as it was: every operand asked, by the field's dotted name."""
+    match condition:
+        case n.And():
+            found = [p for p in map(path_prefixes_plainly, condition.operands) if p is not None]
+            if not found:
+                return None
+            return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
+        case n.Or():
+            parts = [path_prefixes_plainly(o) for o in condition.operands]
+            if any(p is None for p in parts):
+                return None
+            return frozenset().union(*(p for p in parts if p is not None))
+        case n.Contains() | n.Bare() | n.Not() | n.Ref():
+            return None
+    name = condition.field.name
+    if name not in ("page.path", "page.url"):
+        return None
+    match condition:
+        case n.Matches():
+            prefixes = {analysis.glob_prefix(condition.pattern.value)}
+        case n.InList():
+            if condition.negated or not all(isinstance(v, n.Text) for v in condition.values):
+                return None
+            prefixes = {str(analysis.literal(v)) for v in condition.values}
+        case n.Compare():
+            if condition.op != "==" or not isinstance(condition.value, n.Text):
+                return None
+            prefixes = {condition.value.value}
+    if name == "page.url":
+        prefixes = {p.split("?", 1)[0] for p in prefixes}
+    return frozenset(prefixes)
+
+
+# --- generated conditions ----------------------------------------------------------------
+
+FIELDS = [
+    "page.dwell",
+    "page.scroll",
+    "page.path",
+    "page.url",
+    "session.pageviews",
+    "visitor.plan",
+    "visitor.returning",
+]
+_field = st.sampled_from(FIELDS).map(lambda name: n.Field(tuple(name.split("."))))
+_value = st.one_of(
+    st.integers(-1, 101).map(n.Number),
+    st.sampled_from([-1.5, 0.5, 99.5, math.inf]).map(n.Number),
+    st.integers(0, 3).map(n.Duration),
+    st.integers(0, 100).map(n.Percent),
+    st.sampled_from(["a", "b", "/", "/pricing", "/pricing/x?y=1", "/p?"]).map(n.Text),
+    st.booleans().map(n.Boolean),
+)
+_glob = st.sampled_from(["/pricing*", "/p?x*", "*", "/docs/", "/a?b=1*"]).map(n.Text)
+_test = st.one_of(
+    st.builds(n.Compare, _field, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), _value),
+    st.builds(n.InList, _field, st.lists(_value, max_size=3).map(tuple), st.booleans()),
+    st.builds(n.Matches, _field, _glob),
+    st.builds(n.Contains, _field, _glob),
+    st.builds(n.Bare, _field),
+)
+conditions = st.recursive(
+    _test,
+    lambda inner: st.one_of(
+        inner.map(n.Not),
+        st.lists(inner, min_size=2, max_size=5).map(lambda ops: n.And(tuple(ops))),
+        st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops))),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=examples(600), deadline=None)
+@given(conditions)
+def test_contradiction_names_the_node_the_plain_way_names(condition: n.Condition) -> None:
+    assert analysis.contradiction(condition) is contradiction_plainly(condition)
+
+
+@settings(max_examples=examples(600), deadline=None)
+@given(conditions)
+def test_path_prefixes_are_those_the_plain_way_finds(condition: n.Condition) -> None:
+    assert analysis.path_prefixes(condition) == path_prefixes_plainly(condition)
+
+
+# --- generated sites ---------------------------------------------------------------------
+
+_ATOMS = [
+    'page.path matches "/pricing*"',
+    'page.url == "/docs?x=1"',
+    "page.dwell >= 30s",
+    "page.dwell < 10s",
+    "agents.available > 0",
+    'visitor.plan in ["a", "b"]',
+    "not visitor.returning",
+    "session.pageviews >= 2",
+]
+
+
+@st.composite
+def sites(draw: st.DrawFn) -> dict[str, str]:
+    """Defines using atoms and earlier defines, a policy, and rules using both."""
+    names = [f"d{i}" for i in range(draw(st.integers(0, 5)))]
+
+    def condition(usable: list[str]) -> str:
+        parts = draw(st.lists(st.sampled_from([*_ATOMS, *usable]), min_size=1, max_size=3))
+        return draw(st.sampled_from([" and ", " or "])).join(parts)
+
+    lines = [f"define {name} = {condition(names[:i])}" for i, name in enumerate(names)]
+    if draw(st.booleans()):
+        lines.append(f"policy {{\n only when {condition(names)}\n}}")
+    for i in range(draw(st.integers(1, 6))):
+        on = draw(st.sampled_from(["", "on tick", "on page_view, help"]))
+        lines.append(f'rule r{i} {{ {on} when {condition(names)} say "Hi" }}')
+    half = len(lines) // 2
+    return {"a.rules": "\n".join(lines[:half]) + "\n", "b.rules": "\n".join(lines[half:]) + "\n"}
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(sites())
+def test_a_rule_set_from_the_checkers_expansions_equals_one_expanded_afresh(
+    files: dict[str, str],
+) -> None:
+    result = check_sources(files)
+    if not result.ok:
+        return
+    assert len(result.expanded) == len(result.rules)
+    reused = compile_rules(result)
+    afresh = compile_rules(dataclasses.replace(result))  # drops the expansions and the key
+    assert afresh is not reused
+    assert [(r.name, r.condition, r.time_dependent, r.events) for r in reused.rules] == [
+        (r.name, r.condition, r.time_dependent, r.events) for r in afresh.rules
+    ]
+    assert sorted(reused.getters) == sorted(afresh.getters)
+    assert {
+        event: (
+            [b.label for b in entry.free],
+            {p: [[r.name for r in b.rules] for b in bs] for p, bs in entry.by_prefix.items()},
+        )
+        for event, entry in reused.index.items()
+    } == {
+        event: (
+            [b.label for b in entry.free],
+            {p: [[r.name for r in b.rules] for b in bs] for p, bs in entry.by_prefix.items()},
+        )
+        for event, entry in afresh.index.items()
+    }
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(sites())
+def test_the_unused_defines_are_those_no_written_condition_names(files: dict[str, str]) -> None:
+    result = check_sources(files)
+    if not result.ok:
+        return
+    written = [d.condition for d in result.defines.values()]
+    if result.policy is not None:
+        written += [c.condition for c in result.policy.clauses if isinstance(c, n.Only)]
+    written += [c.condition for _, r in result.rules for c in r.clauses if isinstance(c, n.When)]
+    used = {ref.name for condition in written for ref in analysis.refs(condition)}
+    warned = {d.message.split("`")[1] for d in result.warnings if d.code == "unused-define"}
+    assert warned == set(result.defines) - used
