@@ -163,4 +163,3 @@ def never_holds(expanded: n.Condition, written: n.Condition, path: str, warn: Wa
 
 def _inside(inner: n.Span, outer: n.Span) -> bool:
     return outer.start_pos <= inner.start_pos and inner.end_pos <= outer.end_pos
-
