@@ -94,40 +94,55 @@ def path_prefixes_plainly(condition: n.Condition) -> frozenset[str] | None:
 
 # --- generated conditions ----------------------------------------------------------------
 
-FIELDS = [
-    "page.dwell",
-    "page.scroll",
-    "page.path",
-    "page.url",
-    "session.pageviews",
-    "visitor.plan",
-    "visitor.returning",
-]
+# Few fields, so an `and` often tests one twice; the path's fields often, with texts.
+FIELDS = ["page.dwell", "page.dwell", "page.path", "page.url", "visitor.plan"]
 _field = st.sampled_from(FIELDS).map(lambda name: n.Field(tuple(name.split("."))))
+_path = st.sampled_from(["page.path", "page.url"]).map(lambda name: n.Field(tuple(name.split("."))))
+_text = st.sampled_from(["a", "/", "/pricing", "/pricing/x?y=1", "/p?"]).map(n.Text)
 _value = st.one_of(
-    st.integers(-1, 101).map(n.Number),
-    st.sampled_from([-1.5, 0.5, 99.5, math.inf]).map(n.Number),
+    st.integers(-1, 4).map(n.Number),
+    st.sampled_from([-1.5, 0.5, math.inf]).map(n.Number),
     st.integers(0, 3).map(n.Duration),
     st.integers(0, 100).map(n.Percent),
-    st.sampled_from(["a", "b", "/", "/pricing", "/pricing/x?y=1", "/p?"]).map(n.Text),
+    _text,
     st.booleans().map(n.Boolean),
 )
 _glob = st.sampled_from(["/pricing*", "/p?x*", "*", "/docs/", "/a?b=1*"]).map(n.Text)
+_ops = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
 _test = st.one_of(
-    st.builds(n.Compare, _field, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), _value),
-    st.builds(n.InList, _field, st.lists(_value, max_size=3).map(tuple), st.booleans()),
+    st.builds(n.Compare, _field, _ops, _value),
+    st.builds(n.Compare, _path, st.sampled_from(["==", "!="]), _text),
+    st.builds(n.InList, _field, st.lists(_value, min_size=1, max_size=3).map(tuple), st.booleans()),
+    # An empty list (the checker refuses it; contradiction still reads it) off the path.
+    st.builds(n.InList, st.just(n.Field(("page", "dwell"))), st.just(()), st.booleans()),
+    st.builds(n.InList, _path, st.lists(_text, min_size=1, max_size=3).map(tuple), st.booleans()),
     st.builds(n.Matches, _field, _glob),
+    st.builds(n.Matches, _path, _glob),
     st.builds(n.Contains, _field, _glob),
     st.builds(n.Bare, _field),
 )
-conditions = st.recursive(
-    _test,
-    lambda inner: st.one_of(
-        inner.map(n.Not),
-        st.lists(inner, min_size=2, max_size=5).map(lambda ops: n.And(tuple(ops))),
-        st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops))),
+_path_test = st.one_of(
+    st.builds(n.Compare, _path, st.just("=="), _text), st.builds(n.Matches, _path, _glob)
+)
+# An `and` of tests (often two of one field) and of `or`s of path tests, as rules are.
+_joined = st.lists(
+    st.one_of(
+        _test, st.lists(_path_test, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops)))
     ),
-    max_leaves=12,
+    min_size=2,
+    max_size=4,
+).map(lambda ops: n.And(tuple(ops)))
+conditions = st.one_of(
+    _joined,
+    st.recursive(
+        _test,
+        lambda inner: st.one_of(
+            inner.map(n.Not),
+            st.lists(inner, min_size=2, max_size=5).map(lambda ops: n.And(tuple(ops))),
+            st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops))),
+        ),
+        max_leaves=12,
+    ),
 )
 
 
