@@ -5,9 +5,13 @@
   fields without a call. Each is compared, on generated conditions, with the
   plain version it replaced (kept below as the oracle): the same node, or the
   same prefixes.
+- `analysis.measure` measures in one loop over an `and`'s operands; compared
+  with the version that listed them first, on conditions using defines.
 - The checker expands each rule's `when` once and hands it to the compiler on
   its result; a rule set compiled from those equals one compiled from a result
   the compiler must expand afresh (`dataclasses.replace` drops them).
+- fires-on-load asks whether a rule waits and whether the policy's `only when`
+  waits apart (the gate once per site): joined, they wait when either does.
 - Which defines are unused comes from the references the checker's walk saw;
   it equals walking every written condition again.
 """
@@ -16,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import examples
@@ -92,6 +97,24 @@ def path_prefixes_plainly(condition: n.Condition) -> frozenset[str] | None:
     return frozenset(prefixes)
 
 
+def measure_plainly(
+    condition: n.Condition, defines: dict[str, analysis.Measure]
+) -> analysis.Measure:
+    """`measure` as it was: every part measured into a list, then its depth and tests."""
+    match condition:
+        case n.Ref(name=name):
+            return defines.get(name, analysis.Measure(0, 1, "test"))
+        case n.Not(operand=operand):
+            inner = measure_plainly(operand, defines)
+            return analysis.Measure(inner.depth + 1, inner.tests, "not")
+        case n.And(operands=operands) | n.Or(operands=operands):
+            top: Literal["and", "or"] = "and" if isinstance(condition, n.And) else "or"
+            parts = [measure_plainly(operand, defines) for operand in operands]
+            depth = max(p.depth if p.top == top else p.depth + 1 for p in parts)
+            return analysis.Measure(depth, sum(p.tests for p in parts), top)
+    return analysis.Measure(0, 1, "test")
+
+
 # --- generated conditions ----------------------------------------------------------------
 
 # Few fields, so an `and` often tests one twice; the path's fields often, with texts.
@@ -146,8 +169,20 @@ conditions = st.one_of(
 )
 
 
+_DWELL = n.Field(("page", "dwell"))
+
+
 @settings(max_examples=examples(600), deadline=None)
 @given(conditions)
+@example(  # empty after the second test, not after the third ({0} & {False} is {False})
+    n.And(
+        (
+            n.Compare(_DWELL, "==", n.Number(0)),
+            n.Compare(_DWELL, ">", n.Number(0)),
+            n.Compare(_DWELL, "==", n.Boolean(False)),
+        )
+    )
+)
 def test_contradiction_names_the_node_the_plain_way_names(condition: n.Condition) -> None:
     assert analysis.contradiction(condition) is contradiction_plainly(condition)
 
@@ -156,6 +191,40 @@ def test_contradiction_names_the_node_the_plain_way_names(condition: n.Condition
 @given(conditions)
 def test_path_prefixes_are_those_the_plain_way_finds(condition: n.Condition) -> None:
     assert analysis.path_prefixes(condition) == path_prefixes_plainly(condition)
+
+
+_refs = st.sampled_from(["and_define", "or_define", "not_define", "missing"]).map(n.Ref)
+_DEFINES = {
+    "and_define": analysis.Measure(2, 5, "and"),
+    "or_define": analysis.Measure(3, 4, "or"),
+    "not_define": analysis.Measure(1, 1, "not"),
+}
+_with_refs = st.recursive(
+    st.one_of(_test, _refs),
+    lambda inner: st.one_of(
+        inner.map(n.Not),
+        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.And(tuple(ops))),
+        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.Or(tuple(ops))),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(_with_refs)
+def test_measure_is_what_the_plain_way_measures(condition: n.Condition) -> None:
+    assert analysis.measure(condition, _DEFINES) == measure_plainly(condition, _DEFINES)
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(conditions, st.one_of(st.none(), conditions))
+def test_a_rule_joined_to_the_gate_waits_when_either_waits(
+    rule: n.Condition, gate: n.Condition | None
+) -> None:
+    """fires-on-load asks of the rule and of the policy's `only when` apart."""
+    joined = analysis.waits_before_inviting(analysis.conjoin(rule, gate))
+    apart = analysis.waits_before_inviting(rule) or analysis.waits_before_inviting(gate)
+    assert joined == apart
 
 
 # --- generated sites ---------------------------------------------------------------------

@@ -123,7 +123,9 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
     error reported elsewhere) counts as one test. Recursion goes only as deep
     as the written condition, which the parser bounds.
     """
-    match condition:
+    match condition:  # tests first, the commonest: the checker measures every rule
+        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+            return _ONE_TEST
         case n.Ref(name=name):
             return defines.get(name, _ONE_TEST)
         case n.Not(operand=operand):
@@ -131,11 +133,13 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
             return Measure(inner.depth + 1, inner.tests, "not")
         case n.And(operands=operands) | n.Or(operands=operands):
             top: Literal["and", "or"] = "and" if isinstance(condition, n.And) else "or"
-            parts = [measure(operand, defines) for operand in operands]
-            depth = max(p.depth if p.top == top else p.depth + 1 for p in parts)
-            return Measure(depth, sum(p.tests for p in parts), top)
-        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
-            return _ONE_TEST
+            depth = tests = 0  # an `and` or `or` part is at least 1 deep: 0 is never kept
+            for operand in operands:  # one loop, not a list and two passes over it
+                part = measure(operand, defines)
+                # A part with the same operator merges into this one, as `expand` merges it.
+                depth = max(depth, part.depth if part.top == top else part.depth + 1)
+                tests += part.tests
+            return Measure(depth, tests, top)
         case _:
             assert_never(condition)
 
@@ -284,17 +288,20 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
             return condition if bounds.empty() else None
         case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
             return None
-        case n.Or():
-            parts = [contradiction(o) for o in condition.operands]
-            return condition if all(p is not None for p in parts) else None
+        case n.Or():  # never, when no operand can hold: the first that can answers
+            for operand in condition.operands:
+                if contradiction(operand) is None:
+                    return None
+            return condition
         case n.And():
             pass  # looked into below
         case _:
             assert_never(condition)
-    # Each operand alone first, in order (the innermost answer), then each field tested
-    # more than once, all its tests together. A field tested once was possible alone;
-    # bounds only narrow, so all of a field's tests at once are empty exactly when
-    # narrowing test by test would have come to empty.
+    # Each operand alone first, in order (the innermost answer), then the tests of each
+    # field tested more than once, together. A field tested once was found possible
+    # alone, which is all that joining its tests would ask of it. Emptiness is asked
+    # after each test, as the tests narrow: it is not always kept by narrowing further
+    # (`x == 0 and x > 0 and x == false`: {0} & {False} may be {False}, never numeric).
     together: dict[str, list[n.Compare | n.InList]] = {}
     for operand in condition.operands:
         match operand:
@@ -316,8 +323,8 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
             bounds = _domain(name)
             for test in tests:
                 _constrain(bounds, test)
-            if bounds.empty():
-                return condition
+                if bounds.empty():
+                    return condition
     return None
 
 

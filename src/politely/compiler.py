@@ -254,8 +254,9 @@ class _Compiler:
         return self.schedules.setdefault(key, schedule)
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
-        caps = (cap_of(clause, rule.name.value) for clause in rule.clauses)
-        return tuple(cap for cap in caps if cap is not None)
+        name = rule.name.value
+        caps = [cap_of(c, name) for c in rule.clauses if isinstance(c, n.Cooldown | n.Cap)]
+        return tuple(cap for cap in caps if cap is not None)  # sitewide caps are the policy's
 
     def _getters(
         self, parts: list[_RuleParts], policy_conditions: dict[str, n.Condition]

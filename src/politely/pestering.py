@@ -39,9 +39,10 @@ def pester(site: Site, warn: Warn) -> None:
     conditions = {name: d.condition for name, d in site.defines.items()}
     policy_only, looks_at_agents = _policy_gates(site, conditions, warn)
     gate = analysis.Gate(policy_only) if policy_only is not None else None
+    gate_waits = analysis.waits_before_inviting(policy_only)
     policy_caps = visitor_caps(site.policy)
     for (path, rule), expanded in zip(site.rules, site.expanded, strict=True):
-        looks_at_agents |= _rule(path, rule, expanded, policy_only, gate, policy_caps, warn)
+        looks_at_agents |= _rule(path, rule, expanded, gate, gate_waits, policy_caps, warn)
     _unused_defines(site, warn)
     if site.rules and not looks_at_agents:
         _no_agent_check(site, warn)
@@ -74,8 +75,8 @@ def _rule(
     path: str,
     rule: n.Rule,
     expanded: analysis.Expanded,
-    policy_only: n.Condition | None,
-    gate: analysis.Gate | None,  # policy_only's, for every rule
+    gate: analysis.Gate | None,  # the policy's `only when`, for every rule
+    gate_waits: bool,  # whether the policy's `only when` waits before inviting
     policy_caps: list[Cap],
     warn: Warn,
 ) -> bool:
@@ -92,15 +93,18 @@ def _rule(
             "never-holds",
             f"rule `{rule.name.value}` can never hold together with the policy's `only when`",
         )
-    # A rule that never fires cannot fire on load: one warning, not two.
-    if not never:
-        _fires_on_load(path, rule, analysis.conjoin(condition, policy_only), warn)
+    # A rule that never fires cannot fire on load: one warning, not two. Joined to the
+    # policy's `only when`, the rule waits if either does (an `and` waits if one
+    # operand does), so the gate's answer is worked out once, not for every rule.
+    if not never and not gate_waits and not analysis.waits_before_inviting(condition):
+        _fires_on_load(path, rule, warn)
     _caps_without_effect(path, rule, policy_caps, warn)
     return not expanded.reads.isdisjoint(AGENT_FIELDS)
 
 
-def _fires_on_load(path: str, rule: n.Rule, condition: n.Condition | None, warn: Warn) -> None:
-    if "page_view" in rule_events(rule) and not analysis.waits_before_inviting(condition):
+def _fires_on_load(path: str, rule: n.Rule, warn: Warn) -> None:
+    """For a rule whose condition (with the policy's gate) does not wait."""
+    if "page_view" in rule_events(rule):
         warn(
             path,
             rule.name.span,
@@ -113,7 +117,8 @@ def _fires_on_load(path: str, rule: n.Rule, condition: n.Condition | None, warn:
 
 def _caps_without_effect(path: str, rule: n.Rule, policy_caps: list[Cap], warn: Warn) -> None:
     for clause in rule.clauses:
-        limit = cap_of(clause)
+        # Only these make caps; testing first spares cap_of's match on every clause.
+        limit = cap_of(clause) if isinstance(clause, n.Cooldown | n.Cap) else None
         if limit is None:
             continue
         looser = next((p for p in policy_caps if p.covers(limit)), None)
