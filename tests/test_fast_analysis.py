@@ -117,6 +117,8 @@ def measure_plainly(
 
 # --- generated conditions ----------------------------------------------------------------
 
+_DWELL = n.Field(("page", "dwell"))
+
 # Few fields, so an `and` often tests one twice; the path's fields often, with texts.
 FIELDS = ["page.dwell", "page.dwell", "page.path", "page.url", "visitor.plan"]
 _field = st.sampled_from(FIELDS).map(lambda name: n.Field(tuple(name.split("."))))
@@ -169,9 +171,6 @@ conditions = st.one_of(
 )
 
 
-_DWELL = n.Field(("page", "dwell"))
-
-
 @settings(max_examples=examples(600), deadline=None)
 @given(conditions)
 @example(  # empty after the second test, not after the third ({0} & {False} is {False})
@@ -216,8 +215,32 @@ def test_measure_is_what_the_plain_way_measures(condition: n.Condition) -> None:
     assert analysis.measure(condition, _DEFINES) == measure_plainly(condition, _DEFINES)
 
 
+_EVENT = n.Field(("event",))
+_waiting = st.recursive(  # tests that wait before inviting and tests that do not, mixed
+    st.sampled_from(
+        [
+            n.Compare(_DWELL, ">=", n.Duration(30)),
+            n.Compare(_DWELL, ">=", n.Duration(0)),
+            n.Compare(_DWELL, ">", n.Duration(0)),
+            n.Compare(n.Field(("session", "pageviews")), ">=", n.Number(2)),
+            n.Compare(_EVENT, "==", n.Text("tick")),
+            n.Compare(_EVENT, "!=", n.Text("page_view")),
+            n.InList(_EVENT, (n.Text("page_view"), n.Text("tick")), negated=False),
+            n.InList(_EVENT, (n.Text("page_view"),), negated=True),
+            n.Matches(n.Field(("page", "path")), n.Text("/pricing*")),
+        ]
+    ),
+    lambda inner: st.one_of(
+        inner.map(n.Not),
+        st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.And(tuple(ops))),
+        st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops))),
+    ),
+    max_leaves=8,
+)
+
+
 @settings(max_examples=examples(400), deadline=None)
-@given(conditions, st.one_of(st.none(), conditions))
+@given(_waiting, st.one_of(st.none(), _waiting))
 def test_a_rule_joined_to_the_gate_waits_when_either_waits(
     rule: n.Condition, gate: n.Condition | None
 ) -> None:
