@@ -7,6 +7,9 @@
   same prefixes.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
   with the version that listed them first, on conditions using defines.
+- `analysis.Expander` writes each define out once per site, not at every use;
+  compared with the `expand` that walked it again each time, and with
+  `fields_read` of that, on generated defines and rules.
 - The checker expands each rule's `when` once and hands it to the compiler on
   its result; a rule set compiled from those equals one compiled from a result
   the compiler must expand afresh (`dataclasses.replace` drops them).
@@ -115,6 +118,30 @@ def measure_plainly(
     return analysis.Measure(0, 1, "test")
 
 
+def expand_plainly(condition: n.Condition, defines: dict[str, n.Condition]) -> n.Condition:
+    """`expand` as it was: every use of a define walks its body again."""
+    match condition:
+        case n.Ref():
+            return expand_plainly(defines[condition.name], defines)
+        case n.Not():
+            operand = expand_plainly(condition.operand, defines)
+            return condition if operand is condition.operand else n.Not(operand, condition.span)
+        case n.And() | n.Or():
+            kind = type(condition)
+            operands: list[n.Condition] = []
+            same = True
+            for operand in condition.operands:
+                expanded = expand_plainly(operand, defines)
+                if isinstance(expanded, kind):
+                    operands.extend(expanded.operands)
+                    same = False
+                else:
+                    operands.append(expanded)
+                    same = same and expanded is operand
+            return condition if same else kind(tuple(operands), condition.span)
+    return condition
+
+
 # --- generated conditions ----------------------------------------------------------------
 
 _DWELL = n.Field(("page", "dwell"))
@@ -207,6 +234,46 @@ _with_refs = st.recursive(
     ),
     max_leaves=12,
 )
+
+
+def _using(names: list[str]) -> st.SearchStrategy[n.Condition]:
+    """Conditions of tests and of references to `names`."""
+    leaves = st.one_of(_test, st.sampled_from(names).map(n.Ref)) if names else _test
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            inner.map(n.Not),
+            st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.And(tuple(ops))),
+            st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops))),
+        ),
+        max_leaves=6,
+    )
+
+
+@st.composite
+def defines_and_rules(draw: st.DrawFn) -> tuple[dict[str, n.Condition], list[n.Condition]]:
+    """Defines each using earlier ones (so none is in a cycle), and rules using them."""
+    defines: dict[str, n.Condition] = {}
+    for i in range(draw(st.integers(0, 4))):
+        defines[f"d{i}"] = draw(_using(list(defines)))
+    return defines, draw(st.lists(_using(list(defines)), min_size=1, max_size=6))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(defines_and_rules())
+def test_the_expander_writes_out_what_expand_wrote_and_the_fields_it_reads(
+    site: tuple[dict[str, n.Condition], list[n.Condition]],
+) -> None:
+    defines, rules = site
+    expander = analysis.Expander(defines)  # one for all the rules, as the checker does
+    for rule in rules:
+        plainly = expand_plainly(rule, defines)
+        found = expander.expanded(rule)
+        assert found.condition == plainly
+        assert [o.span for o in analysis.walk(found.condition)] == [
+            o.span for o in analysis.walk(plainly)
+        ]
+        assert found.reads == analysis.fields_read(plainly)
 
 
 @settings(max_examples=examples(400), deadline=None)

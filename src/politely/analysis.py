@@ -31,46 +31,80 @@ def expand(condition: n.Condition, defines: Mapping[str, n.Condition]) -> n.Cond
     a define share its nodes (a 10,000-rule site would otherwise hold thousands
     of copies of each).
     """
-    match condition:
-        case n.Ref():
-            return expand(defines[condition.name], defines)
-        case n.Not():
-            operand = expand(condition.operand, defines)
-            return condition if operand is condition.operand else n.Not(operand, condition.span)
-        case n.And() | n.Or():
-            kind = type(condition)
-            operands: list[n.Condition] = []
-            same = True
-            for operand in condition.operands:
-                expanded = expand(operand, defines)
-                if isinstance(expanded, kind):
-                    operands.extend(expanded.operands)
-                    same = False
-                else:
-                    operands.append(expanded)
-                    same = same and expanded is operand
-            return condition if same else kind(tuple(operands), condition.span)
-        case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
-            return condition
-        case _:
-            assert_never(condition)
+    return Expander(defines).expanded(condition).condition
 
 
 class Expanded(msgspec.Struct, frozen=True, gc=False):
     """A rule's `when` with its defines written out, and the fields it reads.
 
     The checker's warnings need both for every rule, and so does the compiler:
-    worked out once (`expanded`) and handed from one to the other on the check's
-    result, a 10,000-rule site pays for one expansion and one walk, not two.
+    worked out once (`Expander`) and handed from one to the other on the check's
+    result, a 10,000-rule site pays for one expansion, not two.
     """
 
-    condition: n.Condition
-    reads: frozenset[str]
+    condition: n.Condition  # what `expand` gives
+    reads: frozenset[str]  # what `fields_read` gives of that
 
 
-def expanded(condition: n.Condition, defines: Mapping[str, n.Condition]) -> Expanded:
-    whole = expand(condition, defines)
-    return Expanded(whole, fields_read(whole))
+class Expander:
+    """Writes out the defines of one site's conditions, each define once.
+
+    A 10,000-rule site uses each define thousands of times: its body is written out
+    (with the fields it reads) at its first use, and every use after is a lookup,
+    not another walk. Every use then shares one written-out body.
+
+        >>> from politely.parser import parse
+        >>> a, r = parse("define a = page.dwell >= 5s and x\nrule r { when a }").program.items
+        >>> found = Expander({"a": a.condition}).expanded(r.clauses[0].condition)
+        >>> sorted(found.reads)
+        ['page.dwell', 'x']
+    """
+
+    def __init__(self, defines: Mapping[str, n.Condition]) -> None:
+        self._defines = defines
+        self._written: dict[str, tuple[n.Condition, frozenset[str]]] = {}
+
+    def expanded(self, condition: n.Condition) -> Expanded:
+        reads: set[str] = set()
+        return Expanded(self._expand(condition, reads), frozenset(reads))
+
+    def _define(self, name: str) -> tuple[n.Condition, frozenset[str]]:
+        found = self._written.get(name)
+        if found is None:
+            reads: set[str] = set()
+            whole = self._expand(self._defines[name], reads)
+            found = self._written[name] = (whole, frozenset(reads))
+        return found
+
+    def _expand(self, condition: n.Condition, reads: set[str]) -> n.Condition:
+        match condition:  # tests first, the commonest
+            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
+                reads.add(condition.field.name)
+                return condition
+            case n.Ref():
+                whole, read = self._define(condition.name)
+                reads |= read
+                return whole
+            case n.Not():
+                operand = self._expand(condition.operand, reads)
+                if operand is condition.operand:
+                    return condition
+                return n.Not(operand, condition.span)
+            case n.And() | n.Or():
+                kind = type(condition)
+                operands: list[n.Condition] = []
+                same = True
+                for operand in condition.operands:
+                    expanded = self._expand(operand, reads)
+                    if isinstance(expanded, kind):  # an `and` define in an `and`: merged
+                        operands.extend(expanded.operands)
+                        same = False
+                    else:
+                        operands.append(expanded)
+                        same = same and expanded is operand
+                return condition if same else kind(tuple(operands), condition.span)
+            case _:
+                assert_never(condition)
 
 
 def depth(condition: n.Condition) -> int:
@@ -328,6 +362,9 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     return None
 
 
+_BOUNDED = (n.Compare, n.InList)  # the tests that narrow a field's bounds
+
+
 class Gate:
     """A condition every rule is joined to (the policy's `only when`), with its part
     of `contradiction` worked out once rather than again for each rule."""
@@ -355,7 +392,7 @@ class Gate:
         operands = condition.operands if isinstance(condition, n.And) else (condition,)
         joined: dict[str, _Bounds] = {}
         for operand in operands:
-            if isinstance(operand, n.Compare | n.InList):
+            if isinstance(operand, _BOUNDED):
                 name = operand.field.name
                 bounds = joined.get(name)
                 if bounds is None:
@@ -428,6 +465,8 @@ def glob_prefix(pattern: str) -> str:
 
 
 _PATH_FIELDS = (("page", "path"), ("page", "url"))  # the fields that say the page's path
+_PATH_TESTS = (n.Compare, n.InList, n.Matches)  # the tests that can say it (a tuple: `|`
+_NESTED = (n.And, n.Or)  # would build a union type at every test)
 
 
 def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
@@ -440,13 +479,13 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
         case n.And():
             found = []
             for operand in condition.operands:
-                # A test of another field says nothing of the path: skipped without a
-                # call (most operands of most rules; the compiler asks this of every rule).
-                if isinstance(operand, n.Contains | n.Bare | n.Not | n.Ref) or (
-                    isinstance(operand, n.Compare | n.InList | n.Matches)
-                    and operand.field.path not in _PATH_FIELDS
-                ):
-                    continue
+                # What cannot say the path is skipped without a call: most operands of
+                # most rules, and the compiler asks this of every rule.
+                if isinstance(operand, _PATH_TESTS):
+                    if operand.field.path not in _PATH_FIELDS:
+                        continue
+                elif not isinstance(operand, _NESTED):
+                    continue  # contains, bare, not, a define: nothing of the path
                 part = path_prefixes(operand)
                 if part is not None:
                     found.append(part)

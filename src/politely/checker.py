@@ -64,7 +64,7 @@ class CheckResult:
     # `loadcache.site_key` of the sources checked; set by `check_sources` only, so a
     # result made or changed by hand (`dataclasses.replace`) is never compiled from cache.
     key: bytes = field(default=b"", init=False, compare=False, repr=False)
-    # Each rule's `when` written out (`analysis.expanded`), in the order of `rules`, when
+    # Each rule's `when` written out (`analysis.Expander`), in the order of `rules`, when
     # the check found no error: the warnings needed them and the compiler reuses them.
     # Set by the checker only, like `key`, so a result changed by hand is expanded afresh.
     expanded: tuple[analysis.Expanded, ...] = field(
@@ -168,7 +168,8 @@ class _Checker:
         expanded: tuple[analysis.Expanded, ...] = ()
         if not any(d.is_error for d in self.diagnostics):
             self.diagnostics.extend(self.pending)
-            expanded = tuple(analysis.expanded(_when(rule), acyclic) for _, rule in rules)
+            expander = analysis.Expander(acyclic)
+            expanded = tuple(expander.expanded(_when(rule)) for _, rule in rules)
             used = frozenset(self.used)
             site = Site(defines, define_paths, policy, policy_path, rules, expanded, used)
             pester(site, self.warn_in)

@@ -33,6 +33,7 @@ from politely.errors import RulesError
 from politely.fields import KNOWN_FIELDS, TIME_FIELDS
 from politely.formatter import format_schedule
 from politely.language import (
+    CAPPING_CLAUSES,
     DEFAULT_QUIET_AFTER_CHAT,
     DEFAULT_QUIET_AFTER_DISMISS,
     DEFAULT_SESSION_TIMEOUT,
@@ -96,8 +97,9 @@ class _Compiler:
 
     def build(self) -> RuleSet:
         written = self.result.rules
+        expander = analysis.Expander(self.defines)
         expanded = self.result.expanded or tuple(  # a result not from the checker: afresh
-            analysis.expanded(_when(rule).condition, self.defines) for _, rule in written
+            expander.expanded(_when(rule).condition) for _, rule in written
         )
         parts = [
             self._parts(i, path, rule, whole)
@@ -255,7 +257,7 @@ class _Compiler:
 
     def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
         name = rule.name.value
-        caps = [cap_of(c, name) for c in rule.clauses if isinstance(c, n.Cooldown | n.Cap)]
+        caps = [cap_of(c, name) for c in rule.clauses if isinstance(c, CAPPING_CLAUSES)]
         return tuple(cap for cap in caps if cap is not None)  # sitewide caps are the policy's
 
     def _getters(

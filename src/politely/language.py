@@ -35,6 +35,11 @@ def cap_window(cap: n.Cap) -> int | Literal["session", "visitor"]:
     return "session" if cap.window == "session" else "visitor"
 
 
+# The clauses `cap_of` may make a cap of: tested first where every clause of every
+# rule is looked at (a tuple, not `n.Cooldown | n.Cap`, which is built at each test).
+CAPPING_CLAUSES = (n.Cooldown, n.Cap)
+
+
 def cap_of(clause: n.Clause, rule: str | None = None) -> Cap | None:
     """The per-visitor cap a `cooldown` or `at most` clause makes (sitewide caps aside)."""
     match clause:

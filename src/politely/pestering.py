@@ -17,7 +17,7 @@ from politely import nodes as n
 from politely.caps import Cap
 from politely.clauses import CLAUSE_OF
 from politely.fields import AGENT_FIELDS
-from politely.language import cap_of, rule_events, visitor_caps
+from politely.language import CAPPING_CLAUSES, cap_of, rule_events, visitor_caps
 
 # (path, span, code, message, *hints): how a warning is reported
 Warn = Callable[..., None]
@@ -117,8 +117,8 @@ def _fires_on_load(path: str, rule: n.Rule, warn: Warn) -> None:
 
 def _caps_without_effect(path: str, rule: n.Rule, policy_caps: list[Cap], warn: Warn) -> None:
     for clause in rule.clauses:
-        # Only these make caps; testing first spares cap_of's match on every clause.
-        limit = cap_of(clause) if isinstance(clause, n.Cooldown | n.Cap) else None
+        # Only these make caps: testing first spares cap_of's match on every clause.
+        limit = cap_of(clause) if isinstance(clause, CAPPING_CLAUSES) else None
         if limit is None:
             continue
         looser = next((p for p in policy_caps if p.covers(limit)), None)
