@@ -15,6 +15,8 @@
   the compiler must expand afresh (`dataclasses.replace` drops them).
 - fires-on-load asks whether a rule waits and whether the policy's `only when`
   waits apart (the gate once per site): joined, they wait when either does.
+- Rules saying the same text share one compiled message; each still has the
+  slots, fallbacks and getters its own message names.
 - Which defines are unused comes from the references the checker's walk saw;
   it equals walking every written condition again.
 """
@@ -331,6 +333,14 @@ _ATOMS = [
 ]
 
 
+_SAYS = [
+    '"Hi"',
+    '"Hi {visitor.name or there}"',
+    '"Hi {visitor.name}" or "Been here {page.dwell or a while}?"',
+    '"Hi {visitor.name or you}" or "Hi"',
+]
+
+
 @st.composite
 def sites(draw: st.DrawFn) -> dict[str, str]:
     """Defines using atoms and earlier defines, a policy, and rules using both."""
@@ -345,7 +355,8 @@ def sites(draw: st.DrawFn) -> dict[str, str]:
         lines.append(f"policy {{\n only when {condition(names)}\n}}")
     for i in range(draw(st.integers(1, 6))):
         on = draw(st.sampled_from(["", "on tick", "on page_view, help"]))
-        lines.append(f'rule r{i} {{ {on} when {condition(names)} say "Hi" }}')
+        say = draw(st.sampled_from(_SAYS))
+        lines.append(f"rule r{i} {{ {on} when {condition(names)} say {say} }}")
     half = len(lines) // 2
     return {"a.rules": "\n".join(lines[:half]) + "\n", "b.rules": "\n".join(lines[half:]) + "\n"}
 
@@ -394,3 +405,27 @@ def test_the_unused_defines_are_those_no_written_condition_names(files: dict[str
     used = {ref.name for condition in written for ref in analysis.refs(condition)}
     warned = {d.message.split("`")[1] for d in result.warnings if d.code == "unused-define"}
     assert warned == set(result.defines) - used
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(sites())
+def test_each_rule_is_given_the_messages_it_says(files: dict[str, str]) -> None:
+    """Rules saying the same text share one compiled message: it is that text's."""
+    result = check_sources(files)
+    if not result.ok:
+        return
+    rules = compile_rules(result)
+    for (_, rule), compiled in zip(result.rules, rules.rules, strict=True):
+        say = next(c for c in rule.clauses if isinstance(c, n.Say))
+        assert len(compiled.messages) == len(say.messages)
+        for message, made in zip(say.messages, compiled.messages, strict=True):
+            assert made.template == message.text
+            assert len(made.parts) == len(message.parts)
+            for part, filled in zip(message.parts, made.parts, strict=True):
+                if isinstance(part, str):
+                    assert filled == part
+                else:
+                    assert not isinstance(filled, str)
+                    assert filled.get is rules.getters[part.field.name]
+                    assert filled.fallback == (part.fallback or "")
+                    assert filled.duration == (part.field.name == "page.dwell")

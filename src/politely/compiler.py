@@ -94,6 +94,9 @@ class _Compiler:
         # Schedules written the same way are one object in a rule set, so their
         # days are computed once (politely.schedule); never shared across rule sets.
         self.schedules: dict[tuple[object, ...], CompiledSchedule] = {}
+        # Messages by their text, which says all a compiled message holds (its slots'
+        # fields and fallbacks): rules that say the same are given one, compiled once.
+        self.messages: dict[str, CompiledMessage] = {}
 
     def build(self) -> RuleSet:
         written = self.result.rules
@@ -284,15 +287,18 @@ class _Compiler:
         say = next(c for c in rule.clauses if isinstance(c, n.Say))
         messages = []
         for message in say.messages:
-            parts: list[str | Slot] = []
-            for part in message.parts:
-                if isinstance(part, n.Slot):
-                    name = part.field.name
-                    duration = name in KNOWN_FIELDS and KNOWN_FIELDS[name].type == "duration"
-                    parts.append(Slot(namespace[getters[name]], part.fallback or "", duration))
-                else:
-                    parts.append(part)
-            messages.append(CompiledMessage(message.text, tuple(parts)))
+            compiled = self.messages.get(message.text)
+            if compiled is None:
+                parts: list[str | Slot] = []
+                for part in message.parts:
+                    if isinstance(part, n.Slot):
+                        name = part.field.name
+                        duration = name in KNOWN_FIELDS and KNOWN_FIELDS[name].type == "duration"
+                        parts.append(Slot(namespace[getters[name]], part.fallback or "", duration))
+                    else:
+                        parts.append(part)
+                compiled = self.messages[message.text] = CompiledMessage(message.text, tuple(parts))
+            messages.append(compiled)
         return tuple(messages)
 
 
