@@ -1,9 +1,10 @@
 """`politely check` loads only what checking needs: a new process starts fast.
 
 The engine, pydantic, the stores and the service are for evaluating events;
-checking rules never imports them. (msgspec does load: the syntax tree's nodes
-are its Structs, cheaper to import than the dataclasses they replaced.) The
-front door (`politely.Engine`) imports each public name on first use.
+checking rules never imports them, and compiling them does not either.
+(msgspec does load: the syntax tree's nodes are its Structs, cheaper to import
+than the dataclasses they replaced.) The front door (`politely.Engine`)
+imports each public name on first use.
 """
 
 from __future__ import annotations
@@ -83,6 +84,20 @@ def test_a_syntax_error_imports_neither_the_engine_nor_pydantic(tmp_path: Path) 
     )
     assert "politely.syntax_errors" in modules
     assert loaded_of(modules, NOT_FOR_CHECKING) == []
+
+
+def test_compiling_rules_imports_neither_the_engine_nor_pydantic(tmp_path: Path) -> None:
+    """A service's cold load (check, then compile) pays pydantic's import only with the
+    engine that evaluates events, not to build the rule set."""
+    modules = modules_after(
+        "from politely.checker import check_path\n"
+        "from politely.compiler import compile_rules\n"
+        f"assert compile_rules(check_path({str(SITE)!r})).rules\n",
+        tmp_path,
+    )
+    assert "politely.ruleset" in modules  # the compile did run
+    compiling = tuple(m for m in NOT_FOR_CHECKING if m != "politely.compiler")
+    assert loaded_of(modules, compiling) == []
 
 
 def test_importing_politely_loads_none_of_its_modules(tmp_path: Path) -> None:

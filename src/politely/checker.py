@@ -173,9 +173,8 @@ class _Checker:
             used = frozenset(self.used)
             site = Site(defines, define_paths, policy, policy_path, rules, expanded, used)
             pester(site, self.warn_in)
-        diagnostics = tuple(
-            sorted(self.diagnostics, key=lambda d: (list(self.sources).index(d.path), d.line))
-        )
+        place = {path: i for i, path in enumerate(self.sources)}  # files in site order
+        diagnostics = tuple(sorted(self.diagnostics, key=lambda d: (place[d.path], d.line)))
         checked = CheckResult(self.sources, diagnostics, defines, policy, tuple(rules))
         object.__setattr__(checked, "expanded", expanded)  # frozen: set before anyone sees it
         return checked
@@ -499,12 +498,14 @@ class _Checker:
             self._positive(cap.duration, "a cap's window")
 
     def _positive(self, duration: n.Duration, what: str) -> None:
+        if duration.seconds != 0:  # first: the search below is through every diagnostic
+            return
         span = duration.span
         reported = any(  # a malformed duration reads as 0s; the parser said why
             d.path == self.path and (d.line, d.column) == (span.line, span.column)
             for d in self.diagnostics
         )
-        if duration.seconds == 0 and not reported:
+        if not reported:
             self.error(span, "bad-duration", f"{what} must be longer than 0s")
 
     def _check_schedule(self, schedule: n.Schedule) -> None:

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from politely import nodes as n
 from politely.caps import Cap
@@ -27,11 +27,13 @@ from politely.codegen import (
     reads_agents,
 )
 from politely.durations import format_duration
-from politely.models import Decision, Event
 from politely.schedule import CompiledSchedule, never_together
 from politely.state import AgentStatus, VisitorState
 
-BucketTest = Callable[[VisitorState, Event, AgentStatus | None, float], list[int]]
+if TYPE_CHECKING:  # pydantic's models load with the engine: compiling rules needs neither
+    from politely.models import Decision, Event
+
+BucketTest = Callable[[VisitorState, "Event", AgentStatus | None, float], list[int]]
 MEMO_SIZE = 4096  # entries per memo before it starts over
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
@@ -264,6 +266,8 @@ class RuleSet:
         found = decisions.find((recheck_in, chat))  # most ticks: no closure to build
         if found is not None:
             return found
+        from politely.models import Decision  # loaded by then: its engine made the event
+
         return decisions.get(
             (recheck_in, chat),
             lambda: Decision.model_construct(
