@@ -17,6 +17,8 @@
   waits apart (the gate once per site): joined, they wait when either does.
 - Rules saying the same text share one compiled message; each still has the
   slots, fallbacks and getters its own message names.
+- Which policy cap covers a cap is asked once per distinct cap of a site; every
+  cap without effect is still warned of, wherever it is written.
 - Which defines are unused comes from the references the checker's walk saw;
   it equals walking every written condition again.
 """
@@ -35,6 +37,7 @@ from politely import analysis
 from politely import nodes as n
 from politely.checker import check_sources
 from politely.compiler import compile_rules
+from politely.language import cap_of, visitor_caps
 
 # --- the plain versions the shortcuts replaced (the oracles) ----------------------------
 
@@ -429,3 +432,32 @@ def test_each_rule_is_given_the_messages_it_says(files: dict[str, str]) -> None:
                     assert filled.get is rules.getters[part.field.name]
                     assert filled.fallback == (part.fallback or "")
                     assert filled.duration == (part.field.name == "page.dwell")
+
+
+_POLICY_CAPS = ["at most 1 invitation per 1h", "at most 2 invitations per session", ""]
+_RULE_CAPS = ["cooldown 10m", "cooldown 2h", "at most 1 per session", "at most 3 per 1d", ""]
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(
+    st.lists(st.sampled_from(_POLICY_CAPS), max_size=2),
+    st.lists(st.lists(st.sampled_from(_RULE_CAPS), max_size=3), min_size=1, max_size=6),
+)
+def test_each_cap_without_effect_is_warned_of_wherever_it_is_written(
+    policy: list[str], rules: list[list[str]]
+) -> None:
+    """The policy cap covering a cap is worked out once per distinct cap, not per rule."""
+    lines = ["policy {", "only when agents.available > 0", *policy, "}"]
+    for i, caps in enumerate(rules):
+        lines += [f"rule r{i} {{", "when page.dwell >= 30s", 'say "Hi"', *caps, "}"]
+    result = check_sources({"a.rules": "\n".join(lines) + "\n"})
+    assert result.ok
+    policy_caps = visitor_caps(result.policy)
+    expected = {
+        (clause.span.line, clause.span.column)
+        for _, rule in result.rules
+        for clause in rule.clauses
+        if (limit := cap_of(clause)) is not None and any(p.covers(limit) for p in policy_caps)
+    }
+    warned = {(d.line, d.column) for d in result.warnings if d.code == "cap-no-effect"}
+    assert warned == expected

@@ -41,8 +41,11 @@ def pester(site: Site, warn: Warn) -> None:
     gate = analysis.Gate(policy_only) if policy_only is not None else None
     gate_waits = analysis.waits_before_inviting(policy_only)
     policy_caps = visitor_caps(site.policy)
+    looser_of: dict[Cap, Cap | None] = {}
     for (path, rule), expanded in zip(site.rules, site.expanded, strict=True):
-        looks_at_agents |= _rule(path, rule, expanded, gate, gate_waits, policy_caps, warn)
+        looks_at_agents |= _rule(
+            path, rule, expanded, gate, gate_waits, policy_caps, looser_of, warn
+        )
     _unused_defines(site, warn)
     if site.rules and not looks_at_agents:
         _no_agent_check(site, warn)
@@ -78,6 +81,7 @@ def _rule(
     gate: analysis.Gate | None,  # the policy's `only when`, for every rule
     gate_waits: bool,  # whether the policy's `only when` waits before inviting
     policy_caps: list[Cap],
+    looser_of: dict[Cap, Cap | None],  # shared by every rule: see _caps_without_effect
     warn: Warn,
 ) -> bool:
     """Warn about one rule; True when its condition reads agents."""
@@ -98,7 +102,7 @@ def _rule(
     # operand does), so the gate's answer is worked out once, not for every rule.
     if not never and not gate_waits and not analysis.waits_before_inviting(condition):
         _fires_on_load(path, rule, warn)
-    _caps_without_effect(path, rule, policy_caps, warn)
+    _caps_without_effect(path, rule, policy_caps, looser_of, warn)
     return not expanded.reads.isdisjoint(AGENT_FIELDS)
 
 
@@ -115,13 +119,19 @@ def _fires_on_load(path: str, rule: n.Rule, warn: Warn) -> None:
         )
 
 
-def _caps_without_effect(path: str, rule: n.Rule, policy_caps: list[Cap], warn: Warn) -> None:
+def _caps_without_effect(
+    path: str, rule: n.Rule, policy_caps: list[Cap], looser_of: dict[Cap, Cap | None], warn: Warn
+) -> None:
+    """`looser_of`: the policy cap covering each cap seen so far. A site writes the
+    same few caps in rule after rule; each is compared with the policy's once."""
     for clause in rule.clauses:
         # Only these make caps: testing first spares cap_of's match on every clause.
         limit = cap_of(clause) if isinstance(clause, CAPPING_CLAUSES) else None
         if limit is None:
             continue
-        looser = next((p for p in policy_caps if p.covers(limit)), None)
+        if limit not in looser_of:
+            looser_of[limit] = next((p for p in policy_caps if p.covers(limit)), None)
+        looser = looser_of[limit]
         if looser is not None:
             keyword = CLAUSE_OF[type(clause)].keyword
             warn(
