@@ -2,9 +2,9 @@
 
 - `analysis.contradiction` looks at each field's tests together only for fields
   tested more than once; `analysis.path_prefixes` skips operands testing other
-  fields without a call. Each is compared, on generated conditions, with the
-  plain version it replaced (kept below as the oracle): the same node, or the
-  same prefixes.
+  fields without a call; `analysis.glob_prefix` is one regular expression. Each
+  is compared, on generated input, with the plain version it replaced (kept
+  below as the oracle): the same node, the same prefixes.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
   with the version that listed them first, on conditions using defines.
 - `analysis.Expander` writes each define out once per site, not at every use;
@@ -71,6 +71,14 @@ def contradiction_plainly(condition: n.Condition) -> n.Condition | None:
     return None
 
 
+def glob_prefix_plainly(pattern: str) -> str:
+    """`glob_prefix` as it was: character by character up to the first wildcard."""
+    for i, char in enumerate(pattern):
+        if char in "*?":
+            return pattern[:i]
+    return pattern
+
+
 def path_prefixes_plainly(condition: n.Condition) -> frozenset[str] | None:
     """`path_prefixes` as it was: every operand asked, by the field's dotted name."""
     match condition:
@@ -91,7 +99,7 @@ def path_prefixes_plainly(condition: n.Condition) -> frozenset[str] | None:
         return None
     match condition:
         case n.Matches():
-            prefixes = {analysis.glob_prefix(condition.pattern.value)}
+            prefixes = {glob_prefix_plainly(condition.pattern.value)}
         case n.InList():
             if condition.negated or not all(isinstance(v, n.Text) for v in condition.values):
                 return None
@@ -309,6 +317,12 @@ _waiting = st.recursive(  # tests that wait before inviting and tests that do no
     ),
     max_leaves=8,
 )
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(st.text(st.sampled_from("ab/*?\n\u00e9"), max_size=12))
+def test_a_globs_literal_start_is_the_plain_ways(pattern: str) -> None:
+    assert analysis.glob_prefix(pattern) == glob_prefix_plainly(pattern)
 
 
 @settings(max_examples=examples(400), deadline=None)

@@ -12,6 +12,7 @@ All functions take conditions whose `define` references are already expanded
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from copy import copy
 from typing import Literal, assert_never
@@ -456,12 +457,14 @@ def reads_agents(condition: n.Condition | None) -> bool:
 # --- the path index ---------------------------------------------------------------------
 
 
+_LITERAL_START = re.compile(r"[^*?]*")  # up to the first wildcard: one call, not a loop
+
+
 def glob_prefix(pattern: str) -> str:
     """The literal text a glob's matches all start with."""
-    for i, char in enumerate(pattern):
-        if char in "*?":
-            return pattern[:i]
-    return pattern
+    found = _LITERAL_START.match(pattern)
+    assert found is not None  # `[^*?]*` matches the empty text at least
+    return found.group()
 
 
 _PATH_FIELDS = (("page", "path"), ("page", "url"))  # the fields that say the page's path
@@ -489,8 +492,8 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
                 part = path_prefixes(operand)
                 if part is not None:
                     found.append(part)
-            if not found:
-                return None
+            if len(found) < 2:
+                return found[0] if found else None
             return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
         case n.Or():
             parts = [path_prefixes(o) for o in condition.operands]
