@@ -55,10 +55,11 @@ class Expander:
     not another walk. Every use then shares one written-out body.
 
         >>> from politely.parser import parse
-        >>> a, r = parse("define a = page.dwell >= 5s and x\nrule r { when a }").program.items
-        >>> found = Expander({"a": a.condition}).expanded(r.clauses[0].condition)
+        >>> a = parse("define a = page.dwell >= 5s and visitor.vip").program.items[0]
+        >>> rule = parse('rule r { when a and page.path == "/" say "Hi" }').program.items[0]
+        >>> found = Expander({"a": a.condition}).expanded(rule.clauses[0].condition)
         >>> sorted(found.reads)
-        ['page.dwell', 'x']
+        ['page.dwell', 'page.path', 'visitor.vip']
     """
 
     def __init__(self, defines: Mapping[str, n.Condition]) -> None:
