@@ -8,8 +8,10 @@ Redis (the Lua script mirrors `politely.stores.contract`).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +29,7 @@ from politely.state import Block, InvitationRecord, VisitorState
 from politely.stores.base import Claim, Outcome, Remember, Write
 from politely.stores.redis import RedisStore, site_key, visitor_key
 from racing import Racing, invited, run_concurrently
+from redis_servers import redis_store_factory
 
 ALWAYS = 'rule r { on page_view when session.pageviews >= 1 say "Hi" or "Hello" }\n'
 PAGE = {"visitor": "v1", "event": "page_view", "url": "/"}
@@ -263,6 +266,20 @@ def test_blocks_agents_and_unblock(redis_store: RedisStore) -> None:
     assert store.blocks("s", 150.0) == {}
     assert store.unblock("s", "v1")
     assert not store.unblock("s", "v1")
+
+
+def test_closing_a_store_closes_every_connection_it_opened(redis_kind: str) -> None:
+    """On a Cluster too, where the client's own close leaves the nodes' pools (and
+    the connections its pipelines took) open until the garbage collector finds them."""
+    store = redis_store_factory(redis_kind)
+    store.load("s", "v", 100.0, sitewide=(Cap(2, 60),))  # a pipeline
+    store.commit("s", "v", claim_write(0, 100.0, (Cap(2, 60),)))
+    store.close()
+    del store
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
 def test_open_store_opens_redis_urls_lazily() -> None:

@@ -427,10 +427,19 @@ class RedisStore:
             self.client().ping()
 
     def close(self) -> None:
+        """Close every connection. A Cluster client's `close` leaves its nodes'
+        connection pools open (each node's client does not own its pool), with
+        the connections pipelines took; they are disconnected here, not left to
+        the garbage collector."""
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        if client is None:
+            return
+        nodes = client.get_nodes() if self.cluster else []
+        client.close()
+        for node in nodes:
+            if node.redis_connection is not None:
+                node.redis_connection.connection_pool.disconnect()
 
 
 def _send(pipe: Any) -> list[Any]:
