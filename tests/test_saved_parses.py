@@ -8,16 +8,26 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conftest import T0
+from conftest import T0, examples
 from politely import Engine, checker, parser, saved_parses
+from politely import nodes as n
 from politely.compiler import COMPILED, compile_rules
 from politely.lark_cache import CACHE_DIR_VARIABLE
+from politely.parser import BOM
 from test_fast_parse import SITE, exact
+from test_language_properties import _PIECES as PIECES
+from test_language_properties import mutated_examples
 
 SOURCE = Path(__file__).resolve().parents[1] / "src"
 LARGE = SITE + SITE.replace("rule r", "rule s")  # past SAVE_FROM
@@ -216,3 +226,99 @@ def test_a_site_read_back_checks_and_decides_as_the_site_parsed(
     parser.PARSED.clear()
     never_parse(monkeypatch)
     assert load() == parsed
+
+
+def strictly(value: Any) -> Any:
+    """Everything a value holds with the type of every part, so `1` and `1.0`, `0.0`
+    and `-0.0`, a tuple and a list, or NaN and NaN are told apart (`repr`) or matched."""
+    if isinstance(value, msgspec.Struct):
+        fields = (strictly(getattr(value, name)) for name in value.__struct_fields__)
+        return (type(value).__qualname__, *fields)
+    if isinstance(value, tuple | list):
+        return (type(value).__qualname__, *(strictly(v) for v in value))
+    if isinstance(value, frozenset):
+        return ("frozenset", *sorted(repr(v) for v in value))
+    return (type(value).__qualname__, repr(value))
+
+
+def read_back(result: parser.ParseResult, path: str, text: str) -> parser.ParseResult | None:
+    key = parser.ParseCache.key(text, path)
+    saved_parses.save(key, result)
+    return saved_parses.load(key)
+
+
+_lone_surrogates = st.characters(categories=["Cs"])
+_texts = st.one_of(
+    st.builds(lambda code: code.replace("rule r", "rule hi"), st.sampled_from([SITE[:2000]])),
+    st.text(max_size=80),
+    st.lists(st.sampled_from(PIECES) | st.text(max_size=3) | _lone_surrogates, max_size=40).map(
+        " ".join
+    ),
+    st.lists(
+        st.sampled_from(["1", "1.0", "-0.0", "0.0", "1e400", "999999999999999", '"\\ud800"'])
+        | st.sampled_from(PIECES),
+        max_size=30,
+    ).map(" ".join),
+)
+_paths = st.one_of(st.just("site.rules"), st.text(min_size=1, max_size=8) | _lone_surrogates)
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(
+    source=st.one_of(_texts, mutated_examples()),
+    path=_paths,
+    crlf=st.booleans(),
+    bom=st.booleans(),
+)
+def test_whatever_is_read_back_is_what_parsing_gave(
+    source: str, path: str, crlf: bool, bom: bool
+) -> None:
+    """Any text (lone surrogates, CRLF, a BOM, odd numbers) and any path: saving never
+    raises, and a result that is read back at all is, to the type of every number and
+    string, what the parse gave."""
+    text = (BOM if bom else "") + (source.replace("\n", "\r\n") if crlf else source)
+    parsed = parser.parse(text, path)
+    with tempfile.TemporaryDirectory() as folder, _cache_folder(folder):
+        found = read_back(parsed, path, text.removeprefix(BOM))
+    assert found is None or strictly(found) == strictly(parsed)
+
+
+@contextmanager
+def _cache_folder(folder: str) -> Iterator[None]:
+    before = os.environ.get(CACHE_DIR_VARIABLE)
+    os.environ[CACHE_DIR_VARIABLE] = folder
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[CACHE_DIR_VARIABLE]
+        else:
+            os.environ[CACHE_DIR_VARIABLE] = before
+
+
+def test_a_large_file_named_with_a_lone_surrogate_parses_and_is_not_saved(cache: Path) -> None:
+    """A file name that is not UTF-8 reaches Python with lone surrogates
+    (surrogateescape); MessagePack holds only UTF-8, so the result is not saved
+    rather than the parse failing."""
+    path = "site-\udcff.rules"
+    parsed = parser.parse(BROKEN, path)
+    assert parsed.diagnostics[0].path == path
+    assert saved_files(cache) == []
+
+
+def test_a_file_nested_past_the_decoder_s_depth_is_parsed_again(cache: Path) -> None:
+    """A damaged or hostile saved file nested deeper than msgspec decodes (a
+    RecursionError, not a DecodeError) is not a failed load."""
+    parser.parse(LARGE, "site.rules")
+    (saved,) = saved_files(cache)
+    leaf = n.Compare(n.Field(("page", "dwell")), ">=", n.Duration(1))
+    shallow = n.Not(leaf)
+    program = n.Program((n.Define(n.Name("d"), shallow),))
+    whole = msgspec.msgpack.encode(parser.ParseResult(program, (), program))
+    depth = 100_000
+    deep = b"\x93\xa3Not" * depth + msgspec.msgpack.encode(leaf)
+    deep += msgspec.msgpack.encode(n.NO_SPAN) * depth
+    assert whole.count(msgspec.msgpack.encode(shallow)) == 2
+    saved.write_bytes(whole.replace(msgspec.msgpack.encode(shallow), deep))
+    parser.PARSED.clear()
+    assert parser.parse(LARGE, "site.rules").program is not None

@@ -80,7 +80,8 @@ def load(key: bytes) -> ParseResult | None:
     path = saved / (key.hex() + _SUFFIX)
     try:
         result = _decoder().decode(path.read_bytes())
-    except (OSError, msgspec.DecodeError):  # none yet, unreadable, damaged or another shape
+    # None yet, unreadable, damaged, another shape, or nested past what msgspec decodes.
+    except (OSError, msgspec.DecodeError, RecursionError):
         return None
     with suppress(OSError):
         os.utime(path)  # used: the last to be removed
@@ -96,7 +97,10 @@ def save(key: bytes, result: ParseResult) -> None:
     temporary = saved / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
     try:
         encoded = msgspec.msgpack.encode(result)
-    except OverflowError:  # a number past MessagePack's 64 bits: parse it again next time
+    # A number past MessagePack's 64 bits, or a lone surrogate (a file name that is not
+    # UTF-8, read with surrogateescape) where MessagePack holds only UTF-8: parse it
+    # again next time.
+    except (OverflowError, UnicodeEncodeError):
         return
     try:
         if not saved.is_dir():
