@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import T0, examples
-from politely import Engine, checker, parser, saved_parses
+from politely import Engine, checker, parser, resources, saved_parses
 from politely import nodes as n
 from politely.compiler import COMPILED, compile_rules
 from politely.lark_cache import CACHE_DIR_VARIABLE
@@ -141,17 +141,24 @@ def test_another_version_reads_none_of_the_files_and_removes_them(
     assert not old.exists()
 
 
-def test_the_version_digest_covers_politely_s_source(tmp_path: Path) -> None:
-    """An edited checkout is another version: the digest reads the package's files."""
+@pytest.mark.parametrize("edited", ["nodes.py", "grammar"])
+def test_the_version_digest_covers_politely_s_source_and_grammar(
+    tmp_path: Path, edited: str
+) -> None:
+    """An edited checkout is another version: the digest reads the package's files
+    and the grammar the parser reads (in a checkout, `grammar/` beside `src/`)."""
     package = Path(saved_parses.__file__).resolve().parent
-    copy = tmp_path / "politely"
-    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = tmp_path / "src" / "politely"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.lark"))
+    (tmp_path / "grammar").mkdir()
+    grammar = tmp_path / "grammar" / "politely.lark"
+    grammar.write_text(resources.grammar_text(), encoding="utf-8")
     script = "from politely import saved_parses; print(saved_parses.version_digest())"
 
     def digest() -> str:
         done = subprocess.run(
             [sys.executable, "-c", script],
-            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+            env={**os.environ, "PYTHONPATH": str(copy.parent)},
             capture_output=True,
             text=True,
             check=True,
@@ -159,9 +166,17 @@ def test_the_version_digest_covers_politely_s_source(tmp_path: Path) -> None:
         return done.stdout.strip()
 
     before = digest()
-    nodes = copy / "nodes.py"
-    nodes.write_text(nodes.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    changed = copy / "nodes.py" if edited == "nodes.py" else grammar
+    changed.write_text(changed.read_text(encoding="utf-8") + "\n// edited\n", encoding="utf-8")
     assert digest() != before
+
+
+def test_the_version_digest_covers_the_python_that_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two Pythons sharing a checkout and a cache folder do not share results: `re`
+    and `str` follow each Python's own Unicode tables."""
+    before = saved_parses.version_digest.__wrapped__()
+    monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    assert saved_parses.version_digest.__wrapped__() != before
 
 
 def test_the_least_recently_used_files_go_past_the_bound(

@@ -13,7 +13,7 @@ parse faster than a file is read, and are never saved.
   unpickling would, and a file that does not decode into a `ParseResult` is
   not used.
 - Never stale: the files sit in a folder named by a digest of politely's own
-  source (and of msgspec's and Lark's versions), taken the first time this
+  source and grammar (and of msgspec's, Lark's and Python's versions), taken the first time this
   process saves or reads. Another version, or an edited checkout, reads none of
   them; the first save of a version removes the other versions' folders.
 - Bounded: at most `MAX_SAVED` files; saving one more removes the least
@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import threading
 from contextlib import suppress
 from functools import cache
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 import lark
 import msgspec
 
+from politely import resources
 from politely.lark_cache import cache_folder
 
 if TYPE_CHECKING:
@@ -50,10 +52,14 @@ _SUFFIX = ".msgpack"
 
 @cache
 def version_digest() -> str:
-    """A digest of politely's source files and grammar and of msgspec's and Lark's
-    versions: any of them may change what a parse gives."""
+    """A digest of politely's source files, of the grammar the parser reads (in a
+    checkout, `grammar/` beside the source tree, not the package), and of
+    msgspec's, Lark's and Python's versions (`re` and `str` follow Python's
+    Unicode tables): any of them may change what a parse gives."""
     package = Path(__file__).resolve().parent
-    digest = hashlib.sha256(f"{msgspec.__version__}\0{lark.__version__}".encode())
+    versions = f"{msgspec.__version__}\0{lark.__version__}\0{sys.version}\0"
+    digest = hashlib.sha256(versions.encode())
+    digest.update(resources.grammar_text().encode())
     for source in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark")):
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
