@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,6 +133,8 @@ def test_another_version_reads_none_of_the_files_and_removes_them(
 ) -> None:
     parser.parse(LARGE, "site.rules")
     (old,) = saved_files(cache)
+    for path in (old, old.parent):
+        os.utime(path, (0, 0))  # last used long ago
     monkeypatch.setattr(saved_parses, "version_digest", lambda: "0123456789abcdef")
     parser.PARSED.clear()
     assert saved_parses.load(parser.ParseCache.key(LARGE, "site.rules")) is None
@@ -337,3 +340,52 @@ def test_a_file_nested_past_the_decoder_s_depth_is_parsed_again(cache: Path) -> 
     saved.write_bytes(whole.replace(msgspec.msgpack.encode(shallow), deep))
     parser.PARSED.clear()
     assert parser.parse(LARGE, "site.rules").program is not None
+
+
+def other_version(cache: Path, used: float) -> Path:
+    """Another version's folder, holding one file last used at `used`."""
+    other = cache / "parses" / "0123456789abcdef"
+    other.mkdir(parents=True)
+    (other / "x.msgpack").write_bytes(b"")
+    for path in (other / "x.msgpack", other):
+        os.utime(path, (used, used))
+    return other
+
+
+def test_the_first_save_of_a_version_removes_versions_left_unused(cache: Path) -> None:
+    other = other_version(cache, used=0)
+    parser.parse(LARGE, "site.rules")
+    assert not other.exists()
+
+
+def test_another_version_in_use_keeps_its_folder(cache: Path) -> None:
+    """Two versions running at once (a service on a wheel, a checkout's `politely
+    check`) do not remove each other's folders, with files being written in them."""
+    other = other_version(cache, used=time.time())
+    parser.parse(LARGE, "site.rules")
+    assert (other / "x.msgpack").exists()
+
+
+def test_a_version_folder_made_before_the_first_save_still_removes_the_others(
+    cache: Path,
+) -> None:
+    """Whoever makes the folder first (`politely.parallel_parse` checks it can be
+    written before starting helpers) removes the other versions'."""
+    other = other_version(cache, used=0)
+    assert saved_parses.prepared() == saved_parses.folder()
+    assert not other.exists()
+    parser.parse(LARGE, "site.rules")
+    assert len(saved_files(cache)) == 1
+
+
+def test_a_temporary_file_left_by_a_killed_process_goes_in_time(cache: Path) -> None:
+    parser.parse(LARGE, "site.rules")
+    (saved,) = saved_files(cache)
+    left = saved.with_name(f".{saved.name}.1.2")
+    writing = saved.with_name(f".{saved.name}.3.4")
+    left.write_bytes(b"half")
+    writing.write_bytes(b"half")
+    os.utime(left, (0, 0))
+    parser.parse(LARGE + "\n", "site.rules")
+    assert not left.exists()
+    assert writing.exists()  # another process may be writing it now

@@ -68,14 +68,8 @@ def _cores() -> int:
 
 
 def _writable_cache() -> bool:
-    folder = saved_parses.folder()
-    if folder is None:
-        return False
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK)
+    folder = saved_parses.prepared()
+    return folder is not None and os.access(folder, os.W_OK)
 
 
 def _deal(files: Sequence[tuple[str, str]], hands: int) -> list[_Share]:

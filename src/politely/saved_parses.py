@@ -15,7 +15,8 @@ parse faster than a file is read, and are never saved.
 - Never stale: the files sit in a folder named by a digest of politely's own
   source and grammar (and of msgspec's, Lark's and Python's versions), taken the first time this
   process saves or reads. Another version, or an edited checkout, reads none of
-  them; the first save of a version removes the other versions' folders.
+  them; the first save of a version removes the other versions' folders that
+  no process used for an hour (one running beside it keeps its own).
 - Bounded: at most `MAX_SAVED` files; saving one more removes the least
   recently used ones (reading a file marks it used).
 - Written under a name of its own and moved in place in one step, so a process
@@ -31,6 +32,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
 SAVE_FROM = 20_000  # characters: smaller files are parsed faster than a saved one is read
 MAX_SAVED = 256  # files (a 1,000-rule file's result is about 2.3 MB)
 _SUFFIX = ".msgpack"
+# Seconds: another version's folder or a temporary file untouched this long is left over.
+LEFT_AFTER = 3600.0
 
 
 @cache
@@ -109,9 +113,8 @@ def save(key: bytes, result: ParseResult) -> None:
     except (OverflowError, UnicodeEncodeError):
         return
     try:
-        if not saved.is_dir():
-            saved.mkdir(parents=True, exist_ok=True)
-            _remove_other_versions(saved)
+        if prepared() is None:
+            return
         temporary.write_bytes(encoded)
         os.replace(temporary, path)
         _keep_bound(saved)
@@ -127,15 +130,51 @@ def _decoder() -> msgspec.msgpack.Decoder[ParseResult]:
     return msgspec.msgpack.Decoder(ParseResult)
 
 
+def prepared() -> Path | None:
+    """This version's folder, made if need be (then removing the other versions'
+    folders that no process used for `LEFT_AFTER`), or None when there is no cache
+    folder or it cannot be made."""
+    saved = folder()
+    if saved is None:
+        return None
+    if not saved.is_dir():
+        try:
+            saved.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        _remove_other_versions(saved)
+    return saved
+
+
 def _remove_other_versions(saved: Path) -> None:
-    for other in saved.parent.iterdir():
-        if other != saved:
-            shutil.rmtree(other, ignore_errors=True)
+    """Remove other versions' folders, but not one in use: two versions may run at
+    once (a service, a checkout's `politely check`), each writing in its folder."""
+    left = time.time() - LEFT_AFTER
+    with suppress(OSError):
+        for other in saved.parent.iterdir():
+            if other != saved and _last_used(other) < left:
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _last_used(other: Path) -> float:
+    """When a file in `other` was last saved or read (0 when it cannot be told)."""
+    with suppress(OSError):
+        return max([other.stat().st_mtime, *(p.stat().st_mtime for p in other.iterdir())])
+    return 0.0
 
 
 def _keep_bound(saved: Path) -> None:
-    """Remove the least recently used files past `MAX_SAVED`."""
-    files = [p for p in saved.iterdir() if p.suffix == _SUFFIX]
+    """Remove the least recently used files past `MAX_SAVED`, and the temporary files
+    of processes killed while writing."""
+    left = time.time() - LEFT_AFTER
+    files: list[Path] = []
+    for path in saved.iterdir():
+        if path.suffix == _SUFFIX:
+            files.append(path)
+        elif path.name.startswith("."):
+            with suppress(OSError):
+                if path.stat().st_mtime < left:
+                    path.unlink()
     if len(files) <= MAX_SAVED:
         return
     used: list[tuple[float, Path]] = []
