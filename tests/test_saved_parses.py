@@ -337,7 +337,9 @@ def test_a_file_nested_past_the_decoder_s_depth_is_parsed_again(cache: Path) -> 
     deep = b"\x93\xa3Not" * depth + msgspec.msgpack.encode(leaf)
     deep += msgspec.msgpack.encode(n.NO_SPAN) * depth
     assert whole.count(msgspec.msgpack.encode(shallow)) == 2
-    saved.write_bytes(whole.replace(msgspec.msgpack.encode(shallow), deep))
+    deep = whole.replace(msgspec.msgpack.encode(shallow), deep)
+    key = parser.ParseCache.key(LARGE, "site.rules")
+    saved.write_bytes(saved_parses._check(key, deep) + deep)  # whole, as saved: no damage seen
     parser.PARSED.clear()
     assert parser.parse(LARGE, "site.rules").program is not None
 
@@ -389,3 +391,24 @@ def test_a_temporary_file_left_by_a_killed_process_goes_in_time(cache: Path) -> 
     parser.parse(LARGE + "\n", "site.rules")
     assert not left.exists()
     assert writing.exists()  # another process may be writing it now
+
+
+@pytest.mark.parametrize("damage", ["a changed letter", "another file's result"])
+def test_a_file_that_still_decodes_but_is_not_what_was_saved_is_parsed_again(
+    cache: Path, damage: str
+) -> None:
+    """A damaged file can still decode into a tree, a wrong one (a letter of a
+    message, a digit of a threshold), and a file copied under another's name
+    decodes into the other file's tree: neither is read back."""
+    parsed = parser.parse(BROKEN, "site.rules")
+    (saved,) = saved_files(cache)
+    if damage == "a changed letter":
+        whole = saved.read_bytes()
+        assert whole.count(b"Need a hand?") > 1
+        saved.write_bytes(whole.replace(b"Need a hand?", b"Need a band?", 1))
+    else:
+        parser.parse(LARGE, "other.rules")
+        (other,) = (path for path in saved_files(cache) if path != saved)
+        saved.write_bytes(other.read_bytes())
+    parser.PARSED.clear()
+    assert everything(parser.parse(BROKEN, "site.rules")) == everything(parsed)

@@ -11,7 +11,9 @@ parse faster than a file is read, and are never saved.
 - MessagePack through msgspec, decoded into the very classes the parser makes
   (every node is a tagged Struct): decoding runs no code from the file, as
   unpickling would, and a file that does not decode into a `ParseResult` is
-  not used.
+  not used. Each file starts with a SHA-256 of its key and its MessagePack, so
+  one damaged in a way that still decodes, or copied under another file's
+  name, is not used either.
 - Never stale: the files sit in a folder named by a digest of politely's own
   source and grammar (and of msgspec's, Lark's and Python's versions), taken the first time this
   process saves or reads. Another version, or an edited checkout, reads none of
@@ -52,6 +54,7 @@ MAX_SAVED = 256  # files (a 1,000-rule file's result is about 2.3 MB)
 _SUFFIX = ".msgpack"
 # Seconds: another version's folder or a temporary file untouched this long is left over.
 LEFT_AFTER = 3600.0
+_CHECK = 32  # bytes of SHA-256 before the MessagePack
 
 
 @cache
@@ -89,8 +92,11 @@ def load(key: bytes) -> ParseResult | None:
         return None
     path = saved / (key.hex() + _SUFFIX)
     try:
-        result = _decoder().decode(path.read_bytes())
-    # None yet, unreadable, damaged, another shape, or nested past what msgspec decodes.
+        data = memoryview(path.read_bytes())
+        if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
+            return None
+        result = _decoder().decode(data[_CHECK:])
+    # None yet, unreadable, another shape, or nested past what msgspec decodes.
     except (OSError, msgspec.DecodeError, RecursionError):
         return None
     with suppress(OSError):
@@ -115,12 +121,21 @@ def save(key: bytes, result: ParseResult) -> None:
     try:
         if prepared() is None:
             return
-        temporary.write_bytes(encoded)
+        temporary.write_bytes(_check(key, encoded) + encoded)
         os.replace(temporary, path)
         _keep_bound(saved)
     except OSError:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
+
+
+def _check(key: bytes, encoded: bytes | memoryview) -> bytes:
+    """The digest a file starts with: of its key and its MessagePack, so a damaged
+    file that still decodes (a changed digit) or a file under another's name is not
+    read back as a wrong tree. SHA-256: about 1 ms for a 1,000-rule file, 1% of decoding."""
+    digest = hashlib.sha256(key)
+    digest.update(encoded)
+    return digest.digest()
 
 
 @cache
