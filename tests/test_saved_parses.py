@@ -182,6 +182,20 @@ def test_the_version_digest_covers_the_python_that_parses(monkeypatch: pytest.Mo
     assert saved_parses.version_digest.__wrapped__() != before
 
 
+def test_a_package_without_its_source_saves_nothing(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Zipped or shipped as bytecode only, politely has no source to digest: two of
+    its versions would share a folder, so nothing is saved or read."""
+    sourceless = tmp_path / "sourceless" / "politely"
+    sourceless.mkdir(parents=True)
+    monkeypatch.setattr(saved_parses, "__file__", str(sourceless / "saved_parses.pyc"))
+    monkeypatch.setattr(saved_parses, "version_digest", saved_parses.version_digest.__wrapped__)
+    assert saved_parses.folder() is None
+    assert parser.parse(LARGE, "site.rules").program is not None
+    assert saved_files(cache) == []
+
+
 def test_the_least_recently_used_files_go_past_the_bound(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

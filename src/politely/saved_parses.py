@@ -15,10 +15,12 @@ parse faster than a file is read, and are never saved.
   one damaged in a way that still decodes, or copied under another file's
   name, is not used either.
 - Never stale: the files sit in a folder named by a digest of politely's own
-  source and grammar (and of msgspec's, Lark's and Python's versions), taken the first time this
-  process saves or reads. Another version, or an edited checkout, reads none of
-  them; the first save of a version removes the other versions' folders that
-  no process used for an hour (one running beside it keeps its own).
+  source and grammar (and of msgspec's, Lark's and Python's versions), taken
+  the first time this process saves or reads. Another version, or an edited
+  checkout, reads none of them (a package without its source, zipped or
+  sourceless, saves none); the first save of a version removes the other
+  versions' folders that no process used for an hour (one running beside it
+  keeps its own).
 - Bounded: at most `MAX_SAVED` files; saving one more removes the least
   recently used ones (reading a file marks it used).
 - Written under a name of its own and moved in place in one step, so a process
@@ -58,7 +60,7 @@ _CHECK = 32  # bytes of SHA-256 before the MessagePack
 
 
 @cache
-def version_digest() -> str:
+def version_digest() -> str | None:
     """A digest of politely's source files, of the grammar the parser reads (in a
     checkout, `grammar/` beside the source tree, not the package), and of
     msgspec's, Lark's and Python's versions (`re` and `str` follow Python's
@@ -67,16 +69,23 @@ def version_digest() -> str:
     versions = f"{msgspec.__version__}\0{lark.__version__}\0{sys.version}\0"
     digest = hashlib.sha256(versions.encode())
     digest.update(resources.grammar_text().encode())
-    for source in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark")):
+    sources = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark"))
+    if not sources:  # zipped or sourceless: nothing would tell two versions apart
+        return None
+    for source in sources:
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def folder() -> Path | None:
-    """This version's folder of saved parses, or None when there is no cache folder."""
+    """This version's folder of saved parses, or None when there is no cache folder
+    or no source to tell this version by (a zipped or sourceless package)."""
     base = cache_folder()
-    return None if base is None else base / "parses" / version_digest()
+    if base is None:
+        return None
+    version = version_digest()
+    return None if version is None else base / "parses" / version
 
 
 def has(key: bytes) -> bool:
