@@ -57,8 +57,9 @@ def prefetch(sources: Mapping[str, str]) -> None:
     if not _python() or not _writable_cache():
         return
     mine, *theirs = _deal(waiting, helpers + 1)
-    started = [helper for share in theirs if (helper := _Helper.start(share)) is not None]
+    started: list[_Helper] = []
     try:
+        started.extend(helper for share in theirs if (helper := _Helper.start(share)))
         began = time.monotonic()
         for path, text in mine:
             parser.parse(text, path)
