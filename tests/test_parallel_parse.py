@@ -4,6 +4,8 @@ gives; a helper that fails costs nothing but time; small or known sites start no
 from __future__ import annotations
 
 import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +86,12 @@ def saved_parses_in(cache: Path) -> list[Path]:
 def test_a_helper_that_fails_only_means_parsing_here(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_run = subprocess.run
+    real_popen = subprocess.Popen
 
     def failing(command: list[str], **options: Any) -> Any:
-        return real_run(["python3", "-c", "import sys; sys.exit(3)"], **options)
+        return real_popen([sys.executable, "-c", "import sys; sys.exit(3)"], **options)
 
-    monkeypatch.setattr(subprocess, "run", failing)
+    monkeypatch.setattr(subprocess, "Popen", failing)
     here = parsed_here(monkeypatch)
     parallel_parse.prefetch(FILES)
     results = {path: parser.parse(text, path) for path, text in FILES.items()}
@@ -99,7 +101,15 @@ def test_a_helper_that_fails_only_means_parsing_here(
 
 @pytest.mark.parametrize(
     "why",
-    ["one core", "too few characters", "no cache folder", "already saved", "one file"],
+    [
+        "one core",
+        "too few characters",
+        "no cache folder",
+        "already saved",
+        "one file",
+        "no python",
+        "frozen",
+    ],
 )
 def test_no_helper_starts_where_it_cannot_pay(
     cache: Path, monkeypatch: pytest.MonkeyPatch, why: str
@@ -117,13 +127,17 @@ def test_no_helper_starts_where_it_cannot_pay(
             parser.parse(text, path)
         parser.PARSED.clear()
         assert all(saved_parses.has(parser.ParseCache.key(t, p)) for p, t in FILES.items())
+    elif why == "no python":  # embedded: sys.executable may be empty
+        monkeypatch.setattr(sys, "executable", "")
+    elif why == "frozen":  # an application built with PyInstaller: sys.executable is the app
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
     else:
         files = {"site/0.rules": FILES["site/0.rules"] * 3}
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a helper was started")
 
-    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
     parallel_parse.prefetch(files)
 
 
@@ -131,3 +145,77 @@ def test_shares_are_dealt_by_size() -> None:
     files = [(f"f{i}", "x" * size) for i, size in enumerate([9, 1, 5, 4, 3])]
     shares = parallel_parse._deal(files, 2)
     assert [[path for path, _ in share] for share in shares] == [["f0", "f4"], ["f2", "f3", "f1"]]
+
+
+def test_a_helper_that_hangs_is_stopped_and_its_share_parsed_here(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Helpers get a few times as long as this process took for its own share; one
+    that is still running then is killed (and reaped), and its files parsed here."""
+    monkeypatch.setattr(parallel_parse, "WAIT_AT_LEAST", 0.0)
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def hanging(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        process = real_popen([sys.executable, "-c", "import time; time.sleep(60)"], **options)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", hanging)
+    here = parsed_here(monkeypatch)
+    parallel_parse.prefetch(FILES)
+    assert started
+    assert all(process.returncode is not None for process in started)  # reaped
+    assert all(process.returncode != 0 for process in started)  # killed, not done
+    results = {path: parser.parse(text, path) for path, text in FILES.items()}
+    assert sorted(here) == sorted(FILES)
+    assert all(r.parsed.items for r in results.values())
+
+
+def test_helpers_import_the_parent_s_modules_not_the_working_folder_s(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`python -m` would put the working folder first on the helper's path: a
+    `lark.py` or `politely/` there would be imported instead of the parent's."""
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    (trap / "lark.py").write_text("raise SystemExit(7)\n", encoding="utf-8")
+    monkeypatch.chdir(trap)
+    here = parsed_here(monkeypatch)
+    parallel_parse.prefetch(FILES)
+    for path, text in FILES.items():
+        parser.parse(text, path)
+    assert len(here) < len(FILES)  # the helpers' shares were read back, not parsed here
+
+
+def test_helpers_find_a_folder_the_parent_put_on_its_path_at_run_time(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper is given the parent's `sys.path` as it is now, not as the
+    environment would make it."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    commands: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    def recording(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        commands.append(command)
+        return real_popen(command, **options)
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
+    monkeypatch.setattr(sys, "path", [*sys.path, "/a/folder/added/at/run/time"])
+    parallel_parse.prefetch(FILES)
+    assert commands
+    assert all("/a/folder/added/at/run/time" in command for command in commands)
+
+
+def test_a_file_named_with_a_lone_surrogate_is_left_to_this_process(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MessagePack holds only UTF-8: such a file is not sent to a helper (nor is
+    anything raised in a helper's thread)."""
+    failures: list[Any] = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    files = {path.replace("0", "\udcff"): text for path, text in FILES.items()}
+    parallel_parse.prefetch(files)
+    assert failures == []
+    assert all(parser.parse(text, path).parsed.items for path, text in files.items())

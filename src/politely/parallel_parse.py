@@ -3,17 +3,21 @@
 Parsing is pure Python (Lark's LALR machine), so threads would only take turns;
 other processes are needed. When a site's large files are neither parsed in
 this process nor saved (`politely.saved_parses`), as on the first start of a
-new version, `prefetch` deals them out by size: helper processes
-(`python -m politely.parallel_parse`) each parse their share and save it in
-the cache folder, while this process parses its own; then the checker reads
-every result as on a restart. A helper that cannot start, fails or is killed
-only means this process parses its files itself afterwards: the results are the
-same either way, since the helpers run this very politely (its folder is put
-first on their path, and saved parses are kept by a digest of its source).
+new version, `prefetch` deals them out by size: helper processes (this
+Python, running `main`) each parse their share and save it in the cache
+folder, while this process parses its own; then the checker reads every result
+as on a restart. A helper that cannot start, fails, is killed or is still
+running `WAIT_TIMES` as long as this process took for its own share (it is
+then stopped) only means this process parses its files itself afterwards: the
+results are the same either way, since the helpers run this very politely
+(they are given this process's `sys.path` as it is, not the working folder
+first as `python -m` would; and saved parses are kept by a digest of the
+source).
 
-Used only where it pays: more than one core, a cache folder that can be
-written, at least two large files waiting, and `PARALLEL_FROM` characters of
-them in all (a helper takes about a fifth of a second to start).
+Used only where it pays and can work: more than one core, a `sys.executable`
+that is Python (not an embedding or frozen application), a cache folder that
+can be written, at least two large files waiting, and `PARALLEL_FROM`
+characters of them in all (a helper takes about a fifth of a second to start).
 """
 
 from __future__ import annotations
@@ -21,17 +25,26 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from politely import parser, saved_parses
 from politely.limits import MAX_FILE_CHARS
 
+if TYPE_CHECKING:
+    import subprocess
+
 PARALLEL_FROM = 400_000  # characters waiting to be parsed: about a second of parsing
 MAX_HELPERS = 7
+# Once this process has parsed its own share, helpers are given this many times as
+# long again (and at least WAIT_AT_LEAST seconds) to finish theirs, then stopped:
+# their shares are about as large as its own, so only a stuck helper takes longer.
+WAIT_TIMES = 4.0
+WAIT_AT_LEAST = 10.0
 _Share = list[tuple[str, str]]  # (path, text) of the files one process parses
 
 
@@ -41,24 +54,39 @@ def prefetch(sources: Mapping[str, str]) -> None:
     helpers = min(_cores() - 1, len(waiting) - 1, MAX_HELPERS)
     if helpers < 1 or sum(len(text) for _, text in waiting) < PARALLEL_FROM:
         return
-    if not _writable_cache():
+    if not _python() or not _writable_cache():
         return
     mine, *theirs = _deal(waiting, helpers + 1)
-    started = [threading.Thread(target=_helper, args=(share,)) for share in theirs]
-    for thread in started:
-        thread.start()
-    for path, text in mine:
-        parser.parse(text, path)
-    for thread in started:
-        thread.join()
+    started: list[_Helper] = []
+    try:
+        started.extend(helper for share in theirs if (helper := _Helper.start(share)))
+        began = time.monotonic()
+        for path, text in mine:
+            parser.parse(text, path)
+        deadline = time.monotonic() + max(WAIT_AT_LEAST, WAIT_TIMES * (time.monotonic() - began))
+        for helper in started:
+            helper.thread.join(max(0.0, deadline - time.monotonic()))
+    finally:  # a helper still running now (or when this process is interrupted) is stopped
+        for helper in started:
+            helper.stop()
 
 
 def _waiting(path: str, text: str) -> bool:
     text = text.removeprefix(parser.BOM)
     if len(text) < saved_parses.SAVE_FROM or len(text) > MAX_FILE_CHARS:
         return False
+    if not (_utf8(path) and _utf8(text)):  # MessagePack holds no lone surrogate
+        return False
     key = parser.ParseCache.key(text, path)
     return key not in parser.PARSED and not saved_parses.has(key)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _cores() -> int:
@@ -68,14 +96,8 @@ def _cores() -> int:
 
 
 def _writable_cache() -> bool:
-    folder = saved_parses.folder()
-    if folder is None:
-        return False
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK)
+    folder = saved_parses.prepared()
+    return folder is not None and os.access(folder, os.W_OK)
 
 
 def _deal(files: Sequence[tuple[str, str]], hands: int) -> list[_Share]:
@@ -89,22 +111,52 @@ def _deal(files: Sequence[tuple[str, str]], hands: int) -> list[_Share]:
     return shares
 
 
-def _helper(share: _Share) -> None:
-    """Run one helper process over `share`; it saves what it parses. Whatever goes
-    wrong there is left unsaid: this process parses what the helper did not save."""
-    import subprocess  # not imported by a `politely check` that never needs a helper
+def _python() -> bool:
+    """Whether `sys.executable` runs Python: embedded, it may be empty or the host
+    application; frozen (PyInstaller and the like), it is the application."""
+    return bool(sys.executable) and not getattr(sys, "frozen", False)
 
-    package_root = str(Path(parser.__file__).resolve().parents[1])
-    path = os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])
-    with suppress(OSError):  # no process to start
-        subprocess.run(
-            [sys.executable, "-m", __name__],
-            input=msgspec.msgpack.encode(share),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": path},
-            check=False,
-        )
+
+# The helper's first line: this process's path, as it is now (`python -m` would put
+# the working folder first, where a `lark.py` would be imported instead of Lark).
+_BOOT = "import sys; sys.path[:] = sys.argv[1:]; from politely.parallel_parse import main; main()"
+
+
+class _Helper:
+    """One helper process over its share, fed by a thread of its own (the share
+    may be larger than a pipe holds). It saves what it parses; whatever goes wrong
+    there is left unsaid: this process parses what the helper did not save."""
+
+    def __init__(self, process: subprocess.Popen[bytes], share: bytes) -> None:
+        self.process = process
+        self.thread = threading.Thread(target=self._feed, args=(share,), daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def start(cls, share: _Share) -> _Helper | None:
+        import subprocess  # not imported by a `politely check` that never needs a helper
+
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, *(p for p in sys.path if isinstance(p, str))],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:  # no process to start
+            return None
+        return cls(process, msgspec.msgpack.encode(share))
+
+    def _feed(self, share: bytes) -> None:
+        with suppress(OSError):  # the helper ended (or was stopped) before reading it all
+            self.process.communicate(share)
+
+    def stop(self) -> None:
+        """Kill the helper if it still runs, and reap it."""
+        with suppress(OSError):
+            self.process.kill()
+        self.thread.join()
+        self.process.wait()
 
 
 def main() -> None:

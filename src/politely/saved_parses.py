@@ -11,11 +11,16 @@ parse faster than a file is read, and are never saved.
 - MessagePack through msgspec, decoded into the very classes the parser makes
   (every node is a tagged Struct): decoding runs no code from the file, as
   unpickling would, and a file that does not decode into a `ParseResult` is
-  not used.
+  not used. Each file starts with a SHA-256 of its key and its MessagePack, so
+  one damaged in a way that still decodes, or copied under another file's
+  name, is not used either.
 - Never stale: the files sit in a folder named by a digest of politely's own
-  source (and of msgspec's and Lark's versions), taken the first time this
-  process saves or reads. Another version, or an edited checkout, reads none of
-  them; the first save of a version removes the other versions' folders.
+  source and grammar (and of msgspec's, Lark's and Python's versions), taken
+  the first time this process saves or reads. Another version, or an edited
+  checkout, reads none of them (a package without its source, zipped or
+  sourceless, saves none); the first save of a version removes the other
+  versions' folders that no process used for an hour (one running beside it
+  keeps its own).
 - Bounded: at most `MAX_SAVED` files; saving one more removes the least
   recently used ones (reading a file marks it used).
 - Written under a name of its own and moved in place in one step, so a process
@@ -29,7 +34,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import threading
+import time
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING
 import lark
 import msgspec
 
+from politely import resources
 from politely.lark_cache import cache_folder
 
 if TYPE_CHECKING:
@@ -46,24 +54,38 @@ if TYPE_CHECKING:
 SAVE_FROM = 20_000  # characters: smaller files are parsed faster than a saved one is read
 MAX_SAVED = 256  # files (a 1,000-rule file's result is about 2.3 MB)
 _SUFFIX = ".msgpack"
+# Seconds: another version's folder or a temporary file untouched this long is left over.
+LEFT_AFTER = 3600.0
+_CHECK = 32  # bytes of SHA-256 before the MessagePack
 
 
 @cache
-def version_digest() -> str:
-    """A digest of politely's source files and grammar and of msgspec's and Lark's
-    versions: any of them may change what a parse gives."""
+def version_digest() -> str | None:
+    """A digest of politely's source files, of the grammar the parser reads (in a
+    checkout, `grammar/` beside the source tree, not the package), and of
+    msgspec's, Lark's and Python's versions (`re` and `str` follow Python's
+    Unicode tables): any of them may change what a parse gives."""
     package = Path(__file__).resolve().parent
-    digest = hashlib.sha256(f"{msgspec.__version__}\0{lark.__version__}".encode())
-    for source in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark")):
+    versions = f"{msgspec.__version__}\0{lark.__version__}\0{sys.version}\0"
+    digest = hashlib.sha256(versions.encode())
+    digest.update(resources.grammar_text().encode())
+    sources = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark"))
+    if not sources:  # zipped or sourceless: nothing would tell two versions apart
+        return None
+    for source in sources:
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def folder() -> Path | None:
-    """This version's folder of saved parses, or None when there is no cache folder."""
+    """This version's folder of saved parses, or None when there is no cache folder
+    or no source to tell this version by (a zipped or sourceless package)."""
     base = cache_folder()
-    return None if base is None else base / "parses" / version_digest()
+    if base is None:
+        return None
+    version = version_digest()
+    return None if version is None else base / "parses" / version
 
 
 def has(key: bytes) -> bool:
@@ -79,8 +101,12 @@ def load(key: bytes) -> ParseResult | None:
         return None
     path = saved / (key.hex() + _SUFFIX)
     try:
-        result = _decoder().decode(path.read_bytes())
-    except (OSError, msgspec.DecodeError):  # none yet, unreadable, damaged or another shape
+        data = memoryview(path.read_bytes())
+        if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
+            return None
+        result = _decoder().decode(data[_CHECK:])
+    # None yet, unreadable, another shape, or nested past what msgspec decodes.
+    except (OSError, msgspec.DecodeError, RecursionError):
         return None
     with suppress(OSError):
         os.utime(path)  # used: the last to be removed
@@ -96,18 +122,29 @@ def save(key: bytes, result: ParseResult) -> None:
     temporary = saved / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
     try:
         encoded = msgspec.msgpack.encode(result)
-    except OverflowError:  # a number past MessagePack's 64 bits: parse it again next time
+    # A number past MessagePack's 64 bits, or a lone surrogate (a file name that is not
+    # UTF-8, read with surrogateescape) where MessagePack holds only UTF-8: parse it
+    # again next time.
+    except (OverflowError, UnicodeEncodeError):
         return
     try:
-        if not saved.is_dir():
-            saved.mkdir(parents=True, exist_ok=True)
-            _remove_other_versions(saved)
-        temporary.write_bytes(encoded)
+        if prepared() is None:
+            return
+        temporary.write_bytes(_check(key, encoded) + encoded)
         os.replace(temporary, path)
         _keep_bound(saved)
     except OSError:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
+
+
+def _check(key: bytes, encoded: bytes | memoryview) -> bytes:
+    """The digest a file starts with: of its key and its MessagePack, so a damaged
+    file that still decodes (a changed digit) or a file under another's name is not
+    read back as a wrong tree. SHA-256: about 1 ms for a 1,000-rule file, 1% of decoding."""
+    digest = hashlib.sha256(key)
+    digest.update(encoded)
+    return digest.digest()
 
 
 @cache
@@ -117,15 +154,51 @@ def _decoder() -> msgspec.msgpack.Decoder[ParseResult]:
     return msgspec.msgpack.Decoder(ParseResult)
 
 
+def prepared() -> Path | None:
+    """This version's folder, made if need be (then removing the other versions'
+    folders that no process used for `LEFT_AFTER`), or None when there is no cache
+    folder or it cannot be made."""
+    saved = folder()
+    if saved is None:
+        return None
+    if not saved.is_dir():
+        try:
+            saved.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        _remove_other_versions(saved)
+    return saved
+
+
 def _remove_other_versions(saved: Path) -> None:
-    for other in saved.parent.iterdir():
-        if other != saved:
-            shutil.rmtree(other, ignore_errors=True)
+    """Remove other versions' folders, but not one in use: two versions may run at
+    once (a service, a checkout's `politely check`), each writing in its folder."""
+    left = time.time() - LEFT_AFTER
+    with suppress(OSError):
+        for other in saved.parent.iterdir():
+            if other != saved and _last_used(other) < left:
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _last_used(other: Path) -> float:
+    """When a file in `other` was last saved or read (0 when it cannot be told)."""
+    with suppress(OSError):
+        return max([other.stat().st_mtime, *(p.stat().st_mtime for p in other.iterdir())])
+    return 0.0
 
 
 def _keep_bound(saved: Path) -> None:
-    """Remove the least recently used files past `MAX_SAVED`."""
-    files = [p for p in saved.iterdir() if p.suffix == _SUFFIX]
+    """Remove the least recently used files past `MAX_SAVED`, and the temporary files
+    of processes killed while writing."""
+    left = time.time() - LEFT_AFTER
+    files: list[Path] = []
+    for path in saved.iterdir():
+        if path.suffix == _SUFFIX:
+            files.append(path)
+        elif path.name.startswith("."):
+            with suppress(OSError):
+                if path.stat().st_mtime < left:
+                    path.unlink()
     if len(files) <= MAX_SAVED:
         return
     used: list[tuple[float, Path]] = []
