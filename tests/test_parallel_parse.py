@@ -219,3 +219,51 @@ def test_a_file_named_with_a_lone_surrogate_is_left_to_this_process(
     parallel_parse.prefetch(files)
     assert failures == []
     assert all(parser.parse(text, path).parsed.items for path, text in files.items())
+
+
+@pytest.mark.parametrize(
+    ("files", "cpus"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2: a quota of 1.5 CPUs
+        ({"cpu.max": "max 100000\n"}, None),  # v2, no quota
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),  # no cgroup files at all
+    ],
+)
+def test_a_containers_cpu_quota_is_read_from_its_cgroup(
+    tmp_path: Path, files: dict[str, str], cpus: float | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert parallel_parse.cpu_quota(tmp_path) == cpus
+
+
+def test_the_cores_used_are_the_affinity_capped_by_the_quota(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        parallel_parse.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False
+    )
+    for quota, cores in [(None, 4), (1.5, 1), (2.5, 2), (16.0, 4), (0.5, 1)]:
+        monkeypatch.setattr(parallel_parse, "cpu_quota", lambda quota=quota: quota)
+        assert parallel_parse._cores() == cores
+
+
+def test_no_more_files_are_handed_out_than_the_saved_parses_keep(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(saved_parses, "MAX_SAVED", 3)
+    dealt: list[int] = []
+    deal = parallel_parse._deal
+
+    def counting(files: Any, hands: int) -> Any:
+        dealt.append(len(files))
+        return deal(files, hands)
+
+    monkeypatch.setattr(parallel_parse, "_deal", counting)
+    parallel_parse.prefetch(FILES)
+    assert dealt == [3]
+    assert len(FILES) == 4

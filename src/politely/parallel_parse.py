@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -51,6 +52,9 @@ _Share = list[tuple[str, str]]  # (path, text) of the files one process parses
 def prefetch(sources: Mapping[str, str]) -> None:
     """Parse the large files of `sources` that nobody parsed yet, on every core."""
     waiting = [(path, text) for path, text in sources.items() if _waiting(path, text)]
+    # No more than the saved parses keep: a helper's result pushed out before it is
+    # read back would be parsed again here.
+    waiting = waiting[: saved_parses.MAX_SAVED]
     helpers = min(_cores() - 1, len(waiting) - 1, MAX_HELPERS)
     if helpers < 1 or sum(len(text) for _, text in waiting) < PARALLEL_FROM:
         return
@@ -90,9 +94,30 @@ def _utf8(text: str) -> bool:
 
 
 def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """The cores this process may run on, and no more than its container's CPU
+    quota: a container limited to one CPU on a large host sees every core."""
+    if hasattr(os, "sched_getaffinity"):
+        cores = len(os.sched_getaffinity(0))
+    else:
+        cores = os.cpu_count() or 1
+    quota = cpu_quota()
+    return cores if quota is None else max(1, min(cores, int(quota)))
+
+
+def cpu_quota(cgroups: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs a cgroup quota allows (v2 `cpu.max`, else v1 `cpu.cfs_quota_us`
+    over `cpu.cfs_period_us`), or None when there is none or it cannot be read."""
+    try:
+        limit, period = (cgroups / "cpu.max").read_text().split()[:2]
+        return None if limit == "max" else int(limit) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        limit = (cgroups / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+        period = (cgroups / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        return None if int(limit) <= 0 else int(limit) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _writable_cache() -> bool:
