@@ -169,7 +169,7 @@ class _Checker:
         if not any(d.is_error for d in self.diagnostics):
             self.diagnostics.extend(self.pending)
             expander = analysis.Expander(acyclic)
-            expanded = tuple(expander.expanded(_when(rule)) for _, rule in rules)
+            expanded = tuple(expander.expanded(rule.when.condition) for _, rule in rules)
             used = frozenset(self.used)
             site = Site(defines, define_paths, policy, policy_path, rules, expanded, used)
             pester(site, self.warn_in)
@@ -691,11 +691,6 @@ class _Checker:
             )
 
     # warnings
-
-
-def _when(rule: n.Rule) -> n.Condition:
-    """A rule's condition (once there are no errors, every rule has one `when`)."""
-    return next(c.condition for c in rule.clauses if isinstance(c, n.When))
 
 
 def _written_out(condition: n.Condition) -> str:

@@ -100,10 +100,10 @@ class _Compiler:
 
     def build(self) -> RuleSet:
         written = self.result.rules
-        expander = analysis.Expander(self.defines)
-        expanded = self.result.expanded or tuple(  # a result not from the checker: afresh
-            expander.expanded(_when(rule).condition) for _, rule in written
-        )
+        expanded = self.result.expanded
+        if not expanded:  # a result not from the checker: expanded afresh
+            expander = analysis.Expander(self.defines)
+            expanded = tuple(expander.expanded(rule.when.condition) for _, rule in written)
         parts = [
             self._parts(i, path, rule, whole)
             for i, ((path, rule), whole) in enumerate(zip(written, expanded, strict=True))
@@ -300,10 +300,6 @@ class _Compiler:
                 compiled = self.messages[message.text] = CompiledMessage(message.text, tuple(parts))
             messages.append(compiled)
         return tuple(messages)
-
-
-def _when(rule: n.Rule) -> n.When:
-    return next(c for c in rule.clauses if isinstance(c, n.When))
 
 
 def _retention(policy: CompiledPolicy, rules: tuple[CompiledRule, ...], keep: int) -> float:

@@ -354,6 +354,11 @@ class Rule(Node, frozen=True):
     clauses: tuple[Clause, ...]
     span: Span = NO_SPAN
 
+    @property
+    def when(self) -> When:
+        """The rule's `when` clause: a rule that passed the check has exactly one."""
+        return next(c for c in self.clauses if isinstance(c, When))
+
 
 Item = Define | Policy | Rule
 

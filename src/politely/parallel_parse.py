@@ -189,7 +189,3 @@ def main() -> None:
     share = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=list[tuple[str, str]])
     for path, text in share:
         parser.parse(text, path)
-
-
-if __name__ == "__main__":
-    main()

@@ -85,8 +85,7 @@ def _rule(
     warn: Warn,
 ) -> bool:
     """Warn about one rule; True when its condition reads agents."""
-    when = next((c for c in rule.clauses if isinstance(c, n.When)), None)
-    assert when is not None  # errors were reported otherwise
+    when = rule.when
     condition = expanded.condition
     never = never_holds(condition, when.condition, path, warn)
     if not never and gate is not None and gate.never_with(condition):

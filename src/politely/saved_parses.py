@@ -91,7 +91,7 @@ def folder() -> Path | None:
 def has(key: bytes) -> bool:
     """Whether a result is saved under `key` (whether it can be read is `load`'s to say)."""
     saved = folder()
-    return saved is not None and (saved / (key.hex() + _SUFFIX)).is_file()
+    return saved is not None and _file(saved, key).is_file()
 
 
 def load(key: bytes) -> ParseResult | None:
@@ -99,7 +99,7 @@ def load(key: bytes) -> ParseResult | None:
     saved = folder()
     if saved is None:
         return None
-    path = saved / (key.hex() + _SUFFIX)
+    path = _file(saved, key)
     try:
         data = memoryview(path.read_bytes())
         if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
@@ -115,11 +115,6 @@ def load(key: bytes) -> ParseResult | None:
 
 def save(key: bytes, result: ParseResult) -> None:
     """Save `result` under `key` in one step, then keep the folder within its bound."""
-    saved = folder()
-    if saved is None:
-        return
-    path = saved / (key.hex() + _SUFFIX)
-    temporary = saved / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
     try:
         encoded = msgspec.msgpack.encode(result)
     # A number past MessagePack's 64 bits, or a lone surrogate (a file name that is not
@@ -127,15 +122,22 @@ def save(key: bytes, result: ParseResult) -> None:
     # again next time.
     except (OverflowError, UnicodeEncodeError):
         return
+    saved = prepared()
+    if saved is None:
+        return
+    path = _file(saved, key)
+    temporary = saved / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
     try:
-        if prepared() is None:
-            return
         temporary.write_bytes(_check(key, encoded) + encoded)
         os.replace(temporary, path)
         _keep_bound(saved)
     except OSError:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
+
+
+def _file(saved: Path, key: bytes) -> Path:
+    return saved / (key.hex() + _SUFFIX)
 
 
 def _check(key: bytes, encoded: bytes | memoryview) -> bytes:
