@@ -35,11 +35,13 @@ from pydantic import ValidationError
 from politely.engine import Engine, describe_validation
 from politely.errors import EventError, TrafficError
 from politely.evaluator import Verdict
+from politely.event_lines import EventLines
 from politely.models import (
     AgentsUpdate,
     Decision,
     Event,
     Invitation,
+    construct_event,
     to_instant,
     to_timestamp,
     unknown_key,
@@ -230,14 +232,18 @@ class TrafficFile:
         self.first_out_of_order: int | None = None  # the first line earlier than one before
         self.last_seen: dict[str, float] = {}  # visitor → the time of their last event
         self._reader = _Reader(self.path)
-        head = self._reader.head
+        head, quick = self._reader.head, self._reader.quick_head
         last_seen = self.last_seen
         latest = -math.inf  # the latest time so far
-        for number, text in _lines(self.path):
-            if not text.strip():
-                continue
+        for number, raw in _lines(self.path):
+            found = quick(raw) if raw.isascii() else None
+            if found is None:
+                text = _text(raw, self.path, number)
+                if not text.strip():
+                    continue
+                found = head(text, number)
             self.lines += 1
-            at, visitor = head(text, number)
+            at, visitor = found
             if at >= latest:
                 latest = at
                 if visitor is not None:  # the latest time so far is this visitor's latest
@@ -253,9 +259,15 @@ class TrafficFile:
         return self.first_out_of_order is None
 
     def __iter__(self) -> Iterator[tuple[int, Event | _Control]]:
-        parse = self._reader.parse
+        parse, quick = self._reader.parse, self._reader.quick_event
         if self.in_order:
-            for number, text in _lines(self.path):
+            path = self.path
+            for number, raw in _lines(path):
+                event = quick(raw) if raw.isascii() else None
+                if event is not None:
+                    yield number, event
+                    continue
+                text = _text(raw, path, number)
                 if text.strip():
                     yield number, parse(text, number)
             return
@@ -268,7 +280,8 @@ class TrafficFile:
         with contextlib.ExitStack() as stack:
             runs: list[Iterator[tuple[float, int, str]]] = []
             run: list[tuple[float, int, str]] = []
-            for number, text in _lines(self.path):
+            for number, raw in _lines(self.path):
+                text = _text(raw, self.path, number)
                 if text.strip():
                     run.append((head(text, number)[0], number, text))
                     if len(run) >= self.chunk:
@@ -300,26 +313,30 @@ def _spill(
     return read()
 
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
-    """(number, text) of each line, without its line break, decoded from UTF-8."""
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, its line break kept (`_text` decodes one)."""
     longest = MAX_LINE
     with open(path, "rb") as data:
         readline = data.readline
         number = 0
-        encoding = "utf-8-sig"  # a byte order mark may open the file
         while raw := readline(longest + 1):
             number += 1
             if len(raw) > longest:
                 raise TrafficError(f"{path}:{number}: a line longer than {longest:,} bytes")
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                raise TrafficError(
-                    f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line); "
-                    "save the file as UTF-8"
-                ) from None
-            encoding = "utf-8"
-            yield number, text.rstrip("\r\n")
+            yield number, raw
+
+
+def _text(raw: bytes, path: str, number: int) -> str:
+    """A line's text, without its line break, decoded from UTF-8 (a byte order
+    mark may open the file)."""
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise TrafficError(
+            f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line); "
+            "save the file as UTF-8"
+        ) from None
+    return text.rstrip("\r\n")
 
 
 def read_traffic(path: str | Path) -> Iterator[tuple[int, Event | _Control]]:
@@ -359,14 +376,12 @@ def _line_time(data: dict[str, Any], where: str) -> float:
 
 FAST_LINE = 1000  # characters: see `_Reader`
 _HEAD = msgspec.json.Decoder(type=_Head)
-_OBJECT = msgspec.json.Decoder()
-_EVENT = Event.__pydantic_validator__
 
 
 class _Reader:
     """Reads the lines of one traffic file exactly as `parse_traffic_line` does, faster.
 
-    Two shortcuts, each falling back to `parse_traffic_line` (which says what
+    Three shortcuts, each falling back to `parse_traffic_line` (which says what
     is wrong) whenever it cannot decide:
 
     - msgspec parses the JSON. It reads a line as `json` does except that it
@@ -379,12 +394,19 @@ class _Reader:
       consecutive lines, and pydantic's reading of a time is the dearest step
       of a line. Events of the same `at` share its datetime (immutable), which
       also lets `Simulation.run` read its Unix seconds once. Bounded.
+    - An event line is checked against `Event`'s rules by msgspec as it is
+      decoded (`event_lines.py`) and the event built without pydantic.
+
+    `quick_head` and `quick_event` read a line's bytes (ASCII: JSON reads them as
+    text, with nothing to decode) and give None where `head` and `parse` would
+    have more to say.
     """
 
     def __init__(self, path: str, known: int = 4096) -> None:
         self.path = path
         self.known = known
         self._instants: dict[object, tuple[datetime, float]] = {}
+        self._events = EventLines()
 
     def instant(self, value: object) -> tuple[datetime, float] | None:
         """(datetime, Unix seconds) of a good `at` value, None for any other."""
@@ -406,41 +428,50 @@ class _Reader:
             found = self._instants[key] = (instant, instant.timestamp())
         return found
 
+    def quick_head(self, line: bytes | str) -> tuple[float, str | None] | None:
+        """`head` of a line that is JSON as msgspec and json both read it, with a
+        good `at`; None for any other."""
+        if len(line) <= FAST_LINE:
+            try:
+                head = _HEAD.decode(line)
+            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
+                return None
+            at = self.instant(head.at)
+            if at is not None:
+                visitor = head.visitor
+                is_event = head.event is not msgspec.UNSET and isinstance(visitor, str)
+                return at[1], visitor if is_event else None
+        return None
+
     def head(self, text: str, number: int) -> tuple[float, str | None]:
         """A line's time, and its visitor if it is an event line with a visitor id
         (the first read: a line whose JSON or `at` is bad raises `TrafficError`)."""
-        if len(text) <= FAST_LINE:
-            try:
-                head = _HEAD.decode(text)
-            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
-                pass
-            else:
-                at = self.instant(head.at)
-                if at is not None:
-                    visitor = head.visitor
-                    is_event = head.event is not msgspec.UNSET and isinstance(visitor, str)
-                    return at[1], visitor if is_event else None
+        found = self.quick_head(text)
+        if found is not None:
+            return found
         where = f"{self.path}:{number}"
         data = _json_object(text, where)
         time = _line_time(data, where)
         visitor = data.get("visitor")
         return time, visitor if "event" in data and isinstance(visitor, str) else None
 
+    def quick_event(self, line: bytes | str) -> Event | None:
+        """The event of a line that is an event as `parse` reads it, checked by
+        msgspec alone; None for any other (a control line, a bad line)."""
+        if len(line) <= FAST_LINE:
+            fields = self._events.fields(line)
+            if fields is not None:
+                at = self.instant(fields.get("at"))
+                if at is not None:
+                    fields["at"] = at[0]
+                    return construct_event(fields)
+        return None
+
     def parse(self, text: str, number: int) -> Event | _Control:
         """`parse_traffic_line(text, "PATH:NUMBER")`."""
-        if len(text) <= FAST_LINE:
-            try:
-                data = _OBJECT.decode(text)
-            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
-                data = None
-            if type(data) is dict and "event" in data:
-                at = self.instant(data.get("at"))
-                if at is not None:
-                    data["at"] = at[0]
-                    try:  # what Event.model_validate calls, without its wrapper
-                        return _EVENT.validate_python(data)  # type: ignore[no-any-return]
-                    except ValidationError:
-                        pass  # parse_traffic_line says what is wrong
+        event = self.quick_event(text)
+        if event is not None:
+            return event
         return parse_traffic_line(text, f"{self.path}:{number}")
 
 
