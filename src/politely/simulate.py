@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, final
 
 import msgspec
 from pydantic import ValidationError
@@ -52,9 +52,9 @@ from politely.state import Block
 from politely.stats import Stats
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One evaluated event of the replay."""
+class Step(NamedTuple):
+    """One evaluated event of the replay (a named tuple: one is made per event,
+    three times faster than a frozen dataclass)."""
 
     line: int | None  # None for a tick the simulation sent itself
     event: Event
@@ -161,28 +161,32 @@ class Summary:
     skipped_events: Counter[str] = field(default_factory=Counter)
 
     def note(self, step: Step, new_session: bool) -> None:
-        at = step.at
-        visitor = step.event.visitor
-        if step.line is None:
+        line, event, at, verdict = step
+        visitor = event.visitor
+        if line is None:
             self.sent_ticks += 1
         else:
             self.events += 1
         self.visitors.add(visitor)
         if new_session:
             self.sessions += 1
-        if self.first is None or at < self.first:
-            self.first = at
-        if self.last is None or at > self.last:
+        last = self.last
+        if last is None or at > last:
             self.last = at
-        verdict = step.verdict
+            if last is None:
+                self.first = at
+        elif self.first is not None and at < self.first:
+            self.first = at
         if verdict.decision.invitation is not None:
             self.per_visitor[visitor] += 1
-        for rule, _, what in verdict.counts:
-            if rule is None and what in VISITOR_SUPPRESSIONS:
-                self.skipped_visitors.setdefault(what, set()).add(visitor)
-                self.skipped_events[what] += 1
+        if verdict.counts:
+            for rule, _, what in verdict.counts:
+                if rule is None and what in VISITOR_SUPPRESSIONS:
+                    self.skipped_visitors.setdefault(what, set()).add(visitor)
+                    self.skipped_events[what] += 1
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class _Control:
     """A traffic line that is not an event: agent status, a block, an unblock."""
@@ -591,13 +595,14 @@ class Simulation:
         at = 0.0
         follow = self.follow_ticks and last_seen is not None
         for number, item in traffic:
-            if isinstance(item, Event):
+            if type(item) is _Control:  # (isinstance of a pydantic model is dearer)
+                control, event, at = item, None, item.at
+            else:
+                control, event = None, item
                 if item.at is not instant or instant is None:
                     instant = item.at
                     assert instant is not None
                     at = instant.timestamp()
-            else:
-                at = item.at
             while pending and pending[0][0] < at:
                 tick_at, _, visitor = heapq.heappop(pending)
                 if wanted.get(visitor) != tick_at:
@@ -607,13 +612,14 @@ class Simulation:
                 step = self._evaluate(None, tick, tick_at, on_step)
                 yield step
                 order = self._schedule(step, last_seen, pending, wanted, order)
-            if isinstance(item, _Control):
-                self._control(item)
+            if control is not None:
+                self._control(control)
                 continue
+            assert event is not None
             if wanted:
-                wanted.pop(item.visitor, None)
+                wanted.pop(event.visitor, None)
             try:
-                step = self._evaluate(number, item, at, on_step)
+                step = self._evaluate(number, event, at, on_step)
             except EventError as error:
                 raise TrafficError(f"{source}:{number}: {error}") from None
             yield step
@@ -663,12 +669,15 @@ class Simulation:
         step = Step(line, event, at, verdict)
         if on_step is not None:
             on_step(step, snapshot)
-        if verdict.state is not None:
-            session = verdict.state.session
-            new = session is not None and self._sessions.get(event.visitor) != session
-            self._sessions[event.visitor] = session
-        else:
-            new = False
+        state = verdict.state
+        new = False
+        if state is not None:
+            session = state.session
+            sessions = self._sessions
+            visitor = event.visitor
+            if sessions.get(visitor, False) != session:  # (no visitor's session is False)
+                sessions[visitor] = session
+                new = session is not None
         self.summary.note(step, new)
         return step
 
