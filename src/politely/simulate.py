@@ -565,11 +565,15 @@ class Simulation:
         *,
         agents: AgentsUpdate | None = None,
         follow_ticks: bool = False,
+        recheck: bool = True,
     ) -> None:
+        """`recheck=False`: decisions without recheck_in, for a summary (which never
+        shows it): the engine skips finding it. Following ticks needs it."""
         self.clock = SimulatedClock()
         self.engine = Engine(rules, clock=self.clock)
         self.constant_agents = agents
         self.follow_ticks = follow_ticks
+        self.recheck = recheck or follow_ticks
         self.summary = Summary()
         self._sessions: dict[str, str | None] = {}
 
@@ -665,7 +669,7 @@ class Simulation:
         engine = self.engine
         if self.constant_agents is not None:
             engine.set_agents(**self.constant_agents.model_dump(), at=at)
-        snapshot, verdict = engine.decide(event, at)
+        snapshot, verdict = engine.decide(event, at, recheck=self.recheck)
         step = Step(line, event, at, verdict)
         if on_step is not None:
             on_step(step, snapshot)
