@@ -376,7 +376,8 @@ moments = st.floats(0, datetime(2999, 1, 1, tzinfo=UTC).timestamp())
 def test_json_lines_are_json_dumps_of_as_json(
     steps: list[tuple[int | None, Event, float, Decision]],
 ) -> None:
-    render = DecisionLines()
+    render = DecisionLines(known=3)  # the decisions' texts kept, and forgotten past 3
     for line, event, at, decision in [*steps, *steps]:  # the same times again, and back
         step = Step(line, event, at, Verdict(decision, None))
         assert render(step) == json.dumps(step.as_json()) + "\n"
+        assert len(render._decisions) <= 3

@@ -88,14 +88,33 @@ class DecisionLines:
     `json.dumps` quotes them with, so the text is the same byte for byte. A
     decision of any other shape (`degraded`, a visitor id the service issued)
     goes the long way. The last time's text is kept: steps come in time order.
+    So is the text of each decision without an invitation (bounded): the engine
+    shares those (frozen) between events, and most events get one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: int = 1024) -> None:
         self._at = -math.inf
         self._at_text = ""
+        self.known = known
+        self._decisions: dict[int, tuple[Decision, str]] = {}  # id → the decision, its text
 
     def __call__(self, step: Step) -> str:
         decision = step.decision
+        found = self._decisions.get(id(decision))  # (kept with it: no other has its id)
+        shown = found[1] if found is not None else self._shown(decision)
+        if shown is None:
+            return json.dumps(step.as_json()) + "\n"
+        at = step.at
+        if at != self._at:
+            self._at, self._at_text = at, _quote(iso(at))
+        event = step.event
+        return (
+            f'{shown}"visitor": {_quote(event.visitor)}, "event": {_quote(event.event)}, '
+            f'"at": {self._at_text}}}\n'
+        )
+
+    def _shown(self, decision: Decision) -> str | None:
+        """The decision's part of its line; None for a decision of another shape."""
         invitation = decision.invitation
         recheck = decision.recheck_in
         chat = decision.chat
@@ -108,7 +127,7 @@ class DecisionLines:
             or type(ruleset) is not str
             or not (invitation is None or _plain(invitation))
         ):
-            return json.dumps(step.as_json()) + "\n"
+            return None
         if invitation is None:
             shown = "null"
         else:
@@ -116,16 +135,15 @@ class DecisionLines:
                 f'{{"id": {_quote(invitation.id)}, "rule": {_quote(invitation.rule)}, '
                 f'"message": {_quote(invitation.message)}, "variant": {invitation.variant}}}'
             )
-        at = step.at
-        if at != self._at:
-            self._at, self._at_text = at, _quote(iso(at))
-        event = step.event
-        return (
+        text = (
             f'{{"invitation": {shown}, "recheck_in": {"null" if recheck is None else recheck}, '
             f'"chat": {_quote(chat)}, "ruleset": {_quote(ruleset)}, '
-            f'"visitor": {_quote(event.visitor)}, "event": {_quote(event.event)}, '
-            f'"at": {self._at_text}}}\n'
         )
+        if invitation is None:  # (an invitation is the event's own: no other shares it)
+            if len(self._decisions) >= self.known:
+                self._decisions.clear()
+            self._decisions[id(decision)] = (decision, text)
+        return text
 
 
 def _plain(invitation: Invitation) -> bool:
@@ -197,7 +215,7 @@ class _Control:
     unblock: str | None = None
 
 
-class _Head(msgspec.Struct):
+class _Head(msgspec.Struct, gc=False):  # (decoded JSON holds no cycle to collect)
     """What the first read needs of a line: its time, and whose event it is."""
 
     at: Any = None
@@ -416,6 +434,9 @@ class _Reader:
         """(datetime, Unix seconds) of a good `at` value, None for any other."""
         kind = type(value)
         if kind is str:
+            found = self._instants.get(value)  # most lines: a time seen just before
+            if found is not None:
+                return found
             key = value
         elif kind is int or kind is float:
             key = (kind, value)  # 1, 1.0 and True are equal keys; their times may not be
