@@ -91,10 +91,10 @@ def decide_timed(answers: list[Any]) -> Iterator[list[int]]:
     original = Engine.decide
     clock = time.perf_counter_ns
 
-    def timed(self: Engine, event: Any, now: float) -> Any:
+    def timed(self: Engine, event: Any, now: float, **options: Any) -> Any:
         t0 = clock()
         try:
-            answer = original(self, event, now)
+            answer = original(self, event, now, **options)
         finally:
             spent[0] += clock() - t0
             spent[1] += 1
@@ -114,7 +114,7 @@ def decide_replayed(answers: list[Any]) -> Iterator[None]:
     is everything the simulation does around the engine."""
     original = Engine.decide
     replay = iter(answers)
-    Engine.decide = lambda self, event, now: next(replay)  # type: ignore[method-assign,assignment]
+    Engine.decide = lambda self, event, now, **options: next(replay)  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

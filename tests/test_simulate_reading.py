@@ -234,6 +234,10 @@ def test_reading_a_line_gives_what_parse_traffic_line_gives(text: str, number: i
     expected = outcome(lambda: parse_traffic_line(text, f"{PATH}:{number}"))
     assert outcome(lambda: reader.parse(text, number)) == expected
     assert outcome(lambda: reader.parse(text, number)) == expected  # its `at` now known
+    if text.isascii():  # the line's bytes, as a file in time order is read
+        event = reader.quick_event(text.encode() + b"\n")
+        if event is not None:
+            assert outcome(lambda: event) == expected
 
 
 @SETTINGS
@@ -243,6 +247,10 @@ def test_the_first_read_of_a_line_gives_what_json_loads_and_at_give(text: str, n
     expected = outcome(lambda: first_read(text, number))
     assert outcome(lambda: reader.head(text, number)) == expected
     assert outcome(lambda: reader.head(text, number)) == expected
+    if text.isascii():
+        head = reader.quick_head(text.encode() + b"\r\n")
+        if head is not None:
+            assert outcome(lambda: head) == expected
 
 
 @pytest.mark.parametrize("text", CORNERS)
@@ -252,6 +260,51 @@ def test_the_corners_of_json_read_alike(text: str) -> None:
         lambda: parse_traffic_line(text, f"{PATH}:2")
     )
     assert outcome(lambda: reader.head(text, 2)) == outcome(lambda: first_read(text, 2))
+
+
+def test_most_lines_of_a_file_are_read_by_the_quick_paths() -> None:
+    """Not a behaviour a user sees, but what keeps the quick paths from falling
+    silently out of use: a tick and a page view go through msgspec alone."""
+    reader = _Reader(PATH)
+    for line in CORNERS[0], '{"at": 1, "visitor": "v", "event": "page_view", "url": "/a"}':
+        assert reader.quick_head(line.encode()) is not None
+        assert isinstance(reader.quick_event(line.encode()), Event)
+
+
+def test_a_file_reads_as_its_decoded_lines_do(tmp_path: Path) -> None:
+    """Bytes read without decoding (ASCII lines) and decoded lines agree on what
+    is blank, a line break, a byte order mark and a line of another kind."""
+    tick = b'{"at": 1767607200, "visitor": "v1", "event": "tick"}'
+    path = tmp_path / "traffic.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + tick
+        + b"\r\n"  # a byte order mark, a Windows line break
+        + b"\x1c \t\n"  # blank to str.strip(), not to bytes.strip()
+        + b'{"at": 1767607200, "agents": {"online": 1, "available": 1}}\n'
+        + tick.replace(b"v1", b"v\xc3\xa9")
+        + b"\n"  # v\u00e9: not ASCII
+        + tick.replace(b"tick", b"tick!")  # not an event name: parse says so
+    )
+    traffic = TrafficFile(path)
+    assert traffic.lines == 4
+    assert traffic.last_seen == {"v1": 1767607200.0, "v\u00e9": 1767607200.0}
+    items = iter(traffic)
+    read = [
+        (n, type(item).__name__, getattr(item, "visitor", None))
+        for n, item in [next(items), next(items), next(items)]
+    ]
+    assert read == [(1, "Event", "v1"), (3, "_Control", None), (4, "Event", "v\u00e9")]
+    with pytest.raises(TrafficError, match=r"traffic.jsonl:5: event: String should match"):
+        next(items)
+
+
+def test_a_byte_that_is_not_utf8_is_found_by_the_first_read(tmp_path: Path) -> None:
+    """Even in a key the first read skips (it reads only `at`, `visitor`, `event`)."""
+    path = tmp_path / "traffic.jsonl"
+    path.write_bytes(b'{"at": 1767607200, "visitor": "v1", "event": "tick", "title": "\xff"}\n')
+    with pytest.raises(TrafficError, match=r"traffic.jsonl:1: not UTF-8 \(byte 64 of the line\)"):
+        TrafficFile(path)
 
 
 def test_lines_longer_than_the_fast_bound_are_read_by_json(tmp_path: Path) -> None:
@@ -323,7 +376,8 @@ moments = st.floats(0, datetime(2999, 1, 1, tzinfo=UTC).timestamp())
 def test_json_lines_are_json_dumps_of_as_json(
     steps: list[tuple[int | None, Event, float, Decision]],
 ) -> None:
-    render = DecisionLines()
+    render = DecisionLines(known=3)  # the decisions' texts kept, and forgotten past 3
     for line, event, at, decision in [*steps, *steps]:  # the same times again, and back
         step = Step(line, event, at, Verdict(decision, None))
         assert render(step) == json.dumps(step.as_json()) + "\n"
+        assert len(render._decisions) <= 3

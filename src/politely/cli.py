@@ -333,7 +333,8 @@ def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
     rules = _compiled(args.path)
     agents = _agents(args.agents)
     traffic = _traffic(args.traffic)
-    simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks)
+    # The summary never shows recheck_in: the engine need not find it.
+    simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks, recheck=args.json)
     last_seen = traffic.last_seen if args.ticks else None
     progress = _Progress(args.traffic, traffic.lines)
     steps = simulation.run(traffic, last_seen, source=args.traffic)

@@ -160,9 +160,10 @@ class Engine:
                 degraded=True,
             )
 
-    def decide(self, event: Event, now: float) -> tuple[Snapshot, Verdict]:
+    def decide(self, event: Event, now: float, *, recheck: bool = True) -> tuple[Snapshot, Verdict]:
         """Load, evaluate and commit one event at `now`: the snapshot it was decided
-        on and the verdict as applied (the simulator and explain replay use both).
+        on and the verdict as applied (the simulator and explain replay use both);
+        `recheck=False`: no recheck_in (see `evaluate`).
 
         Raises EventError when the event's attributes or props are over a bound
         (`attribute_limits`), or would make the visitor's attributes so; StoreError
@@ -178,7 +179,13 @@ class Engine:
             if memo is None:
                 kept = None  # what is kept is for other bytes: replace it
             verdict = evaluate(
-                self.rules, snapshot, event, now, agent_recheck=self.agent_recheck, memo=memo
+                self.rules,
+                snapshot,
+                event,
+                now,
+                agent_recheck=self.agent_recheck,
+                memo=memo,
+                recheck=recheck,
             )
             state = verdict.state
             if verdict.profile_changed and state is not None:

@@ -99,10 +99,13 @@ def evaluate(
     *,
     agent_recheck: int = AGENT_RECHECK,
     memo: RecheckMemo | None = None,
+    recheck: bool = True,
 ) -> Verdict:
     """The verdict on one event. `memo` is a previous verdict's `recheck` for
     the same state (`snapshot.state`, the same object): when this event changes
-    nothing and the memo can say, recheck_in is reused instead of recomputed."""
+    nothing and the memo can say, recheck_in is reused instead of recomputed.
+    `recheck=False` leaves recheck_in out (null), for a caller that never reads
+    it (simulate's summary): all else is the same."""
     previous = snapshot.state
     if snapshot.replay is not None:
         first = replayed(snapshot.replay, now)
@@ -144,13 +147,15 @@ def evaluate(
     sitewide_opens = sitewide_release(snapshot.sitewide, after_one=record is not None)
     if record is not None:  # recheck_in counts the invitation just made
         after = with_invitation(s, record, rules.keep_invitations_for)
-    reusable = record is None and memo is not None and s is previous
+    reusable = recheck and record is None and memo is not None and s is previous
     found = (
         memo.shifted(rules, s, snapshot, sitewide_opens, now, agent_recheck)
         if reusable and memo is not None
         else None
     )
-    if found is None:
+    if not recheck:
+        best = free = memo = None
+    elif found is None:
         best, free = first_ticks(rules, after, snapshot, sitewide_opens, now, agent_recheck)
         if record is None:
             memo = RecheckMemo.of(
@@ -158,13 +163,13 @@ def evaluate(
             )
     else:
         best, free = found
-    recheck = combine(best, free, agent_recheck)
+    recheck_in = combine(best, free, agent_recheck)
     refused = None
     if invitation is None:
-        decision = rules.plain_decision(recheck, chat)
+        decision = rules.plain_decision(recheck_in, chat)
     else:
         decision = Decision.model_construct(
-            invitation=invitation, recheck_in=recheck, chat=chat, ruleset=rules.hash
+            invitation=invitation, recheck_in=recheck_in, chat=chat, ruleset=rules.hash
         )
         refused = rules.plain_decision(1, chat)  # ask again soon: the cap may free up
     profile_changed = s is not previous

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, final
 
 import msgspec
 from pydantic import ValidationError
@@ -35,11 +35,13 @@ from pydantic import ValidationError
 from politely.engine import Engine, describe_validation
 from politely.errors import EventError, TrafficError
 from politely.evaluator import Verdict
+from politely.event_lines import EventLines
 from politely.models import (
     AgentsUpdate,
     Decision,
     Event,
     Invitation,
+    construct_event,
     to_instant,
     to_timestamp,
     unknown_key,
@@ -50,9 +52,9 @@ from politely.state import Block
 from politely.stats import Stats
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One evaluated event of the replay."""
+class Step(NamedTuple):
+    """One evaluated event of the replay (a named tuple: one is made per event,
+    three times faster than a frozen dataclass)."""
 
     line: int | None  # None for a tick the simulation sent itself
     event: Event
@@ -86,14 +88,33 @@ class DecisionLines:
     `json.dumps` quotes them with, so the text is the same byte for byte. A
     decision of any other shape (`degraded`, a visitor id the service issued)
     goes the long way. The last time's text is kept: steps come in time order.
+    So is the text of each decision without an invitation (bounded): the engine
+    shares those (frozen) between events, and most events get one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: int = 1024) -> None:
         self._at = -math.inf
         self._at_text = ""
+        self.known = known
+        self._decisions: dict[int, tuple[Decision, str]] = {}  # id → the decision, its text
 
     def __call__(self, step: Step) -> str:
         decision = step.decision
+        found = self._decisions.get(id(decision))  # (kept with it: no other has its id)
+        shown = found[1] if found is not None else self._shown(decision)
+        if shown is None:
+            return json.dumps(step.as_json()) + "\n"
+        at = step.at
+        if at != self._at:
+            self._at, self._at_text = at, _quote(iso(at))
+        event = step.event
+        return (
+            f'{shown}"visitor": {_quote(event.visitor)}, "event": {_quote(event.event)}, '
+            f'"at": {self._at_text}}}\n'
+        )
+
+    def _shown(self, decision: Decision) -> str | None:
+        """The decision's part of its line; None for a decision of another shape."""
         invitation = decision.invitation
         recheck = decision.recheck_in
         chat = decision.chat
@@ -106,7 +127,7 @@ class DecisionLines:
             or type(ruleset) is not str
             or not (invitation is None or _plain(invitation))
         ):
-            return json.dumps(step.as_json()) + "\n"
+            return None
         if invitation is None:
             shown = "null"
         else:
@@ -114,16 +135,15 @@ class DecisionLines:
                 f'{{"id": {_quote(invitation.id)}, "rule": {_quote(invitation.rule)}, '
                 f'"message": {_quote(invitation.message)}, "variant": {invitation.variant}}}'
             )
-        at = step.at
-        if at != self._at:
-            self._at, self._at_text = at, _quote(iso(at))
-        event = step.event
-        return (
+        text = (
             f'{{"invitation": {shown}, "recheck_in": {"null" if recheck is None else recheck}, '
             f'"chat": {_quote(chat)}, "ruleset": {_quote(ruleset)}, '
-            f'"visitor": {_quote(event.visitor)}, "event": {_quote(event.event)}, '
-            f'"at": {self._at_text}}}\n'
         )
+        if invitation is None:  # (an invitation is the event's own: no other shares it)
+            if len(self._decisions) >= self.known:
+                self._decisions.clear()
+            self._decisions[id(decision)] = (decision, text)
+        return text
 
 
 def _plain(invitation: Invitation) -> bool:
@@ -159,28 +179,32 @@ class Summary:
     skipped_events: Counter[str] = field(default_factory=Counter)
 
     def note(self, step: Step, new_session: bool) -> None:
-        at = step.at
-        visitor = step.event.visitor
-        if step.line is None:
+        line, event, at, verdict = step
+        visitor = event.visitor
+        if line is None:
             self.sent_ticks += 1
         else:
             self.events += 1
         self.visitors.add(visitor)
         if new_session:
             self.sessions += 1
-        if self.first is None or at < self.first:
-            self.first = at
-        if self.last is None or at > self.last:
+        last = self.last
+        if last is None or at > last:
             self.last = at
-        verdict = step.verdict
+            if last is None:
+                self.first = at
+        elif self.first is not None and at < self.first:
+            self.first = at
         if verdict.decision.invitation is not None:
             self.per_visitor[visitor] += 1
-        for rule, _, what in verdict.counts:
-            if rule is None and what in VISITOR_SUPPRESSIONS:
-                self.skipped_visitors.setdefault(what, set()).add(visitor)
-                self.skipped_events[what] += 1
+        if verdict.counts:
+            for rule, _, what in verdict.counts:
+                if rule is None and what in VISITOR_SUPPRESSIONS:
+                    self.skipped_visitors.setdefault(what, set()).add(visitor)
+                    self.skipped_events[what] += 1
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class _Control:
     """A traffic line that is not an event: agent status, a block, an unblock."""
@@ -191,7 +215,7 @@ class _Control:
     unblock: str | None = None
 
 
-class _Head(msgspec.Struct):
+class _Head(msgspec.Struct, gc=False):  # (decoded JSON holds no cycle to collect)
     """What the first read needs of a line: its time, and whose event it is."""
 
     at: Any = None
@@ -230,14 +254,18 @@ class TrafficFile:
         self.first_out_of_order: int | None = None  # the first line earlier than one before
         self.last_seen: dict[str, float] = {}  # visitor → the time of their last event
         self._reader = _Reader(self.path)
-        head = self._reader.head
+        head, quick = self._reader.head, self._reader.quick_head
         last_seen = self.last_seen
         latest = -math.inf  # the latest time so far
-        for number, text in _lines(self.path):
-            if not text.strip():
-                continue
+        for number, raw in _lines(self.path):
+            found = quick(raw) if raw.isascii() else None
+            if found is None:
+                text = _text(raw, self.path, number)
+                if not text.strip():
+                    continue
+                found = head(text, number)
             self.lines += 1
-            at, visitor = head(text, number)
+            at, visitor = found
             if at >= latest:
                 latest = at
                 if visitor is not None:  # the latest time so far is this visitor's latest
@@ -253,9 +281,15 @@ class TrafficFile:
         return self.first_out_of_order is None
 
     def __iter__(self) -> Iterator[tuple[int, Event | _Control]]:
-        parse = self._reader.parse
+        parse, quick = self._reader.parse, self._reader.quick_event
         if self.in_order:
-            for number, text in _lines(self.path):
+            path = self.path
+            for number, raw in _lines(path):
+                event = quick(raw) if raw.isascii() else None
+                if event is not None:
+                    yield number, event
+                    continue
+                text = _text(raw, path, number)
                 if text.strip():
                     yield number, parse(text, number)
             return
@@ -268,7 +302,8 @@ class TrafficFile:
         with contextlib.ExitStack() as stack:
             runs: list[Iterator[tuple[float, int, str]]] = []
             run: list[tuple[float, int, str]] = []
-            for number, text in _lines(self.path):
+            for number, raw in _lines(self.path):
+                text = _text(raw, self.path, number)
                 if text.strip():
                     run.append((head(text, number)[0], number, text))
                     if len(run) >= self.chunk:
@@ -300,26 +335,30 @@ def _spill(
     return read()
 
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
-    """(number, text) of each line, without its line break, decoded from UTF-8."""
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, its line break kept (`_text` decodes one)."""
     longest = MAX_LINE
     with open(path, "rb") as data:
         readline = data.readline
         number = 0
-        encoding = "utf-8-sig"  # a byte order mark may open the file
         while raw := readline(longest + 1):
             number += 1
             if len(raw) > longest:
                 raise TrafficError(f"{path}:{number}: a line longer than {longest:,} bytes")
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                raise TrafficError(
-                    f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line); "
-                    "save the file as UTF-8"
-                ) from None
-            encoding = "utf-8"
-            yield number, text.rstrip("\r\n")
+            yield number, raw
+
+
+def _text(raw: bytes, path: str, number: int) -> str:
+    """A line's text, without its line break, decoded from UTF-8 (a byte order
+    mark may open the file)."""
+    try:
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise TrafficError(
+            f"{path}:{number}: not UTF-8 (byte {error.start + 1} of the line); "
+            "save the file as UTF-8"
+        ) from None
+    return text.rstrip("\r\n")
 
 
 def read_traffic(path: str | Path) -> Iterator[tuple[int, Event | _Control]]:
@@ -359,14 +398,12 @@ def _line_time(data: dict[str, Any], where: str) -> float:
 
 FAST_LINE = 1000  # characters: see `_Reader`
 _HEAD = msgspec.json.Decoder(type=_Head)
-_OBJECT = msgspec.json.Decoder()
-_EVENT = Event.__pydantic_validator__
 
 
 class _Reader:
     """Reads the lines of one traffic file exactly as `parse_traffic_line` does, faster.
 
-    Two shortcuts, each falling back to `parse_traffic_line` (which says what
+    Three shortcuts, each falling back to `parse_traffic_line` (which says what
     is wrong) whenever it cannot decide:
 
     - msgspec parses the JSON. It reads a line as `json` does except that it
@@ -379,17 +416,27 @@ class _Reader:
       consecutive lines, and pydantic's reading of a time is the dearest step
       of a line. Events of the same `at` share its datetime (immutable), which
       also lets `Simulation.run` read its Unix seconds once. Bounded.
+    - An event line is checked against `Event`'s rules by msgspec as it is
+      decoded (`event_lines.py`) and the event built without pydantic.
+
+    `quick_head` and `quick_event` read a line's bytes (ASCII: JSON reads them as
+    text, with nothing to decode) and give None where `head` and `parse` would
+    have more to say.
     """
 
     def __init__(self, path: str, known: int = 4096) -> None:
         self.path = path
         self.known = known
         self._instants: dict[object, tuple[datetime, float]] = {}
+        self._events = EventLines()
 
     def instant(self, value: object) -> tuple[datetime, float] | None:
         """(datetime, Unix seconds) of a good `at` value, None for any other."""
         kind = type(value)
         if kind is str:
+            found = self._instants.get(value)  # most lines: a time seen just before
+            if found is not None:
+                return found
             key = value
         elif kind is int or kind is float:
             key = (kind, value)  # 1, 1.0 and True are equal keys; their times may not be
@@ -406,41 +453,50 @@ class _Reader:
             found = self._instants[key] = (instant, instant.timestamp())
         return found
 
+    def quick_head(self, line: bytes | str) -> tuple[float, str | None] | None:
+        """`head` of a line that is JSON as msgspec and json both read it, with a
+        good `at`; None for any other."""
+        if len(line) <= FAST_LINE:
+            try:
+                head = _HEAD.decode(line)
+            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
+                return None
+            at = self.instant(head.at)
+            if at is not None:
+                visitor = head.visitor
+                is_event = head.event is not msgspec.UNSET and isinstance(visitor, str)
+                return at[1], visitor if is_event else None
+        return None
+
     def head(self, text: str, number: int) -> tuple[float, str | None]:
         """A line's time, and its visitor if it is an event line with a visitor id
         (the first read: a line whose JSON or `at` is bad raises `TrafficError`)."""
-        if len(text) <= FAST_LINE:
-            try:
-                head = _HEAD.decode(text)
-            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
-                pass
-            else:
-                at = self.instant(head.at)
-                if at is not None:
-                    visitor = head.visitor
-                    is_event = head.event is not msgspec.UNSET and isinstance(visitor, str)
-                    return at[1], visitor if is_event else None
+        found = self.quick_head(text)
+        if found is not None:
+            return found
         where = f"{self.path}:{number}"
         data = _json_object(text, where)
         time = _line_time(data, where)
         visitor = data.get("visitor")
         return time, visitor if "event" in data and isinstance(visitor, str) else None
 
+    def quick_event(self, line: bytes | str) -> Event | None:
+        """The event of a line that is an event as `parse` reads it, checked by
+        msgspec alone; None for any other (a control line, a bad line)."""
+        if len(line) <= FAST_LINE:
+            fields = self._events.fields(line)
+            if fields is not None:
+                at = self.instant(fields.get("at"))
+                if at is not None:
+                    fields["at"] = at[0]
+                    return construct_event(fields)
+        return None
+
     def parse(self, text: str, number: int) -> Event | _Control:
         """`parse_traffic_line(text, "PATH:NUMBER")`."""
-        if len(text) <= FAST_LINE:
-            try:
-                data = _OBJECT.decode(text)
-            except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate: json reads it
-                data = None
-            if type(data) is dict and "event" in data:
-                at = self.instant(data.get("at"))
-                if at is not None:
-                    data["at"] = at[0]
-                    try:  # what Event.model_validate calls, without its wrapper
-                        return _EVENT.validate_python(data)  # type: ignore[no-any-return]
-                    except ValidationError:
-                        pass  # parse_traffic_line says what is wrong
+        event = self.quick_event(text)
+        if event is not None:
+            return event
         return parse_traffic_line(text, f"{self.path}:{number}")
 
 
@@ -530,11 +586,15 @@ class Simulation:
         *,
         agents: AgentsUpdate | None = None,
         follow_ticks: bool = False,
+        recheck: bool = True,
     ) -> None:
+        """`recheck=False`: decisions without recheck_in, for a summary (which never
+        shows it): the engine skips finding it. Following ticks needs it."""
         self.clock = SimulatedClock()
         self.engine = Engine(rules, clock=self.clock)
         self.constant_agents = agents
         self.follow_ticks = follow_ticks
+        self.recheck = recheck or follow_ticks
         self.summary = Summary()
         self._sessions: dict[str, str | None] = {}
 
@@ -560,13 +620,14 @@ class Simulation:
         at = 0.0
         follow = self.follow_ticks and last_seen is not None
         for number, item in traffic:
-            if isinstance(item, Event):
+            if type(item) is _Control:  # (isinstance of a pydantic model is dearer)
+                control, event, at = item, None, item.at
+            else:
+                control, event = None, item
                 if item.at is not instant or instant is None:
                     instant = item.at
                     assert instant is not None
                     at = instant.timestamp()
-            else:
-                at = item.at
             while pending and pending[0][0] < at:
                 tick_at, _, visitor = heapq.heappop(pending)
                 if wanted.get(visitor) != tick_at:
@@ -576,13 +637,14 @@ class Simulation:
                 step = self._evaluate(None, tick, tick_at, on_step)
                 yield step
                 order = self._schedule(step, last_seen, pending, wanted, order)
-            if isinstance(item, _Control):
-                self._control(item)
+            if control is not None:
+                self._control(control)
                 continue
+            assert event is not None
             if wanted:
-                wanted.pop(item.visitor, None)
+                wanted.pop(event.visitor, None)
             try:
-                step = self._evaluate(number, item, at, on_step)
+                step = self._evaluate(number, event, at, on_step)
             except EventError as error:
                 raise TrafficError(f"{source}:{number}: {error}") from None
             yield step
@@ -628,16 +690,19 @@ class Simulation:
         engine = self.engine
         if self.constant_agents is not None:
             engine.set_agents(**self.constant_agents.model_dump(), at=at)
-        snapshot, verdict = engine.decide(event, at)
+        snapshot, verdict = engine.decide(event, at, recheck=self.recheck)
         step = Step(line, event, at, verdict)
         if on_step is not None:
             on_step(step, snapshot)
-        if verdict.state is not None:
-            session = verdict.state.session
-            new = session is not None and self._sessions.get(event.visitor) != session
-            self._sessions[event.visitor] = session
-        else:
-            new = False
+        state = verdict.state
+        new = False
+        if state is not None:
+            session = state.session
+            sessions = self._sessions
+            visitor = event.visitor
+            if sessions.get(visitor, False) != session:  # (no visitor's session is False)
+                sessions[visitor] = session
+                new = session is not None
         self.summary.note(step, new)
         return step
 
