@@ -144,15 +144,13 @@ def evaluate(
                 counts.append((winner.name, record.variant, "shown"))
 
     after = s
-    sitewide_opens = sitewide_release(snapshot.sitewide, after_one=record is not None)
+    usage = snapshot.sitewide
+    sitewide_opens = sitewide_release(usage, after_one=record is not None) if usage else None
     if record is not None:  # recheck_in counts the invitation just made
         after = with_invitation(s, record, rules.keep_invitations_for)
-    reusable = recheck and record is None and memo is not None and s is previous
-    found = (
-        memo.shifted(rules, s, snapshot, sitewide_opens, now, agent_recheck)
-        if reusable and memo is not None
-        else None
-    )
+    found = None
+    if recheck and record is None and memo is not None and s is previous:
+        found = memo.shifted(rules, s, snapshot, sitewide_opens, now, agent_recheck)
     if not recheck:
         best = free = memo = None
     elif found is None:
@@ -173,7 +171,7 @@ def evaluate(
         )
         refused = rules.plain_decision(1, chat)  # ask again soon: the cap may free up
     profile_changed = s is not previous
-    return Verdict(
+    return Verdict(  # positional: one is made for every event
         decision,
         s,
         record,
@@ -181,10 +179,10 @@ def evaluate(
         policy.sitewide if record is not None else (),
         counts,
         event.id,
-        changed=profile_changed or record is not None or event.id is not None,
-        profile_changed=profile_changed,
-        refused=refused,
-        recheck=memo if record is None else None,
+        profile_changed or record is not None or event.id is not None,
+        profile_changed,
+        refused,
+        memo if record is None else None,
     )
 
 

@@ -375,9 +375,12 @@ class RecheckMemo:
 
 
 def _reading(snapshot: Snapshot, now: float) -> tuple[int, int, int, float] | None:
-    """The agent status as conditions read it (not when it was reported)."""
-    a = fresh_agents(snapshot, now)
-    return None if a is None else (a.online, a.available, a.queue_length, a.queue_wait)
+    """The agent status as conditions read it (not when it was reported): as
+    `fresh_agents` has it, spelled out because every reused tick asks."""
+    a = snapshot.agents
+    if a is None or not a.fresh(now):
+        return None
+    return (a.online, a.available, a.queue_length, a.queue_wait)
 
 
 def _changes_before(schedule: CompiledSchedule, now: float, horizon: float) -> bool:

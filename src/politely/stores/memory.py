@@ -22,8 +22,9 @@ import logging
 import threading
 from bisect import bisect_right, insort
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -43,7 +44,7 @@ log = logging.getLogger("politely.store")
 _Visitor = tuple[int, bytes | None, bytes | None, dict[str, tuple[float, bytes]] | None, float]
 _NOBODY: _Visitor = (0, None, None, None, 0.0)  # never stored: the state of a new visitor
 _pack = msgspec.msgpack.Encoder().encode
-_unpack = msgspec.msgpack.decode
+_unpack: Callable[[bytes], Any] = msgspec.msgpack.Decoder(tuple).decode  # a _Visitor, as stored
 
 
 def _key(site: str, visitor: str) -> str:
@@ -82,10 +83,13 @@ class _Visitors:
         blob = self._entries.get(key)
         if blob is None:
             return None
-        version, profile, history, seen, expires = _unpack(blob)
-        if seen is not None:
+        found = _unpack(blob)
+        if found[3] is not None:  # remembered event ids, stored as (id, at, decision)
+            version, profile, history, seen, expires = found
             seen = {event_id: (at, decision) for event_id, at, decision in seen}
-        return version, profile, history, seen, expires
+            found = version, profile, history, seen, expires
+        visitor: _Visitor = found
+        return visitor
 
     def put(self, key: str, visitor: _Visitor) -> None:
         version, profile, history, seen, expires = visitor
@@ -159,10 +163,11 @@ class MemoryStore:
         event_id: str | None = None,
         sitewide: Sequence[Cap] = (),
     ) -> Loaded:
+        key = _key(site, visitor)
         with self._lock:
-            s = self._site(site)
-            found = self._visitor(_key(site, visitor), now)
-            block = s.blocks.get(visitor)
+            s = self._sites.get(site) or self._site(site)
+            found = self._visitor(key, now)
+            block = s.blocks.get(visitor) if s.blocks else None
             if block is not None and not block.active(now):
                 del s.blocks[visitor]
                 block = None
