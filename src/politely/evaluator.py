@@ -31,7 +31,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+
+import msgspec
 
 from politely.caps import Cap, sitewide_release, visitor_allows
 from politely.language import OUTCOME_EVENTS
@@ -55,13 +56,14 @@ REMEMBER_EVENT_IDS_FOR = 600.0
 REMEMBERED_EVENT_IDS = 64
 
 
-@dataclass(slots=True)
-class Verdict:
+class Verdict(msgspec.Struct):
     """A decision and the state change that goes with it, for the engine to commit.
 
     `refused` is the decision to give instead when the store's atomic re-check
     refuses the invitation (a concurrent request used the cap first): rendered
     here, before the atomic step, so no evaluator code runs inside a store.
+    A msgspec Struct (never encoded): one is made for every event, in half the
+    time a slotted dataclass takes.
     """
 
     decision: Decision
@@ -69,7 +71,7 @@ class Verdict:
     invitation: InvitationRecord | None = None
     caps: tuple[Cap, ...] = ()
     sitewide: tuple[Cap, ...] = ()
-    counts: list[Count] = field(default_factory=list)
+    counts: list[Count] = msgspec.field(default_factory=list)
     event_id: str | None = None
     changed: bool = True  # False: nothing to write (the counts aside)
     profile_changed: bool = True  # False: the visitor's profile is the snapshot's
@@ -85,7 +87,8 @@ class Verdict:
     def as_refused(self) -> Verdict:
         """The verdict as applied when the store refused its invitation."""
         assert self.refused is not None
-        return replace(self, decision=self.refused, invitation=None, counts=self.refused_counts())
+        counts = self.refused_counts()
+        return msgspec.structs.replace(self, decision=self.refused, invitation=None, counts=counts)
 
 
 # --- 2-5. deciding ------------------------------------------------------------------------
