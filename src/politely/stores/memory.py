@@ -29,7 +29,7 @@ from typing import Any
 import msgspec
 
 from politely.caps import Cap, sitewide_usage
-from politely.state import AgentStatus, Block, Count
+from politely.state import AgentStatus, Block, Count, SitewideUsage
 from politely.stores.base import Loaded, Outcome, Write
 from politely.stores.contract import admit, remember, replay
 
@@ -172,7 +172,10 @@ class MemoryStore:
                 del s.blocks[visitor]
                 block = None
             times = s.sitewide
-            usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide]) if sitewide else ()
+            if len(sitewide) == 1:  # the usual sitewide cap: no list to build
+                usage: tuple[SitewideUsage, ...] = (sitewide_usage(sitewide[0], times, now),)
+            else:
+                usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide])
         version, profile, history, seen, _ = found
         remembered = replay(seen, event_id) if event_id is not None else None
         return Loaded(version, profile, history, block, s.agents, usage, remembered)
