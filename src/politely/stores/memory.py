@@ -54,6 +54,7 @@ def _key(site: str, visitor: str) -> str:
 
 @dataclass
 class _Site:
+    prefix: str  # its visitors' keys: `_key(site, "")` and the visitor
     blocks: dict[str, Block] = field(default_factory=dict)
     agents: AgentStatus | None = None
     sitewide: list[float] = field(default_factory=list)  # invitation times, sorted
@@ -79,11 +80,15 @@ class _Visitors:
         self.maxsize = maxsize
         self.evictions = 0
 
-    def get(self, key: str) -> _Visitor | None:
+    def get(self, key: str, now: float) -> _Visitor:
+        """The visitor under `key` at `now`; an expired one is dropped and reads as new."""
         blob = self._entries.get(key)
         if blob is None:
-            return None
+            return _NOBODY
         found = _unpack(blob)
+        if found[4] <= now:  # expired
+            del self._entries[key]
+            return _NOBODY
         if found[3] is not None:  # remembered event ids, stored as (id, at, decision)
             version, profile, history, seen, expires = found
             seen = {event_id: (at, decision) for event_id, at, decision in seen}
@@ -142,16 +147,7 @@ class MemoryStore:
     def _site(self, site: str) -> _Site:
         found = self._sites.get(site)
         if found is None:
-            found = self._sites[site] = _Site()
-        return found
-
-    def _visitor(self, key: str, now: float) -> _Visitor:
-        found = self._visitors.get(key)
-        if found is None:
-            return _NOBODY
-        if found[4] <= now:  # expired
-            self._visitors.pop(key)
-            return _NOBODY
+            found = self._sites[site] = _Site(_key(site, ""))
         return found
 
     def load(
@@ -163,10 +159,9 @@ class MemoryStore:
         event_id: str | None = None,
         sitewide: Sequence[Cap] = (),
     ) -> Loaded:
-        key = _key(site, visitor)
         with self._lock:
             s = self._sites.get(site) or self._site(site)
-            found = self._visitor(key, now)
+            found = self._visitors.get(s.prefix + visitor, now)
             block = s.blocks.get(visitor) if s.blocks else None
             if block is not None and not block.active(now):
                 del s.blocks[visitor]
@@ -181,10 +176,10 @@ class MemoryStore:
         return Loaded(version, profile, history, block, s.agents, usage, remembered)
 
     def commit(self, site: str, visitor: str, write: Write) -> Outcome:
-        key = _key(site, visitor)
         with self._lock:
             s = self._site(site)
-            version, profile, history, seen, expires = self._visitor(key, write.at)
+            key = s.prefix + visitor
+            version, profile, history, seen, expires = self._visitors.get(key, write.at)
             if version != write.version:
                 return Outcome.CONFLICT
             outcome = Outcome.APPLIED
