@@ -37,7 +37,7 @@ import msgspec
 from politely.caps import Cap, sitewide_release, visitor_allows
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation
-from politely.reasons import POLICY_GATES, REASONS, Reason
+from politely.reasons import POLICY_GATES, REASONS, Blocks, Reason
 from politely.recheck import AGENT_RECHECK, RecheckMemo, combine, first_ticks
 from politely.recording import record_event
 from politely.ruleset import CompiledRule, RuleSet
@@ -221,12 +221,19 @@ def policy_reason(
     now: float,
 ) -> Reason | None:
     """The first policy gate that stops any invitation now, or None."""
-    for gate in POLICY_GATES:
-        blocks = REASONS[gate].blocks
-        assert blocks is not None
+    for gate, blocks in _GATES:
         if blocks(rules, s, event, agents, sitewide, now):
             return gate
     return None
+
+
+def _gate(reason: Reason) -> tuple[Reason, Blocks]:
+    blocks = REASONS[reason].blocks
+    assert blocks is not None
+    return reason, blocks
+
+
+_GATES = tuple(_gate(reason) for reason in POLICY_GATES)  # each with its test, in order
 
 
 def rule_reason(rule: CompiledRule, s: VisitorState, now: float) -> Reason | None:
