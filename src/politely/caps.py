@@ -94,15 +94,16 @@ def sitewide_usage(cap: Cap, times: Sequence[float], now: float) -> SitewideUsag
     times by position, so its cost does not grow with the invitations in the
     window. `times` may hold times after `now` (another instance's clock).
     """
-    window = cap.window
+    window, limit = cap.window, cap.limit
     assert isinstance(window, int)
     start = bisect_right(times, now - window)
-    end = bisect_right(times, now)
-    count = end - start
+    count = bisect_right(times, now) - start
+    if count + 1 < limit:  # room for this one and the next: both releases are now
+        return SitewideUsage(count, now, now)
     return SitewideUsage(
-        min(count, cap.limit),  # a full cap reads its limit: stores need count no further
-        _release(cap.limit, window, times, start, count, now),
-        _release(cap.limit, window, times, start, count + 1, now, extra=now),
+        min(count, limit),  # a full cap reads its limit: stores need count no further
+        _release(limit, window, times, start, count, now),
+        _release(limit, window, times, start, count + 1, now, extra=now),
     )
 
 
@@ -130,9 +131,12 @@ def sitewide_allows(caps: Sequence[Cap], usage: Sequence[SitewideUsage]) -> bool
 
 def sitewide_release(usage: Sequence[SitewideUsage], *, after_one: bool = False) -> float | None:
     """When every sitewide cap allows an invitation again (None: no sitewide cap)."""
-    if not usage:
-        return None
-    return max(u.release_after_one if after_one else u.release for u in usage)
+    latest = None
+    for u in usage:  # a loop, not max(): most sites have one sitewide cap, if any
+        release = u.release_after_one if after_one else u.release
+        if latest is None or release > latest:
+            latest = release
+    return latest
 
 
 def visitor_allows(

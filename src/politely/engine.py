@@ -86,6 +86,9 @@ RECENT_VISITORS = 10_000  # decoded states kept for visitors' next events (then 
 # A visitor's state as last decoded or written: the profile and history bytes it
 # came from, the state, and the verdict's recheck memo for it (None: none).
 _Recent = tuple[bytes | None, bytes | None, VisitorState, "RecheckMemo | None"]
+# `Snapshot(...)` through NamedTuple's own `__new__`, a Python function, costs about
+# twice as much as making the tuple; every field is given, so nothing is lost.
+_new_snapshot = tuple.__new__
 
 
 def system_clock() -> float:
@@ -146,7 +149,8 @@ class Engine:
 
     def evaluate(self, event: Event | Mapping[str, Any]) -> Decision:
         """Record the event and decide: invite or not, and when to ask again."""
-        event = to_event(event)
+        if not isinstance(event, Event):
+            event = to_event(event)
         try:
             return self.decide(event, self._now(event))[1].decision
         except StoreError as error:
@@ -172,14 +176,16 @@ class Engine:
         limits.check(event)
         visitor = event.visitor
         recent = self._recent
+        store, site, rules = self.store, self.site, self.rules
+        sitewide = rules.policy.sitewide
         for attempt in range(MAX_ATTEMPTS):
-            loaded = self._load(event, now)
+            loaded = store.load(site, visitor, now, event_id=event.id, sitewide=sitewide)
             kept = recent.get(visitor)
             snapshot, memo = self._snapshot(loaded, kept)
             if memo is None:
                 kept = None  # what is kept is for other bytes: replace it
             verdict = evaluate(
-                self.rules,
+                rules,
                 snapshot,
                 event,
                 now,
@@ -194,14 +200,14 @@ class Engine:
                     limits.check_merged(state.attributes)
             if not verdict.changed:
                 if verdict.counts:
-                    self.store.count(self.site, verdict.counts)
+                    store.count(site, verdict.counts)
                 if state is not None and (kept is None or kept[3] is not verdict.recheck):
                     self._remember(
                         visitor, (loaded.profile, loaded.history, state, verdict.recheck)
                     )
                 return snapshot, verdict
             write = self._write(loaded, verdict, now)
-            outcome = self.store.commit(self.site, visitor, write)
+            outcome = store.commit(site, visitor, write)
             if outcome is Outcome.APPLIED:
                 if write.claim is None and state is not None:
                     profile = write.profile if write.profile is not None else loaded.profile
@@ -229,7 +235,10 @@ class Engine:
         replay = None
         if loaded.replay is not None:
             replay = (loaded.replay[0], decode_decision(loaded.replay[1]))
-        return Snapshot(state, loaded.block, loaded.agents, loaded.sitewide, replay), memo
+        snapshot = _new_snapshot(
+            Snapshot, (state, loaded.block, loaded.agents, loaded.sitewide, replay)
+        )
+        return snapshot, memo
 
     def clear_recent(self) -> int:
         """Drop the decoded states kept for recent visitors (each decodes again on
@@ -392,7 +401,7 @@ def snapshot_of(loaded: Loaded) -> Snapshot:
     replay = None
     if loaded.replay is not None:
         replay = (loaded.replay[0], decode_decision(loaded.replay[1]))
-    return Snapshot(state, loaded.block, loaded.agents, loaded.sitewide, replay)
+    return _new_snapshot(Snapshot, (state, loaded.block, loaded.agents, loaded.sitewide, replay))
 
 
 def to_event(event: Event | Mapping[str, Any]) -> Event:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from politely import ticks
 from politely.durations import DAY
@@ -303,6 +303,11 @@ class RecheckMemo:
     less than it: what lies past a first tick was never looked at. And a first
     tick not found within the schedules' look-ahead (BEYOND) is never reused:
     the look-ahead moves with the clock, so later it may be found.
+
+    The thresholds depend only on what the memo holds (its inputs must be the
+    same for it to answer at all), so their phases are worked out once, on the
+    first fractional move, and kept (`_nearest`): the nearest phase, or 0.0 when
+    a phase lies within the margin below a whole second (no fraction is safe).
     """
 
     at: float
@@ -314,6 +319,7 @@ class RecheckMemo:
     block: Block | None
     agents: tuple[int, int, int, float] | None  # as conditions read them at `at`
     sitewide: float | None  # when the sitewide caps free up, if after the first tick
+    _nearest: list[float] = field(default_factory=list, compare=False, repr=False)  # see above
 
     @classmethod
     def of(
@@ -362,22 +368,39 @@ class RecheckMemo:
         if best is not None and best > LOOK_AHEAD and rules.has_schedules:
             return None  # another rule's search may have stopped short of it
         fraction = elapsed - whole
-        if fraction:
+        if fraction and self.nearest_phase() <= fraction + PHASE_MARGIN:
+            return None
+        return (None if best is None else best - whole, None if free is None else free - whole)
+
+    def nearest_phase(self) -> float:
+        """The smallest phase of the memo's thresholds, or 0.0 when one lies within
+        the margin below a whole second: a move by a fraction f crosses none exactly
+        when f + PHASE_MARGIN is less than this (inf: no threshold, any f is safe)."""
+        nearest = self._nearest
+        if not nearest:  # the first fractional move: work the phases out once
             # Past the first tick no edge can move a tick that decides (`free` is
             # before it when both are found). With no first tick every tick decides,
             # however soon the free one: a schedule opening past it may let a rule in.
+            at, best = self.at, self.best
             horizon = at + best + 1 if best is not None else math.inf
-            for t in _thresholds(rules, s, block, self.sitewide, at, horizon):
+            found = math.inf
+            for t in _thresholds(self.rules, self.state, self.block, self.sitewide, at, horizon):
                 phase = (t - at) % 1.0
-                if phase <= fraction + PHASE_MARGIN or phase >= 1.0 - PHASE_MARGIN:
-                    return None
-        return (None if best is None else best - whole, None if free is None else free - whole)
+                if phase >= 1.0 - PHASE_MARGIN:
+                    found = 0.0
+                    break
+                found = min(found, phase)
+            nearest.append(found)  # a list the frozen memo holds: set once, read after
+        return nearest[0]
 
 
 def _reading(snapshot: Snapshot, now: float) -> tuple[int, int, int, float] | None:
-    """The agent status as conditions read it (not when it was reported)."""
-    a = fresh_agents(snapshot, now)
-    return None if a is None else (a.online, a.available, a.queue_length, a.queue_wait)
+    """The agent status as conditions read it (not when it was reported): as
+    `fresh_agents` has it, spelled out because every reused tick asks."""
+    a = snapshot.agents
+    if a is None or not a.fresh(now):
+        return None
+    return (a.online, a.available, a.queue_length, a.queue_wait)
 
 
 def _changes_before(schedule: CompiledSchedule, now: float, horizon: float) -> bool:

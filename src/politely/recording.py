@@ -39,7 +39,7 @@ def record_event(
         and previous is not None
         and event.scroll is None
         and not event.attributes
-        and _PROFILE.isdisjoint(event.model_fields_set)
+        and _PROFILE.isdisjoint(event.__pydantic_fields_set__)  # no profile key sent, not even null
     ):
         return previous
     s = previous.copy() if previous is not None else VisitorState()

@@ -278,7 +278,11 @@ class RuleSet:
     def buckets(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         """The buckets an event must test: its name's unconstrained rules, and the
         rules whose required prefix starts the page's path."""
-        return self.caches.buckets.get((event, path), lambda: self._lookup(event, path))
+        buckets = self.caches.buckets
+        found = buckets.find((event, path))  # most events: no closure to build
+        if found is None:
+            found = buckets.get((event, path), lambda: self._lookup(event, path))
+        return found
 
     def _lookup(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         entry = self.index.get(event)
@@ -306,6 +310,8 @@ class RuleSet:
             for bucket in buckets:
                 found.update(bucket.test(state, event, agents, now))
             ranks = sorted(found)
+        if not ranks:  # most events: no rule's condition holds
+            return []
         by_rank = self.by_rank
         return [by_rank[r] for r in ranks]
 

@@ -215,8 +215,12 @@ class VisitorState:
         return o
 
 
-class SitewideUsage(NamedTuple):
+class SitewideUsage(msgspec.Struct, frozen=True, gc=False):
     """One sitewide cap's use, as the store counts it for an evaluation at `now`.
+
+    A frozen msgspec Struct of three numbers (untracked by the collector): every
+    load of every event makes one per sitewide cap, in a third of the time a
+    named tuple takes.
 
     `used` is the invitations in the window, counted up to the cap's limit (a
     full cap reads its limit, so no store counts further than the limit: the
@@ -234,8 +238,9 @@ class SitewideUsage(NamedTuple):
 class Snapshot(NamedTuple):
     """What the evaluator reads for one event: the visitor's and the site's state.
 
-    Named tuples (this, `SitewideUsage`, the stores' `Loaded`): one is built
-    for every event, three times as fast as a frozen dataclass.
+    A named tuple: one is built for every event, three times as fast as a
+    frozen dataclass (`SitewideUsage` and the stores' `Loaded`, made as often,
+    are frozen msgspec Structs, faster still).
 
     `sitewide` holds one usage per policy sitewide cap, in the policy's order.
     `replay` is the decision an earlier event with this event's id got, and

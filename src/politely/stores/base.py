@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import NamedTuple, Protocol
 
+import msgspec
+
 from politely.caps import Cap
 from politely.state import AgentStatus, Block, Count, InvitationRecord, SitewideUsage
 
@@ -38,12 +40,13 @@ class Outcome(Enum):
     CONFLICT = "conflict"  # the visitor changed since it was loaded; nothing was saved
 
 
-class Loaded(NamedTuple):
+class Loaded(msgspec.Struct, frozen=True):
     """A visitor as stored, and what the site's caps need, at one moment.
 
     This and the other plain records of the seam (`Claim`, `Remember`, `Write`)
-    are named tuples, not frozen dataclasses: they are made for every event,
-    and a frozen dataclass takes three times as long to build."""
+    are made for every event: named tuples, not frozen dataclasses, which take
+    three times as long to build; this one, made for every event of every
+    store, a frozen msgspec Struct, made in C in a third of a named tuple's time."""
 
     version: int  # 0: never stored
     profile: bytes | None

@@ -22,13 +22,14 @@ import logging
 import threading
 from bisect import bisect_right, insort
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
 from politely.caps import Cap, sitewide_usage
-from politely.state import AgentStatus, Block, Count
+from politely.state import AgentStatus, Block, Count, SitewideUsage
 from politely.stores.base import Loaded, Outcome, Write
 from politely.stores.contract import admit, remember, replay
 
@@ -43,7 +44,7 @@ log = logging.getLogger("politely.store")
 _Visitor = tuple[int, bytes | None, bytes | None, dict[str, tuple[float, bytes]] | None, float]
 _NOBODY: _Visitor = (0, None, None, None, 0.0)  # never stored: the state of a new visitor
 _pack = msgspec.msgpack.Encoder().encode
-_unpack = msgspec.msgpack.decode
+_unpack: Callable[[bytes], Any] = msgspec.msgpack.Decoder(tuple).decode  # a _Visitor, as stored
 
 
 def _key(site: str, visitor: str) -> str:
@@ -53,6 +54,7 @@ def _key(site: str, visitor: str) -> str:
 
 @dataclass
 class _Site:
+    prefix: str  # its visitors' keys: `_key(site, "")` and the visitor
     blocks: dict[str, Block] = field(default_factory=dict)
     agents: AgentStatus | None = None
     sitewide: list[float] = field(default_factory=list)  # invitation times, sorted
@@ -78,14 +80,21 @@ class _Visitors:
         self.maxsize = maxsize
         self.evictions = 0
 
-    def get(self, key: str) -> _Visitor | None:
+    def get(self, key: str, now: float) -> _Visitor:
+        """The visitor under `key` at `now`; an expired one is dropped and reads as new."""
         blob = self._entries.get(key)
         if blob is None:
-            return None
-        version, profile, history, seen, expires = _unpack(blob)
-        if seen is not None:
+            return _NOBODY
+        found = _unpack(blob)
+        if found[4] <= now:  # expired
+            del self._entries[key]
+            return _NOBODY
+        if found[3] is not None:  # remembered event ids, stored as (id, at, decision)
+            version, profile, history, seen, expires = found
             seen = {event_id: (at, decision) for event_id, at, decision in seen}
-        return version, profile, history, seen, expires
+            found = version, profile, history, seen, expires
+        visitor: _Visitor = found
+        return visitor
 
     def put(self, key: str, visitor: _Visitor) -> None:
         version, profile, history, seen, expires = visitor
@@ -138,16 +147,7 @@ class MemoryStore:
     def _site(self, site: str) -> _Site:
         found = self._sites.get(site)
         if found is None:
-            found = self._sites[site] = _Site()
-        return found
-
-    def _visitor(self, key: str, now: float) -> _Visitor:
-        found = self._visitors.get(key)
-        if found is None:
-            return _NOBODY
-        if found[4] <= now:  # expired
-            self._visitors.pop(key)
-            return _NOBODY
+            found = self._sites[site] = _Site(_key(site, ""))
         return found
 
     def load(
@@ -160,23 +160,26 @@ class MemoryStore:
         sitewide: Sequence[Cap] = (),
     ) -> Loaded:
         with self._lock:
-            s = self._site(site)
-            found = self._visitor(_key(site, visitor), now)
-            block = s.blocks.get(visitor)
+            s = self._sites.get(site) or self._site(site)
+            found = self._visitors.get(s.prefix + visitor, now)
+            block = s.blocks.get(visitor) if s.blocks else None
             if block is not None and not block.active(now):
                 del s.blocks[visitor]
                 block = None
             times = s.sitewide
-            usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide]) if sitewide else ()
+            if len(sitewide) == 1:  # the usual sitewide cap: no list to build
+                usage: tuple[SitewideUsage, ...] = (sitewide_usage(sitewide[0], times, now),)
+            else:
+                usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide])
         version, profile, history, seen, _ = found
         remembered = replay(seen, event_id) if event_id is not None else None
         return Loaded(version, profile, history, block, s.agents, usage, remembered)
 
     def commit(self, site: str, visitor: str, write: Write) -> Outcome:
-        key = _key(site, visitor)
         with self._lock:
             s = self._site(site)
-            version, profile, history, seen, expires = self._visitor(key, write.at)
+            key = s.prefix + visitor
+            version, profile, history, seen, expires = self._visitors.get(key, write.at)
             if version != write.version:
                 return Outcome.CONFLICT
             outcome = Outcome.APPLIED
