@@ -35,9 +35,10 @@ from hypothesis import strategies as st
 from conftest import examples
 from politely import analysis
 from politely import nodes as n
-from politely.checker import check_sources
+from politely.checker import _Checker, check_sources
 from politely.compiler import compile_rules
 from politely.language import cap_of, visitor_caps
+from politely.limits import MAX_DEPTH, MAX_TESTS
 
 # --- the plain versions the shortcuts replaced (the oracles) ----------------------------
 
@@ -293,6 +294,41 @@ def test_the_expander_writes_out_what_expand_wrote_and_the_fields_it_reads(
 @given(_with_refs)
 def test_measure_is_what_the_plain_way_measures(condition: n.Condition) -> None:
     assert analysis.measure(condition, _DEFINES) == measure_plainly(condition, _DEFINES)
+
+
+_LARGE = {  # defines near the bounds, so the rules using them cross them
+    **_DEFINES,
+    "deep_define": analysis.Measure(MAX_DEPTH - 1, 3, "and"),
+    "wide_define": analysis.Measure(1, MAX_TESTS - 2, "or"),
+}
+_near_the_bounds = st.recursive(
+    st.one_of(_test, st.sampled_from(sorted(_LARGE)).map(n.Ref)),
+    lambda inner: st.one_of(
+        inner.map(n.Not),
+        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.And(tuple(ops))),
+        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.Or(tuple(ops))),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(_near_the_bounds)
+def test_a_rule_is_measured_again_only_where_it_may_be_past_a_bound(
+    condition: n.Condition,
+) -> None:
+    """The checker's walk counts a rule's tests as `measure` does, and its depth at
+    least as deep: a rule it finds surely small is one `measure` finds small."""
+    checking = _Checker({})
+    checking.measures = dict(_LARGE)
+    shape = checking._check_condition(condition, dict.fromkeys(_LARGE))
+    measured = analysis.measure(condition, _LARGE)
+    depth, tests = checking._at_most(shape)
+    assert tests == measured.tests
+    assert depth >= measured.depth
+    if checking._surely_small(shape):
+        assert measured.depth <= MAX_DEPTH
+        assert measured.tests <= MAX_TESTS
 
 
 _EVENT = n.Field(("event",))

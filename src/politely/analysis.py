@@ -149,7 +149,7 @@ class Measure(msgspec.Struct, frozen=True):
     top: Literal["and", "or", "not", "test"]
 
 
-_ONE_TEST = Measure(0, 1, "test")
+ONE_TEST = Measure(0, 1, "test")  # a test, and a define unknown or past a bound
 
 
 def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
@@ -161,9 +161,9 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
     """
     match condition:  # tests first, the commonest: the checker measures every rule
         case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
-            return _ONE_TEST
+            return ONE_TEST
         case n.Ref(name=name):
-            return defines.get(name, _ONE_TEST)
+            return defines.get(name, ONE_TEST)
         case n.Not(operand=operand):
             inner = measure(operand, defines)
             return Measure(inner.depth + 1, inner.tests, "not")
