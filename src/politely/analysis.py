@@ -496,11 +496,19 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
             if len(found) < 2:
                 return found[0] if found else None
             return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
-        case n.Or():
-            parts = [path_prefixes(o) for o in condition.operands]
-            if any(p is None for p in parts):
-                return None
-            return frozenset().union(*parts)  # type: ignore[arg-type]
+        case n.Or():  # None at the first operand that does not say the path
+            parts = []
+            for operand in condition.operands:
+                if isinstance(operand, _PATH_TESTS):
+                    if operand.field.path not in _PATH_FIELDS:
+                        return None
+                elif not isinstance(operand, _NESTED):
+                    return None  # contains, bare, not, a define
+                part = path_prefixes(operand)
+                if part is None:
+                    return None
+                parts.append(part)
+            return frozenset().union(*parts)
         case n.Compare() | n.InList() | n.Matches():
             pass  # read below
         case n.Contains() | n.Bare() | n.Not() | n.Ref():
