@@ -5,6 +5,8 @@
   fields without a call; `analysis.glob_prefix` is one regular expression. Each
   is compared, on generated input, with the plain version it replaced (kept
   below as the oracle): the same node, the same prefixes.
+- `analysis.depth` measures level by level; compared with the stack of
+  (node, level) pairs it used, on generated conditions and a very deep one.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
   with the version that listed them first, on conditions using defines.
 - `analysis.Expander` writes each define out once per site, not at every use;
@@ -73,6 +75,22 @@ def contradiction_plainly(condition: n.Condition) -> n.Condition | None:
             if bounds.empty():
                 return condition
     return None
+
+
+def depth_plainly(condition: n.Condition) -> int:
+    """`depth` as it was: a stack of (node, level) pairs, the deepest test's level."""
+    deepest = 0
+    pending: list[tuple[n.Condition, int]] = [(condition, 0)]
+    while pending:
+        node, level = pending.pop()
+        match node:
+            case n.Not(operand=operand):
+                pending.append((operand, level + 1))
+            case n.And(operands=operands) | n.Or(operands=operands):
+                pending.extend((operand, level + 1) for operand in operands)
+            case _:
+                deepest = max(deepest, level)
+    return deepest
 
 
 def glob_prefix_plainly(pattern: str) -> str:
@@ -332,6 +350,19 @@ def test_a_rule_is_measured_again_only_where_it_may_be_past_a_bound(
     if checking._surely_small(shape):
         assert measured.depth <= MAX_DEPTH
         assert measured.tests <= MAX_TESTS
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(st.one_of(conditions, _with_refs, _near_the_bounds))
+def test_depth_is_what_the_plain_way_finds(condition: n.Condition) -> None:
+    assert analysis.depth(condition) == depth_plainly(condition)
+
+
+def test_depth_measures_a_condition_too_deep_to_recurse_on() -> None:
+    deep: n.Condition = n.Bare(n.Field(("visitor", "vip")))
+    for level in range(5000):
+        deep = n.Not(deep) if level % 2 else n.And((deep, n.Bare(n.Field(("visitor", "x")))))
+    assert analysis.depth(deep) == depth_plainly(deep) == 5000
 
 
 _EVENT = n.Field(("event",))

@@ -120,19 +120,24 @@ def depth(condition: n.Condition) -> int:
         >>> depth(define.condition)
         3
     """
-    deepest = 0
-    pending: list[tuple[n.Condition, int]] = [(condition, 0)]
-    while pending:
-        node, level = pending.pop()
-        match node:
-            case n.Not(operand=operand):
-                pending.append((operand, level + 1))
-            case n.And(operands=operands) | n.Or(operands=operands):
-                pending.extend((operand, level + 1) for operand in operands)
-            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
-                deepest = max(deepest, level)
-            case _:
-                assert_never(node)
+    # Level by level: the deepest level holding a test is the depth. (A stack of
+    # (node, level) pairs made a tuple per node; the parser measures every condition.)
+    deepest = level = 0
+    nodes = [condition]
+    while nodes:
+        below: list[n.Condition] = []
+        for node in nodes:
+            match node:
+                case n.And() | n.Or():
+                    below.extend(node.operands)
+                case n.Not():
+                    below.append(node.operand)
+                case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
+                    deepest = level
+                case _:
+                    assert_never(node)
+        nodes = below
+        level += 1
     return deepest
 
 
