@@ -1,7 +1,8 @@
 """The shortcuts a 10,000-rule site's check and compile take answer as the plain ways do.
 
 - `analysis.contradiction` looks at each field's tests together only for fields
-  tested more than once; `analysis.path_prefixes` skips operands testing other
+  tested more than once, and asks whether a test alone can hold without making
+  its field's bounds; `analysis.path_prefixes` skips operands testing other
   fields without a call; `analysis.glob_prefix` is one regular expression. Each
   is compared, on generated input, with the plain version it replaced (kept
   below as the oracle): the same node, the same prefixes.
@@ -42,6 +43,7 @@ from politely import analysis
 from politely import nodes as n
 from politely.checker import _Checker, check_sources
 from politely.compiler import compile_rules
+from politely.fields import KNOWN_FIELDS
 from politely.language import cap_of, visitor_caps
 from politely.limits import MAX_DEPTH, MAX_TESTS
 
@@ -180,14 +182,17 @@ def expand_plainly(condition: n.Condition, defines: dict[str, n.Condition]) -> n
 # --- generated conditions ----------------------------------------------------------------
 
 _DWELL = n.Field(("page", "dwell"))
+_SCROLL = n.Field(("page", "scroll"))
 
-# Few fields, so an `and` often tests one twice; the path's fields often, with texts.
-FIELDS = ["page.dwell", "page.dwell", "page.path", "page.url", "visitor.plan"]
+# Few fields, so an `and` often tests one twice; the path's fields often, with texts;
+# one bounded above (0 to 100) as well as below.
+FIELDS = ["page.dwell", "page.dwell", "page.path", "page.url", "visitor.plan", "page.scroll"]
 _field = st.sampled_from(FIELDS).map(lambda name: n.Field(tuple(name.split("."))))
 _path = st.sampled_from(["page.path", "page.url"]).map(lambda name: n.Field(tuple(name.split("."))))
 _text = st.sampled_from(["a", "/", "/pricing", "/pricing/x?y=1", "/p?"]).map(n.Text)
 _value = st.one_of(
     st.integers(-1, 4).map(n.Number),
+    st.sampled_from([99, 100, 101]).map(n.Percent),  # at and past page.scroll's end
     st.sampled_from([-1.5, 0.5, math.inf]).map(n.Number),
     st.integers(0, 3).map(n.Duration),
     st.integers(0, 100).map(n.Percent),
@@ -244,8 +249,29 @@ conditions = st.one_of(
         )
     )
 )
+@example(  # at each end of a field's range, and past it: open or closed
+    n.And(
+        (
+            n.Compare(_SCROLL, ">=", n.Percent(100)),
+            n.Compare(_DWELL, "<=", n.Duration(0)),
+            n.Compare(_SCROLL, "==", n.Percent(0)),
+            n.InList(_SCROLL, (n.Percent(101), n.Percent(100)), negated=False),
+        )
+    )
+)
+@example(n.Compare(_SCROLL, ">", n.Percent(100)))
+@example(n.Compare(_DWELL, "<", n.Duration(0)))
+@example(n.InList(_SCROLL, (n.Percent(101), n.Number(-1)), negated=False))
+@example(n.Compare(_SCROLL, "==", n.Number(101)))
 def test_contradiction_names_the_node_the_plain_way_names(condition: n.Condition) -> None:
     assert analysis.contradiction(condition) is contradiction_plainly(condition)
+
+
+def test_every_fields_domain_is_a_range_that_is_not_empty() -> None:
+    """What `contradiction` assumes when it asks a test alone without the bounds."""
+    for spec in KNOWN_FIELDS.values():
+        low, high = spec.range
+        assert low <= high, spec.name
 
 
 @settings(max_examples=examples(600), deadline=None)

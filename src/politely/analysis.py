@@ -321,12 +321,8 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     never holds when none of its operands can; `not` is not looked into.
     """
     match condition:  # the commonest nodes first: this runs on every test of every rule
-        case n.InList() if not condition.negated and not condition.values:
-            return condition
         case n.Compare() | n.InList():
-            bounds = _domain(condition.field.name)
-            _constrain(bounds, condition)
-            return condition if bounds.empty() else None
+            return condition if _impossible(condition) else None
         case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
             return None
         case n.Or():  # never, when no operand can hold: the first that can answers
@@ -347,12 +343,9 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     for operand in condition.operands:
         match operand:
             case n.Compare() | n.InList():
-                name = operand.field.name
-                bounds = _domain(name)
-                _constrain(bounds, operand)
-                if bounds.empty():
+                if _impossible(operand):
                     return operand
-                together.setdefault(name, []).append(operand)
+                together.setdefault(operand.field.name, []).append(operand)
             case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
                 inner = contradiction(operand)
                 if inner is not None:
@@ -367,6 +360,36 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
                 if bounds.empty():
                     return condition
     return None
+
+
+def _impossible(test: n.Compare | n.InList) -> bool:
+    """Whether `test` alone can never hold: what `_constrain` of it on its field's
+    domain, then `empty()`, say, worked out without making the bounds (every test
+    of every rule is asked this). A domain is a closed range, never empty."""
+    low, high = _range(test.field.name)
+    match test:
+        case n.InList():
+            if test.negated:  # excluded values leave the rest of the domain
+                return False
+            return all(_outside(literal(v), low, high) for v in test.values)
+        case n.Compare():
+            value, op = literal(test.value), test.op
+            if op == "==":
+                return _outside(value, low, high)
+            if op == "!=" or isinstance(value, bool) or not isinstance(value, int | float):
+                return False  # (text and true/false are not ordered: no bound narrows)
+            if op in (">", ">="):
+                return value > high or (value == high and op == ">")
+            return value < low or (value == low and op == "<")
+        case _:
+            assert_never(test)
+
+
+def _outside(value: object, low: float, high: float) -> bool:
+    """Whether a value a test allows is outside a field's domain (only numbers are)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not low <= value <= high
 
 
 _BOUNDED = (n.Compare, n.InList)  # the tests that narrow a field's bounds
@@ -412,9 +435,17 @@ class Gate:
 
 
 def _domain(name: str) -> _Bounds:
-    spec = KNOWN_FIELDS.get(name)  # what is true of every value it can take
-    low, high = spec.range if spec is not None else (-math.inf, math.inf)
+    low, high = _range(name)
     return _Bounds(low=low, high=high)
+
+
+def _range(name: str) -> tuple[float, float]:
+    """What is true of every value the field can take: a closed range."""
+    spec = KNOWN_FIELDS.get(name)
+    return spec.range if spec is not None else _UNBOUNDED
+
+
+_UNBOUNDED = (-math.inf, math.inf)
 
 
 # --- pestering ---------------------------------------------------------------------
