@@ -1,10 +1,13 @@
 """The shortcuts a 10,000-rule site's check and compile take answer as the plain ways do.
 
 - `analysis.contradiction` looks at each field's tests together only for fields
-  tested more than once; `analysis.path_prefixes` skips operands testing other
+  tested more than once, and asks whether a test alone can hold without making
+  its field's bounds; `analysis.path_prefixes` skips operands testing other
   fields without a call; `analysis.glob_prefix` is one regular expression. Each
   is compared, on generated input, with the plain version it replaced (kept
   below as the oracle): the same node, the same prefixes.
+- `analysis.depth` measures level by level; compared with the stack of
+  (node, level) pairs it used, on generated conditions and a very deep one.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
   with the version that listed them first, on conditions using defines.
 - `analysis.Expander` writes each define out once per site, not at every use;
@@ -21,6 +24,9 @@
   cap without effect is still warned of, wherever it is written.
 - Which defines are unused comes from the references the checker's walk saw;
   it equals walking every written condition again.
+- The checker measures a rule's condition again (`analysis.measure`) only where
+  the counts of its walk say it may be past a bound: those counts give exactly
+  measure's tests and at least its depth.
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ from hypothesis import strategies as st
 from conftest import examples
 from politely import analysis
 from politely import nodes as n
-from politely.checker import check_sources
+from politely.checker import _Checker, check_sources
 from politely.compiler import compile_rules
+from politely.fields import KNOWN_FIELDS
 from politely.language import cap_of, visitor_caps
+from politely.limits import MAX_DEPTH, MAX_TESTS
 
 # --- the plain versions the shortcuts replaced (the oracles) ----------------------------
 
@@ -69,6 +77,22 @@ def contradiction_plainly(condition: n.Condition) -> n.Condition | None:
             if bounds.empty():
                 return condition
     return None
+
+
+def depth_plainly(condition: n.Condition) -> int:
+    """`depth` as it was: a stack of (node, level) pairs, the deepest test's level."""
+    deepest = 0
+    pending: list[tuple[n.Condition, int]] = [(condition, 0)]
+    while pending:
+        node, level = pending.pop()
+        match node:
+            case n.Not(operand=operand):
+                pending.append((operand, level + 1))
+            case n.And(operands=operands) | n.Or(operands=operands):
+                pending.extend((operand, level + 1) for operand in operands)
+            case _:
+                deepest = max(deepest, level)
+    return deepest
 
 
 def glob_prefix_plainly(pattern: str) -> str:
@@ -158,14 +182,17 @@ def expand_plainly(condition: n.Condition, defines: dict[str, n.Condition]) -> n
 # --- generated conditions ----------------------------------------------------------------
 
 _DWELL = n.Field(("page", "dwell"))
+_SCROLL = n.Field(("page", "scroll"))
 
-# Few fields, so an `and` often tests one twice; the path's fields often, with texts.
-FIELDS = ["page.dwell", "page.dwell", "page.path", "page.url", "visitor.plan"]
+# Few fields, so an `and` often tests one twice; the path's fields often, with texts;
+# one bounded above (0 to 100) as well as below.
+FIELDS = ["page.dwell", "page.dwell", "page.path", "page.url", "visitor.plan", "page.scroll"]
 _field = st.sampled_from(FIELDS).map(lambda name: n.Field(tuple(name.split("."))))
 _path = st.sampled_from(["page.path", "page.url"]).map(lambda name: n.Field(tuple(name.split("."))))
 _text = st.sampled_from(["a", "/", "/pricing", "/pricing/x?y=1", "/p?"]).map(n.Text)
 _value = st.one_of(
     st.integers(-1, 4).map(n.Number),
+    st.sampled_from([99, 100, 101]).map(n.Percent),  # at and past page.scroll's end
     st.sampled_from([-1.5, 0.5, math.inf]).map(n.Number),
     st.integers(0, 3).map(n.Duration),
     st.integers(0, 100).map(n.Percent),
@@ -222,8 +249,29 @@ conditions = st.one_of(
         )
     )
 )
+@example(  # at each end of a field's range, and past it: open or closed
+    n.And(
+        (
+            n.Compare(_SCROLL, ">=", n.Percent(100)),
+            n.Compare(_DWELL, "<=", n.Duration(0)),
+            n.Compare(_SCROLL, "==", n.Percent(0)),
+            n.InList(_SCROLL, (n.Percent(101), n.Percent(100)), negated=False),
+        )
+    )
+)
+@example(n.Compare(_SCROLL, ">", n.Percent(100)))
+@example(n.Compare(_DWELL, "<", n.Duration(0)))
+@example(n.InList(_SCROLL, (n.Percent(101), n.Number(-1)), negated=False))
+@example(n.Compare(_SCROLL, "==", n.Number(101)))
 def test_contradiction_names_the_node_the_plain_way_names(condition: n.Condition) -> None:
     assert analysis.contradiction(condition) is contradiction_plainly(condition)
+
+
+def test_every_fields_domain_is_a_range_that_is_not_empty() -> None:
+    """What `contradiction` assumes when it asks a test alone without the bounds."""
+    for spec in KNOWN_FIELDS.values():
+        low, high = spec.range
+        assert low <= high, spec.name
 
 
 @settings(max_examples=examples(600), deadline=None)
@@ -293,6 +341,54 @@ def test_the_expander_writes_out_what_expand_wrote_and_the_fields_it_reads(
 @given(_with_refs)
 def test_measure_is_what_the_plain_way_measures(condition: n.Condition) -> None:
     assert analysis.measure(condition, _DEFINES) == measure_plainly(condition, _DEFINES)
+
+
+_LARGE = {  # defines near the bounds, so the rules using them cross them
+    **_DEFINES,
+    "deep_define": analysis.Measure(MAX_DEPTH - 1, 3, "and"),
+    "wide_define": analysis.Measure(1, MAX_TESTS - 2, "or"),
+}
+_near_the_bounds = st.recursive(
+    st.one_of(_test, st.sampled_from(sorted(_LARGE)).map(n.Ref)),
+    lambda inner: st.one_of(
+        inner.map(n.Not),
+        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.And(tuple(ops))),
+        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.Or(tuple(ops))),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(_near_the_bounds)
+def test_a_rule_is_measured_again_only_where_it_may_be_past_a_bound(
+    condition: n.Condition,
+) -> None:
+    """The checker's walk counts a rule's tests as `measure` does, and its depth at
+    least as deep: a rule it finds surely small is one `measure` finds small."""
+    checking = _Checker({})
+    checking.measures = dict(_LARGE)
+    shape = checking._check_condition(condition, dict.fromkeys(_LARGE))
+    measured = analysis.measure(condition, _LARGE)
+    depth, tests = checking._at_most(shape)
+    assert tests == measured.tests
+    assert depth >= measured.depth
+    if checking._surely_small(shape):
+        assert measured.depth <= MAX_DEPTH
+        assert measured.tests <= MAX_TESTS
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(st.one_of(conditions, _with_refs, _near_the_bounds))
+def test_depth_is_what_the_plain_way_finds(condition: n.Condition) -> None:
+    assert analysis.depth(condition) == depth_plainly(condition)
+
+
+def test_depth_measures_a_condition_too_deep_to_recurse_on() -> None:
+    deep: n.Condition = n.Bare(n.Field(("visitor", "vip")))
+    for level in range(5000):
+        deep = n.Not(deep) if level % 2 else n.And((deep, n.Bare(n.Field(("visitor", "x")))))
+    assert analysis.depth(deep) == depth_plainly(deep) == 5000
 
 
 _EVENT = n.Field(("event",))

@@ -12,6 +12,7 @@ builder).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -244,10 +245,13 @@ def test_programs_of_the_grammar_make_the_same_builder_calls(text: str) -> None:
 
 # --- the builder's shortcuts build what the long way builds ---------------------------
 
+# What a STRING token holds between its quotes (the grammar's STRING): a body ending
+# in a lone backslash is none, and the builder may assume there is none.
+_STRING_HOLDS = re.compile(r'([^"\\\n]|\\.)*')
 _STRING_BODY = st.text(
     alphabet=st.sampled_from(list('ab {}.\\\\"x_ ')) | st.characters(codec="utf-8"),
     max_size=30,
-).filter(lambda body: "\n" not in body)
+).filter(lambda body: _STRING_HOLDS.fullmatch(body) is not None)
 
 
 @SETTINGS

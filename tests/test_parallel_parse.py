@@ -172,6 +172,31 @@ def test_a_helper_that_hangs_is_stopped_and_its_share_parsed_here(
     assert all(r.parsed.items for r in results.values())
 
 
+def test_what_a_helper_saved_is_read_back_while_it_still_runs(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file a helper saves is read back as soon as it is there: this process
+    does not wait for the helper to end first. (These helpers save their whole
+    share, then hang: once all of it is read back, they are stopped.)"""
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def lingering(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        boot = parallel_parse._BOOT + "; import time; time.sleep(60)"
+        process = real_popen([sys.executable, "-c", boot, *command[3:]], **options)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", lingering)
+    here = parsed_here(monkeypatch)
+    parallel_parse.prefetch(FILES)
+    assert started
+    assert all(process.returncode not in (None, 0) for process in started)  # stopped
+    assert 1 <= len(here) < len(FILES)  # the helpers' share was not parsed here
+    keys = [parser.ParseCache.key(text, path) for path, text in FILES.items()]
+    assert all(key in parser.PARSED for key in keys)  # yet all of it is here
+
+
 def test_helpers_import_the_parent_s_modules_not_the_working_folder_s(
     cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

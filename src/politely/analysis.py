@@ -120,19 +120,24 @@ def depth(condition: n.Condition) -> int:
         >>> depth(define.condition)
         3
     """
-    deepest = 0
-    pending: list[tuple[n.Condition, int]] = [(condition, 0)]
-    while pending:
-        node, level = pending.pop()
-        match node:
-            case n.Not(operand=operand):
-                pending.append((operand, level + 1))
-            case n.And(operands=operands) | n.Or(operands=operands):
-                pending.extend((operand, level + 1) for operand in operands)
-            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
-                deepest = max(deepest, level)
-            case _:
-                assert_never(node)
+    # Level by level: the deepest level holding a test is the depth. (A stack of
+    # (node, level) pairs made a tuple per node; the parser measures every condition.)
+    deepest = level = 0
+    nodes = [condition]
+    while nodes:
+        below: list[n.Condition] = []
+        for node in nodes:
+            match node:
+                case n.And() | n.Or():
+                    below.extend(node.operands)
+                case n.Not():
+                    below.append(node.operand)
+                case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
+                    deepest = level
+                case _:
+                    assert_never(node)
+        nodes = below
+        level += 1
     return deepest
 
 
@@ -149,7 +154,7 @@ class Measure(msgspec.Struct, frozen=True):
     top: Literal["and", "or", "not", "test"]
 
 
-_ONE_TEST = Measure(0, 1, "test")
+ONE_TEST = Measure(0, 1, "test")  # a test, and a define unknown or past a bound
 
 
 def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
@@ -161,9 +166,9 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
     """
     match condition:  # tests first, the commonest: the checker measures every rule
         case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare():
-            return _ONE_TEST
+            return ONE_TEST
         case n.Ref(name=name):
-            return defines.get(name, _ONE_TEST)
+            return defines.get(name, ONE_TEST)
         case n.Not(operand=operand):
             inner = measure(operand, defines)
             return Measure(inner.depth + 1, inner.tests, "not")
@@ -316,12 +321,8 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     never holds when none of its operands can; `not` is not looked into.
     """
     match condition:  # the commonest nodes first: this runs on every test of every rule
-        case n.InList() if not condition.negated and not condition.values:
-            return condition
         case n.Compare() | n.InList():
-            bounds = _domain(condition.field.name)
-            _constrain(bounds, condition)
-            return condition if bounds.empty() else None
+            return condition if _impossible(condition) else None
         case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
             return None
         case n.Or():  # never, when no operand can hold: the first that can answers
@@ -342,12 +343,9 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
     for operand in condition.operands:
         match operand:
             case n.Compare() | n.InList():
-                name = operand.field.name
-                bounds = _domain(name)
-                _constrain(bounds, operand)
-                if bounds.empty():
+                if _impossible(operand):
                     return operand
-                together.setdefault(name, []).append(operand)
+                together.setdefault(operand.field.name, []).append(operand)
             case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
                 inner = contradiction(operand)
                 if inner is not None:
@@ -362,6 +360,36 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
                 if bounds.empty():
                     return condition
     return None
+
+
+def _impossible(test: n.Compare | n.InList) -> bool:
+    """Whether `test` alone can never hold: what `_constrain` of it on its field's
+    domain, then `empty()`, say, worked out without making the bounds (every test
+    of every rule is asked this). A domain is a closed range, never empty."""
+    low, high = _range(test.field.name)
+    match test:
+        case n.InList():
+            if test.negated:  # excluded values leave the rest of the domain
+                return False
+            return all(_outside(literal(v), low, high) for v in test.values)
+        case n.Compare():
+            value, op = literal(test.value), test.op
+            if op == "==":
+                return _outside(value, low, high)
+            if op == "!=" or isinstance(value, bool) or not isinstance(value, int | float):
+                return False  # (text and true/false are not ordered: no bound narrows)
+            if op in (">", ">="):
+                return value > high or (value == high and op == ">")
+            return value < low or (value == low and op == "<")
+        case _:
+            assert_never(test)
+
+
+def _outside(value: object, low: float, high: float) -> bool:
+    """Whether a value a test allows is outside a field's domain (only numbers are)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not low <= value <= high
 
 
 _BOUNDED = (n.Compare, n.InList)  # the tests that narrow a field's bounds
@@ -407,9 +435,17 @@ class Gate:
 
 
 def _domain(name: str) -> _Bounds:
-    spec = KNOWN_FIELDS.get(name)  # what is true of every value it can take
-    low, high = spec.range if spec is not None else (-math.inf, math.inf)
+    low, high = _range(name)
     return _Bounds(low=low, high=high)
+
+
+def _range(name: str) -> tuple[float, float]:
+    """What is true of every value the field can take: a closed range."""
+    spec = KNOWN_FIELDS.get(name)
+    return spec.range if spec is not None else _UNBOUNDED
+
+
+_UNBOUNDED = (-math.inf, math.inf)
 
 
 # --- pestering ---------------------------------------------------------------------
@@ -496,11 +532,19 @@ def path_prefixes(condition: n.Condition) -> frozenset[str] | None:
             if len(found) < 2:
                 return found[0] if found else None
             return max(found, key=lambda prefixes: min(len(p) for p in prefixes))
-        case n.Or():
-            parts = [path_prefixes(o) for o in condition.operands]
-            if any(p is None for p in parts):
-                return None
-            return frozenset().union(*parts)  # type: ignore[arg-type]
+        case n.Or():  # None at the first operand that does not say the path
+            parts = []
+            for operand in condition.operands:
+                if isinstance(operand, _PATH_TESTS):
+                    if operand.field.path not in _PATH_FIELDS:
+                        return None
+                elif not isinstance(operand, _NESTED):
+                    return None  # contains, bare, not, a define
+                part = path_prefixes(operand)
+                if part is None:
+                    return None
+                parts.append(part)
+            return frozenset().union(*parts)
         case n.Compare() | n.InList() | n.Matches():
             pass  # read below
         case n.Contains() | n.Bare() | n.Not() | n.Ref():

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from functools import lru_cache
 from pathlib import Path
-from typing import assert_never
+from typing import NamedTuple, assert_never
 
 from politely import analysis, gcpause, loadcache, parallel_parse, zones
 from politely import nodes as n
@@ -102,6 +102,14 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
         object.__setattr__(found, "key", key)  # frozen: set once, before anyone sees it
         CHECKED.put(key, found, sum(len(text) for text in sources.values()))
     return found
+
+
+class _Shape(NamedTuple):
+    """What a condition is made of, as the checker's walk counts it."""
+
+    operators: int  # `not`, `and` and `or` nodes
+    tests: int
+    refs: list[str]  # the defines it names, once per use
 
 
 # The one process-wide cache of check results.
@@ -375,8 +383,9 @@ class _Checker:
         for clause in rule.clauses:
             match clause:
                 case n.When():
-                    self._check_condition(clause.condition, defines)
-                    self._bounded(clause.condition)
+                    shape = self._check_condition(clause.condition, defines)
+                    if not self._surely_small(shape):
+                        self._bounded(clause.condition)
                 case n.Say():
                     self._check_messages(clause)
                 case n.On():
@@ -544,19 +553,26 @@ class _Checker:
     # conditions
     def _check_condition(
         self, condition: n.Condition, defines: Mapping[str, n.Condition | n.Define]
-    ) -> None:
+    ) -> _Shape:
+        """Check every test and reference of `condition`; what it is made of."""
+        operators = tests = 0
+        refs: list[str] = []
         for node in analysis.walk(condition):
             match node:
                 case n.Ref():
+                    refs.append(node.name)
                     self.used.add(node.name)
                     reported = node.name in self.cyclic or node.name in self.broken_defines
                     if node.name not in defines and not reported:
                         self._undefined(node, defines)
                 case n.Compare():
+                    tests += 1
                     self._check_compare(node)
                 case n.InList():
+                    tests += 1
                     self._check_list(node)
                 case n.Matches() | n.Contains():
+                    tests += 1
                     spec = self._field(node.field)
                     if spec is not None and spec.type not in ("text", "any"):
                         word = "matches" if isinstance(node, n.Matches) else "contains"
@@ -568,6 +584,7 @@ class _Checker:
                     if isinstance(node, n.Matches):
                         self._check_glob(node.pattern)
                 case n.Bare():
+                    tests += 1
                     spec = self._field(node.field)
                     if spec is not None and spec.type not in ("bool", "any"):
                         example = {
@@ -582,9 +599,31 @@ class _Checker:
                             f"compare it, for example: {spec.name}{example}",
                         )
                 case n.Not() | n.And() | n.Or():
-                    pass  # walk yields their operands
+                    operators += 1  # walk yields their operands
                 case _:
                     assert_never(node)
+        return _Shape(operators, tests, refs)
+
+    def _surely_small(self, shape: _Shape) -> bool:
+        """Whether `analysis.measure` is sure to find the condition within MAX_DEPTH
+        and MAX_TESTS, so `_bounded` would say nothing: a rule's condition is then
+        not walked again to measure it."""
+        depth, tests = self._at_most(shape)
+        return depth <= MAX_DEPTH and tests <= MAX_TESTS
+
+    def _at_most(self, shape: _Shape) -> tuple[int, int]:
+        """At least the depth `analysis.measure` finds, and exactly its tests.
+
+        Each define used counts as `measure` counts it. The depth is at most one
+        level for each `not`, `and` and `or` written, plus the deepest define used
+        (the level a define may add under an operator not its own is its parent's).
+        """
+        tests, deepest = shape.tests, 0
+        for name in shape.refs:
+            size = self.measures.get(name, analysis.ONE_TEST)
+            tests += size.tests
+            deepest = max(deepest, size.depth)
+        return shape.operators + deepest, tests
 
     def _undefined(self, ref: n.Ref, defines: Mapping[str, object]) -> None:
         names = list(defines)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
+from functools import cache, partial
 from operator import itemgetter
 from typing import Any
 
@@ -123,11 +123,11 @@ class _Reduce(msgspec.Struct, frozen=True):
                 method = partial(_default, builder.__default__, self.name)
         elif getattr(method, "visit_wrapper", None) is not None:
             raise FastPathError  # v_args: Lark wraps the call
-        if self.expand1:
-            if self.include is not None and self._keeps_one():
-                return itemgetter(self.include[0][0])  # one child kept, always: passed up
-            method = partial(_expand1, method)
-        return _filter(self.include, self.append_none, method)
+        if self.expand1 and self.include is not None and self._keeps_one():
+            return itemgetter(self.include[0][0])  # one child kept, always: passed up
+        if self.include is None and not self.expand1:
+            return method  # (`_as_list` of the children: the list as it is)
+        return _filtering(self.include, self.append_none, self.expand1)(method)
 
 
 def _as_list(children: list[Any]) -> list[Any]:
@@ -138,51 +138,44 @@ def _default(default: Callable[..., Any], name: str, children: list[Any]) -> Any
     return default(name, children, None)
 
 
-def _expand1(method: Callable[[list[Any]], Any], children: list[Any]) -> Any:
-    return children[0] if len(children) == 1 else method(children)
+@cache
+def _filtering(
+    include: tuple[tuple[int, bool, int], ...] | None, append_none: int, expand1: bool
+) -> Callable[[Callable[[list[Any]], Any]], Callable[[list[Any]], Any]]:
+    """Lark's child filter (and `?rule`'s pass-up) for one shape of recipe, as one
+    generated function: given the builder's method, the reduce's callback.
 
-
-def _filter(
-    include: tuple[tuple[int, bool, int], ...] | None,
-    append_none: int,
-    method: Callable[[list[Any]], Any],
-) -> Callable[[list[Any]], Any]:
-    """Lark's child filter in front of `method`, specialised for the common shapes."""
+    Lark's filter walks its recipe at every reduce; written out, a reduce costs one
+    call. The kept list is built as Lark builds it: where the first child kept is a
+    repetition's list (`__x: __x "," NAME`, growing on the left), that very list is
+    extended, so a long repetition is not copied at each step.
+    """
+    lines = ["def make(method):", "    def reduce(children):"]
     if include is None:
-        return method
-    indices = [i for i, _, _ in include]
-    spliced = [splice for _, splice, _ in include]
-    plain = not append_none and not any(nones for _, _, nones in include)
-    if plain and not any(spliced):
-        if len(indices) == 1:
-            (only,) = indices
-            return lambda children: method([children[only]])
-        pick = itemgetter(*indices)
-        return lambda children: method(list(pick(children)))
-    if plain and spliced[0] and indices[0] == 0 and not any(spliced[1:]):
-        # A repetition growing on the left (`__x: __x "," NAME`): the list of
-        # the repetition so far is extended in place, as Lark does.
-        rest = indices[1:]
-
-        def grow(children: list[Any]) -> Any:
-            kept = children[0]
-            kept.extend([children[i] for i in rest])
-            return method(kept)
-
-        return grow
-
-    def general(children: list[Any]) -> Any:
-        kept: list[Any] = []
-        for i, splice, nones in include:
-            kept.extend([None] * nones)
-            if splice:
-                kept.extend(children[i])
-            else:
-                kept.append(children[i])
-        kept.extend([None] * append_none)
-        return method(kept)
-
-    return general
+        kept = "children"
+    else:
+        in_place = include[0][1] and not include[0][2]  # the first kept is a list
+        items: list[str] = []
+        for index, splice, nones in include[1:] if in_place else include:
+            items.extend(["None"] * nones)
+            items.append(f"*children[{index}]" if splice else f"children[{index}]")
+        items.extend(["None"] * append_none)
+        if not in_place:
+            lines.append(f"        kept = [{', '.join(items)}]")
+        else:
+            lines.append(f"        kept = children[{include[0][0]}]")
+            if items:
+                lines.append(f"        kept += [{', '.join(items)}]")
+        kept = "kept"
+    if expand1:
+        lines.append(f"        return {kept}[0] if len({kept}) == 1 else method({kept})")
+    else:
+        lines.append(f"        return method({kept})")
+    lines.append("    return reduce")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # the recipe's integers only: no text of a user
+    make: Callable[[Callable[[list[Any]], Any]], Callable[[list[Any]], Any]] = namespace["make"]
+    return make
 
 
 class FastParse(msgspec.Struct, frozen=True):

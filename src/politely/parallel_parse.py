@@ -5,8 +5,9 @@ other processes are needed. When a site's large files are neither parsed in
 this process nor saved (`politely.saved_parses`), as on the first start of a
 new version, `prefetch` deals them out by size: helper processes (this
 Python, running `main`) each parse their share and save it in the cache
-folder, while this process parses its own; then the checker reads every result
-as on a restart. A helper that cannot start, fails, is killed or is still
+folder, while this process parses its own; then, while the helpers finish, this
+process reads back each result as soon as it is saved (as on a restart), and the
+checker finds them all parsed. A helper that cannot start, fails, is killed or is still
 running `WAIT_TIMES` as long as this process took for its own share (it is
 then stopped) only means this process parses its files itself afterwards: the
 results are the same either way, since the helpers run this very politely
@@ -46,6 +47,7 @@ MAX_HELPERS = 7
 # their shares are about as large as its own, so only a stuck helper takes longer.
 WAIT_TIMES = 4.0
 WAIT_AT_LEAST = 10.0
+POLL = 0.01  # seconds between looks for what a helper saved, while waiting for it
 _Share = list[tuple[str, str]]  # (path, text) of the files one process parses
 
 
@@ -68,11 +70,43 @@ def prefetch(sources: Mapping[str, str]) -> None:
         for path, text in mine:
             parser.parse(text, path)
         deadline = time.monotonic() + max(WAIT_AT_LEAST, WAIT_TIMES * (time.monotonic() - began))
-        for helper in started:
-            helper.thread.join(max(0.0, deadline - time.monotonic()))
+        _read_back_while_waiting(started, deadline)
     finally:  # a helper still running now (or when this process is interrupted) is stopped
         for helper in started:
             helper.stop()
+
+
+def _read_back_while_waiting(helpers: Sequence[_Helper], deadline: float) -> None:
+    """Wait for the helpers, reading back each file a helper has saved meanwhile.
+
+    A helper saves each file of its share as soon as it is parsed, so while it
+    parses its last ones this process decodes the others (on the core it would
+    otherwise leave idle) instead of all of them after the last helper ends.
+    What is read back is what the checker would read back later: `parser.parse`
+    finds the saved parse. A file not saved yet is never parsed here meanwhile.
+    """
+    pending = [
+        (
+            helper,
+            [(parser.ParseCache.key(t.removeprefix(parser.BOM), p), p, t) for p, t in helper.share],
+        )
+        for helper in helpers
+    ]
+    while pending and time.monotonic() < deadline:
+        still = []
+        for helper, files in pending:
+            done = not helper.thread.is_alive()  # before looking: then nothing more comes
+            unread = []
+            for key, path, text in files:
+                if saved_parses.has(key):
+                    parser.parse(text, path)
+                else:
+                    unread.append((key, path, text))
+            if unread and not done:
+                still.append((helper, unread))
+        pending = still
+        if pending:
+            pending[0][0].thread.join(min(POLL, max(0.0, deadline - time.monotonic())))
 
 
 def _waiting(path: str, text: str) -> bool:
@@ -152,9 +186,11 @@ class _Helper:
     may be larger than a pipe holds). It saves what it parses; whatever goes wrong
     there is left unsaid: this process parses what the helper did not save."""
 
-    def __init__(self, process: subprocess.Popen[bytes], share: bytes) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], share: _Share) -> None:
         self.process = process
-        self.thread = threading.Thread(target=self._feed, args=(share,), daemon=True)
+        self.share = share
+        encoded = msgspec.msgpack.encode(share)
+        self.thread = threading.Thread(target=self._feed, args=(encoded,), daemon=True)
         self.thread.start()
 
     @classmethod
@@ -170,7 +206,7 @@ class _Helper:
             )
         except OSError:  # no process to start
             return None
-        return cls(process, msgspec.msgpack.encode(share))
+        return cls(process, share)
 
     def _feed(self, share: bytes) -> None:
         with suppress(OSError):  # the helper ended (or was stopped) before reading it all

@@ -526,8 +526,7 @@ def _spanning(children: list[Any]) -> n.Span:
     """From the first child's start to the last child's end (None children skipped).
 
     Reads a token's position directly (as `token_span` does) rather than making a
-    span of it first, and makes the span as the tuple it is (`_new_span`): the
-    parser calls this for every node it builds.
+    span of it first: the parser calls this for every node it builds.
     """
     first, last = children[0], children[-1]
     if first is None or last is None:
@@ -536,19 +535,16 @@ def _spanning(children: list[Any]) -> n.Span:
     if isinstance(first, Token):
         line, column, start = first.line or 1, first.column or 1, first.start_pos or 0
     else:
-        line, column, _, _, start, _ = first.span
+        span = first.span
+        line, column, start = span.line, span.column, span.start_pos
     if isinstance(last, Token):
         end_line = last.end_line or last.line or 1
         end_column = last.end_column or last.column or 1
         end = last.end_pos or 0
     else:
-        _, _, end_line, end_column, _, end = last.span
-    return _new_span(n.Span, (line, column, end_line, end_column, start, end))
-
-
-# `Span(...)` through NamedTuple's own `__new__`, a Python function, costs half as
-# much again as making the tuple; the fields are all given, so nothing is lost.
-_new_span = tuple.__new__
+        span = last.span
+        end_line, end_column, end = span.end_line, span.end_column, span.end_pos
+    return n.Span(line, column, end_line, end_column, start, end)
 
 
 def _number(text: str) -> int | float:
