@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.queues import Queue
@@ -28,6 +29,7 @@ T0 = 1_800_000_000.0
 DAY = 86400.0
 VISITOR_CAP = 3
 SITEWIDE_CAP = 5
+RACE_GAP = 0.005  # seconds a broken store waits between its read and its write
 VISITOR_RULES = (
     f"policy {{ at most {VISITOR_CAP} invitations per 1h }}\n"
     f'rule r {{ when page.dwell >= 20s say "Hi" at most {VISITOR_CAP} per session }}\n'
@@ -41,7 +43,11 @@ CRASH_RULES = 'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n'  
 
 class ReadThenWrite(SQLiteStore):
     """Broken on purpose: checks the claim in one transaction and writes in another,
-    trusting what it read (and ignoring the version it was evaluated on)."""
+    trusting what it read (and ignoring the version it was evaluated on).
+
+    The gap between the two is widened by a short sleep: the test of this store
+    needs the race to happen, and on a loaded machine racers that meet at the
+    barrier can still run one after another through a gap of microseconds."""
 
     def commit(self, site: str, visitor: str, write: Write) -> Outcome:
         claim = write.claim
@@ -54,6 +60,7 @@ class ReadThenWrite(SQLiteStore):
                     _count(conn, site, cap, write.at) < cap.limit for cap in claim.sitewide
                 )
             # Write what was decided: no cap left to check (or one that refuses).
+            time.sleep(RACE_GAP)
             caps = () if allowed else (Cap(0, 1),)
             sitewide = tuple(Cap(10**9, cap.window) for cap in claim.sitewide)
             claim = claim._replace(caps=caps, sitewide=sitewide)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -25,14 +26,18 @@ ALWAYS = 'rule r { on page_view when session.pageviews >= 1 say "Hi" }\n'
 SITEWIDE = "policy { at most 3 invitations per 1m sitewide }\n" + ALWAYS
 PROCESSES, THREADS, TRIALS = 2, 8, 20
 T = 1_800_000_000.0
+RACE_GAP = 0.005  # seconds the broken store waits between its read and its write
 
 
 class NaiveRedisStore(RedisStore):
     """Broken on purpose: reads, decides in Python, writes with a plain HSET:
-    no version check, no cap check at write time."""
+    no version check, no cap check at write time. The gap between its read and
+    its write is widened by a short sleep, so the race the test needs happens
+    even on a loaded machine."""
 
     def commit(self, site: str, visitor: str, write: Write) -> Outcome:
         loaded = self.load(site, visitor, write.at)
+        time.sleep(RACE_GAP)
         client = self.client()
         fields: dict[str, Any] = {"v": loaded.version + 1, "x": repr(write.at + 86400)}
         if write.claim is not None:
