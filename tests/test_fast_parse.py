@@ -332,3 +332,44 @@ def test_a_keyword_the_bulk_scan_does_not_know_is_lexed_as_the_state_lexes_it() 
     fast.parse("go ab1", fast_builder, lambda previous, token: False)
     assert fast_builder.calls == lark_builder.calls
     assert fast_builder.calls[0][0] == "whole"
+
+
+# `item: "x" [NAME]` without its NAME keeps no child but the None of the missing NAME
+# (Lark's filter: no child to include, one None after), and `mark: "y"` keeps nothing.
+KEEPS_NONE = r"""
+start: (item | mark)+
+item: "x" [NAME]
+mark: "y"
+NAME: /[a-z]+/
+%ignore " "
+"""
+
+
+class _Items(Transformer[Token, Any]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Any] = []
+
+    def item(self, children: list[Any]) -> str:
+        self.calls.append(("item", [_child(c) for c in children]))
+        return "item"
+
+    def mark(self, children: list[Any]) -> str:
+        self.calls.append(("mark", [_child(c) for c in children]))
+        return "mark"
+
+    def start(self, children: list[Any]) -> None:
+        self.calls.append(("start", children))
+
+
+def test_a_rule_that_keeps_no_child_gets_its_nones_or_nothing() -> None:
+    options: dict[str, Any] = {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": True}
+    lark_builder = _Items()
+    Lark(KEEPS_NONE, **options, postlex=_Unchanged(), transformer=lark_builder).parse("x ab x y")
+    fast_builder = _Items()
+    fast = FastParse.of(Lark(KEEPS_NONE, **options, postlex=_Unchanged()))
+    assert fast is not None
+    fast.parse("x ab x y", fast_builder, lambda previous, token: False)
+    assert fast_builder.calls == lark_builder.calls
+    assert ("item", [None]) in fast_builder.calls
+    assert ("mark", []) in fast_builder.calls

@@ -108,3 +108,30 @@ def test_following_ticks_keeps_recheck_in_whatever_is_asked() -> None:
     """The ticks a decision asks for are sent only if its recheck_in is known."""
     simulation = Simulation(compile_rules(check_path(EXAMPLE)), follow_ticks=True, recheck=False)
     assert simulation.recheck
+
+
+def test_an_event_with_an_id_leaves_the_decision_a_retry_gets_as_with_recheck_in(
+    tmp_path: Path,
+) -> None:
+    """The store remembers the decision of an event with an id, for a retry of it
+    (recheck_in counting from the retry): the same decision either way."""
+    rules = compile_rules(check_path(EXAMPLE))
+    lines = traffic(4, events=400, visitors=5)
+    for number, line in enumerate(lines):
+        if "event" in line:
+            line["id"] = f"e{number}"
+    path = tmp_path / "traffic.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    with_it, steps = replay(rules, path, recheck=True)
+    without, quick_steps = replay(rules, path, recheck=False)
+    assert [s.decision for s in quick_steps] == [s.decision for s in steps]
+    assert any(s.decision.recheck_in is not None for s in steps)
+    site, last = with_it.engine.site, steps[-1].at
+    remembered = 0
+    for step in steps[-40:]:
+        visitor, event_id = step.event.visitor, step.event.id
+        kept = with_it.engine.store.load(site, visitor, last, event_id=event_id)
+        quick_kept = without.engine.store.load(site, visitor, last, event_id=event_id)
+        assert quick_kept.replay == kept.replay
+        remembered += kept.replay is not None
+    assert remembered  # there were decisions to remember

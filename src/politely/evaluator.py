@@ -108,8 +108,12 @@ def evaluate(
     the same state (`snapshot.state`, the same object): when this event changes
     nothing and the memo can say, recheck_in is reused instead of recomputed.
     `recheck=False` leaves recheck_in out (null), for a caller that never reads
-    it (simulate's summary): all else is the same."""
+    it (simulate's summary): all else is the same. An event with an id is the
+    exception: its decision is kept for a retry of the event (the store
+    remembers it), so it is the decision a recheck=True call makes."""
     previous = snapshot.state
+    if event.id is not None:
+        recheck = True  # the decision is remembered: the same one, whoever asked
     if snapshot.replay is not None:
         first = replayed(snapshot.replay, now)
         if first is not None:

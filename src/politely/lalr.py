@@ -154,7 +154,8 @@ def _filtering(
     if include is None:
         kept = "children"
     else:
-        in_place = include[0][1] and not include[0][2]  # the first kept is a list
+        # The first kept is a list (a rule may keep no child: only Nones, or nothing).
+        in_place = bool(include) and include[0][1] and not include[0][2]
         items: list[str] = []
         for index, splice, nones in include[1:] if in_place else include:
             items.extend(["None"] * nones)

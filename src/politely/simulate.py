@@ -589,7 +589,8 @@ class Simulation:
         recheck: bool = True,
     ) -> None:
         """`recheck=False`: decisions without recheck_in, for a summary (which never
-        shows it): the engine skips finding it. Following ticks needs it."""
+        shows it): the engine skips finding it (but for an event with an id, whose
+        decision the store remembers for a retry). Following ticks needs it."""
         self.clock = SimulatedClock()
         self.engine = Engine(rules, clock=self.clock)
         self.constant_agents = agents
