@@ -216,7 +216,24 @@ _test = st.one_of(
 _path_test = st.one_of(
     st.builds(n.Compare, _path, st.just("=="), _text), st.builds(n.Matches, _path, _glob)
 )
+
+
 # An `and` of tests (often two of one field) and of `or`s of path tests, as rules are.
+def _combined(
+    leaves: st.SearchStrategy[n.Condition], *, widest_and: int, widest_or: int
+) -> st.SearchStrategy[n.Condition]:
+    """Conditions of `leaves` under `not`, `and` and `or`, up to twelve leaves."""
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            inner.map(n.Not),
+            st.lists(inner, min_size=2, max_size=widest_and).map(lambda ops: n.And(tuple(ops))),
+            st.lists(inner, min_size=2, max_size=widest_or).map(lambda ops: n.Or(tuple(ops))),
+        ),
+        max_leaves=12,
+    )
+
+
 _joined = st.lists(
     st.one_of(
         _test, st.lists(_path_test, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops)))
@@ -226,15 +243,7 @@ _joined = st.lists(
 ).map(lambda ops: n.And(tuple(ops)))
 conditions = st.one_of(
     _joined,
-    st.recursive(
-        _test,
-        lambda inner: st.one_of(
-            inner.map(n.Not),
-            st.lists(inner, min_size=2, max_size=5).map(lambda ops: n.And(tuple(ops))),
-            st.lists(inner, min_size=2, max_size=3).map(lambda ops: n.Or(tuple(ops))),
-        ),
-        max_leaves=12,
-    ),
+    _combined(_test, widest_and=5, widest_or=3),
 )
 
 
@@ -348,14 +357,8 @@ _LARGE = {  # defines near the bounds, so the rules using them cross them
     "deep_define": analysis.Measure(MAX_DEPTH - 1, 3, "and"),
     "wide_define": analysis.Measure(1, MAX_TESTS - 2, "or"),
 }
-_near_the_bounds = st.recursive(
-    st.one_of(_test, st.sampled_from(sorted(_LARGE)).map(n.Ref)),
-    lambda inner: st.one_of(
-        inner.map(n.Not),
-        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.And(tuple(ops))),
-        st.lists(inner, min_size=2, max_size=4).map(lambda ops: n.Or(tuple(ops))),
-    ),
-    max_leaves=12,
+_near_the_bounds = _combined(
+    st.one_of(_test, st.sampled_from(sorted(_LARGE)).map(n.Ref)), widest_and=4, widest_or=4
 )
 
 

@@ -13,6 +13,7 @@ builder).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -305,33 +306,51 @@ class _Unchanged:
         return stream
 
 
-class _Pairs(Transformer[Token, Any]):
+class _Recorder(Transformer[Token, Any]):
+    """Records each call of its rules, with the children as the builder got them."""
+
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[Any] = []
-
-    def whole(self, children: list[Token]) -> str:
-        self.calls.append(("whole", [_child(c) for c in children]))
-        return "whole"
-
-    def split(self, children: list[Token]) -> str:
-        self.calls.append(("split", [_child(c) for c in children]))
-        return "split"
 
     def start(self, children: list[Any]) -> None:
         self.calls.append(("start", children))
 
 
-def test_a_keyword_the_bulk_scan_does_not_know_is_lexed_as_the_state_lexes_it() -> None:
-    options: dict[str, Any] = {"parser": "lalr", "lexer": "contextual"}
-    lark_builder = _Pairs()
-    Lark(TRAP, **options, postlex=_Unchanged(), transformer=lark_builder).parse("go ab1")
-    fast_builder = _Pairs()
-    fast = FastParse.of(Lark(TRAP, **options, postlex=_Unchanged()))
+def _recording(*rules: str) -> type[_Recorder]:
+    """A `_Recorder` for these rules: each returns its own name."""
+
+    def recorded(rule: str) -> Callable[[_Recorder, list[Any]], str]:
+        def method(self: _Recorder, children: list[Any]) -> str:
+            self.calls.append((rule, [_child(c) for c in children]))
+            return rule
+
+        return method
+
+    return type("Recorder", (_Recorder,), {rule: recorded(rule) for rule in rules})
+
+
+_Pairs = _recording("whole", "split")
+
+
+def _both_ways(
+    grammar: str, text: str, recorder: type[_Recorder], **options: Any
+) -> tuple[list[Any], list[Any]]:
+    """The calls a recorder gets from the fast path and from Lark's own parser."""
+    options = {"parser": "lalr", "lexer": "contextual", "postlex": _Unchanged(), **options}
+    lark_builder = recorder()
+    Lark(grammar, **options, transformer=lark_builder).parse(text)
+    fast_builder = recorder()
+    fast = FastParse.of(Lark(grammar, **options))
     assert fast is not None
-    fast.parse("go ab1", fast_builder, lambda previous, token: False)
-    assert fast_builder.calls == lark_builder.calls
-    assert fast_builder.calls[0][0] == "whole"
+    fast.parse(text, fast_builder, lambda previous, token: False)
+    return fast_builder.calls, lark_builder.calls
+
+
+def test_a_keyword_the_bulk_scan_does_not_know_is_lexed_as_the_state_lexes_it() -> None:
+    fast, lark = _both_ways(TRAP, "go ab1", _Pairs)
+    assert fast == lark
+    assert fast[0][0] == "whole"
 
 
 # `item: "x" [NAME]` without its NAME keeps no child but the None of the missing NAME
@@ -345,31 +364,11 @@ NAME: /[a-z]+/
 """
 
 
-class _Items(Transformer[Token, Any]):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[Any] = []
-
-    def item(self, children: list[Any]) -> str:
-        self.calls.append(("item", [_child(c) for c in children]))
-        return "item"
-
-    def mark(self, children: list[Any]) -> str:
-        self.calls.append(("mark", [_child(c) for c in children]))
-        return "mark"
-
-    def start(self, children: list[Any]) -> None:
-        self.calls.append(("start", children))
+_Items = _recording("item", "mark")
 
 
 def test_a_rule_that_keeps_no_child_gets_its_nones_or_nothing() -> None:
-    options: dict[str, Any] = {"parser": "lalr", "lexer": "contextual", "maybe_placeholders": True}
-    lark_builder = _Items()
-    Lark(KEEPS_NONE, **options, postlex=_Unchanged(), transformer=lark_builder).parse("x ab x y")
-    fast_builder = _Items()
-    fast = FastParse.of(Lark(KEEPS_NONE, **options, postlex=_Unchanged()))
-    assert fast is not None
-    fast.parse("x ab x y", fast_builder, lambda previous, token: False)
-    assert fast_builder.calls == lark_builder.calls
-    assert ("item", [None]) in fast_builder.calls
-    assert ("mark", []) in fast_builder.calls
+    fast, lark = _both_ways(KEEPS_NONE, "x ab x y", _Items, maybe_placeholders=True)
+    assert fast == lark
+    assert ("item", [None]) in fast
+    assert ("mark", []) in fast

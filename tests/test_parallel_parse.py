@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,21 +148,30 @@ def test_shares_are_dealt_by_size() -> None:
     assert [[path for path, _ in share] for share in shares] == [["f0", "f4"], ["f2", "f3", "f1"]]
 
 
+def helpers_running(
+    monkeypatch: pytest.MonkeyPatch, arguments: Callable[[list[str]], list[str]]
+) -> list[subprocess.Popen[bytes]]:
+    """Helpers start as this Python with `arguments(command)` instead of their own
+    command; the list fills with the processes started."""
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def instead(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        process = real_popen([sys.executable, *arguments(command)], **options)
+        started.append(process)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", instead)
+    return started
+
+
 def test_a_helper_that_hangs_is_stopped_and_its_share_parsed_here(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Helpers get a few times as long as this process took for its own share; one
     that is still running then is killed (and reaped), and its files parsed here."""
     monkeypatch.setattr(parallel_parse, "WAIT_AT_LEAST", 0.0)
-    real_popen = subprocess.Popen
-    started: list[subprocess.Popen[bytes]] = []
-
-    def hanging(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
-        process = real_popen([sys.executable, "-c", "import time; time.sleep(60)"], **options)
-        started.append(process)
-        return process
-
-    monkeypatch.setattr(subprocess, "Popen", hanging)
+    started = helpers_running(monkeypatch, lambda _: ["-c", "import time; time.sleep(60)"])
     here = parsed_here(monkeypatch)
     parallel_parse.prefetch(FILES)
     assert started
@@ -178,16 +188,8 @@ def test_what_a_helper_saved_is_read_back_while_it_still_runs(
     """Each file a helper saves is read back as soon as it is there: this process
     does not wait for the helper to end first. (These helpers save their whole
     share, then hang: once all of it is read back, they are stopped.)"""
-    real_popen = subprocess.Popen
-    started: list[subprocess.Popen[bytes]] = []
-
-    def lingering(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
-        boot = parallel_parse._BOOT + "; import time; time.sleep(60)"
-        process = real_popen([sys.executable, "-c", boot, *command[3:]], **options)
-        started.append(process)
-        return process
-
-    monkeypatch.setattr(subprocess, "Popen", lingering)
+    boot = parallel_parse._BOOT + "; import time; time.sleep(60)"
+    started = helpers_running(monkeypatch, lambda command: ["-c", boot, *command[3:]])
     here = parsed_here(monkeypatch)
     parallel_parse.prefetch(FILES)
     assert started
