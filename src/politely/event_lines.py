@@ -3,8 +3,9 @@
 pydantic's validation of an event (`Event.model_validate`) was most of what
 reading a traffic line cost. Here msgspec decodes the line's JSON straight
 into `EventLine`, a struct stating the rules `Event` states: the same keys and
-no others, the same types, the same lengths of text, scroll's range; the event
-name's pattern and whether the URL can be taken apart are checked after it.
+no others, the same types, the same lengths of text, scroll's range (the limits
+are `models`' own constants, which `Event` reads too); the event name's pattern
+and whether the URL can be taken apart are checked after it.
 What passes is what pydantic accepts, with the values pydantic gives (a
 whole-number scroll becomes a float); what does not pass gives None, and the
 caller reads the line with pydantic, which accepts it after all (pydantic is
@@ -25,14 +26,21 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from politely.models import split_url
+from politely.models import (
+    EVENT_NAME,
+    LABEL_LENGTH,
+    NAME_LENGTH,
+    SCROLL_MAX,
+    TEXT_LENGTH,
+    split_url,
+)
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-ShortText = Annotated[str, Meta(max_length=2000)]
-Label = Annotated[str, Meta(max_length=100)]
+Name = Annotated[str, Meta(min_length=1, max_length=NAME_LENGTH)]
+ShortText = Annotated[str, Meta(max_length=TEXT_LENGTH)]
+Label = Annotated[str, Meta(max_length=LABEL_LENGTH)]
 # The pattern of an event's name (`Event.event`) is checked apart, once a name:
 # a pattern in the struct would be run on every line.
-EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_EVENT_NAME = re.compile(EVENT_NAME)
 
 
 class EventLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -42,20 +50,20 @@ class EventLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     garbage collector; it lives only while its line is read.)"""
 
     visitor: Name
-    event: Annotated[str, Meta(min_length=1, max_length=100)]
+    event: Annotated[str, Meta(min_length=1, max_length=LABEL_LENGTH)]  # and _EVENT_NAME
     session: Name | UnsetType | None = UNSET
     at: Any = UNSET
     url: ShortText | UnsetType | None = UNSET
     title: ShortText | UnsetType | None = UNSET
     referrer: ShortText | UnsetType | None = UNSET
-    scroll: Annotated[float, Meta(ge=0, le=100)] | UnsetType | None = UNSET
+    scroll: Annotated[float, Meta(ge=0, le=SCROLL_MAX)] | UnsetType | None = UNSET
     props: dict[str, Any] | UnsetType = UNSET
     attributes: dict[str, Any] | UnsetType = UNSET
     country: Label | UnsetType | None = UNSET
     language: Label | UnsetType | None = UNSET
     device: Label | UnsetType | None = UNSET
-    invitation: Annotated[str, Meta(max_length=200)] | UnsetType | None = UNSET
-    id: Annotated[str, Meta(min_length=1, max_length=200)] | UnsetType | None = UNSET
+    invitation: Annotated[str, Meta(max_length=NAME_LENGTH)] | UnsetType | None = UNSET
+    id: Name | UnsetType | None = UNSET
 
 
 _DECODER = msgspec.json.Decoder(EventLine)
@@ -81,7 +89,7 @@ class EventLines:
             return None
         name = found.event
         if name not in self._names:
-            if EVENT_NAME.fullmatch(name) is None:
+            if _EVENT_NAME.fullmatch(name) is None:
                 return None
             if len(self._names) >= self.known:
                 self._names.clear()

@@ -110,8 +110,17 @@ def problem(item: Any, value: object) -> str:
     return str(item["msg"]).removeprefix("Value error, ")
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-ShortText = Annotated[str, Field(max_length=2000)]
+# An event's limits: `Event` states them, and so does `event_lines.EventLine`
+# (simulate's quick reading of a traffic line), from these.
+NAME_LENGTH = 200  # a visitor, session, event id or invitation id
+TEXT_LENGTH = 2000  # a URL, title or referrer
+LABEL_LENGTH = 100  # an event's name, a country, language or device
+EVENT_NAME = "[A-Za-z0-9_.:-]+"  # the characters of an event's name
+SCROLL_MAX = 100  # scroll is a percentage, from 0
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH)]
+ShortText = Annotated[str, Field(max_length=TEXT_LENGTH)]
+Label = Annotated[str, Field(max_length=LABEL_LENGTH)]
 
 
 class Event(BaseModel):
@@ -120,20 +129,20 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     visitor: Name
-    event: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    event: Annotated[str, Field(min_length=1, max_length=LABEL_LENGTH, pattern=f"^{EVENT_NAME}$")]
     session: Name | None = None
     at: Instant | None = None
     url: ShortText | None = None
     title: ShortText | None = None
     referrer: ShortText | None = None
-    scroll: Annotated[float, Field(ge=0, le=100)] | None = None
+    scroll: Annotated[float, Field(ge=0, le=SCROLL_MAX)] | None = None
     props: dict[str, Any] = Field(default_factory=dict)
     attributes: dict[str, Any] = Field(default_factory=dict)
-    country: Annotated[str, Field(max_length=100)] | None = None
-    language: Annotated[str, Field(max_length=100)] | None = None
-    device: Annotated[str, Field(max_length=100)] | None = None
-    invitation: Annotated[str, Field(max_length=200)] | None = None
-    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    country: Label | None = None
+    language: Label | None = None
+    device: Label | None = None
+    invitation: Annotated[str, Field(max_length=NAME_LENGTH)] | None = None
+    id: Name | None = None
 
     @field_validator("url")
     @classmethod
