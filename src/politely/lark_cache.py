@@ -17,6 +17,11 @@ the cache never fails a check.
 its digest covers the file's own path, so a file written elsewhere and moved
 in place is never read.)
 
+Lark itself is imported only to analyse or load a parser: `lark_version` reads
+the version from Lark's package without importing it, so a process that never
+needs Lark (`politely.fast_tables`: a check of files without syntax errors)
+does not pay for the import.
+
     >>> cache_folder({"POLITELY_CACHE_DIR": "/var/cache/politely"})
     PosixPath('/var/cache/politely')
     >>> cache_folder({"XDG_CACHE_HOME": "/home/ann/.cache"})
@@ -26,18 +31,23 @@ in place is never read.)
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import re
 import sys
 import threading
 from collections.abc import Mapping
 from contextlib import suppress
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
-from lark import Lark
+if TYPE_CHECKING:
+    from lark import Lark
 
 CACHE_DIR_VARIABLE = "POLITELY_CACHE_DIR"
+# How Lark's `__init__.py` states its version (`__version__: str = "1.3.1"`).
+_VERSION = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*["']([^"'\s]+)["']""", re.M)
 
 
 def cache_folder(environ: Mapping[str, str] = os.environ) -> Path | None:
@@ -56,13 +66,35 @@ def cache_folder(environ: Mapping[str, str] = os.environ) -> Path | None:
 def cache_file(grammar: str, options: Mapping[str, Any], folder: Path) -> Path:
     """The file for `grammar` analysed with `options` (objects such as a post-lexer
     count by their class: they are pickled by reference)."""
+    return folder / f"parser-{cache_name(grammar, options)}.lark-cache"
+
+
+def cache_name(grammar: str, options: Mapping[str, Any]) -> str:
+    """What names a file made from `grammar` analysed with `options`: a digest of
+    both, and the versions of Lark and Python."""
     described = sorted(
         (name, value if isinstance(value, str | int | float | bool | None) else _named(value))
         for name, value in options.items()
     )
     digest = hashlib.sha256(f"{grammar}\0{described!r}".encode()).hexdigest()[:16]
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return folder / f"parser-{digest}-lark{lark.__version__}-py{python}.lark-cache"
+    return f"{digest}-lark{lark_version()}-py{python}"
+
+
+@cache
+def lark_version() -> str:
+    """Lark's version, read from its package's `__init__.py` without running it
+    (importing Lark takes a fifth of a small site's `politely check`); imported
+    when the file cannot be found or does not say."""
+    with suppress(ImportError, ValueError, OSError):
+        spec = importlib.util.find_spec("lark")
+        if spec is not None and spec.origin is not None:
+            found = _VERSION.search(Path(spec.origin).read_text(encoding="utf-8"))
+            if found is not None:
+                return found[1]
+    import lark
+
+    return str(lark.__version__)
 
 
 def _named(value: object) -> str:
@@ -72,6 +104,8 @@ def _named(value: object) -> str:
 
 def cached_lark(grammar: str, **options: Any) -> Lark:
     """`Lark(grammar, **options)`, loaded from its cache file when one was written."""
+    from lark import Lark
+
     folder = cache_folder()
     if folder is None:
         return Lark(grammar, **options)
@@ -85,6 +119,8 @@ def cached_lark(grammar: str, **options: Any) -> Lark:
 
 def _load(path: Path) -> Lark | None:
     """The parser saved at `path`; None when there is none or it cannot be read."""
+    from lark import Lark
+
     try:
         with path.open("rb") as file:
             return Lark.load(file)

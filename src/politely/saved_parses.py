@@ -42,11 +42,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import lark
 import msgspec
 
 from politely import resources
-from politely.lark_cache import cache_folder
+from politely.lark_cache import cache_folder, lark_version
 
 if TYPE_CHECKING:
     from politely.parser import ParseResult
@@ -66,7 +65,7 @@ def version_digest() -> str | None:
     msgspec's, Lark's and Python's versions (`re` and `str` follow Python's
     Unicode tables): any of them may change what a parse gives."""
     package = Path(__file__).resolve().parent
-    versions = f"{msgspec.__version__}\0{lark.__version__}\0{sys.version}\0"
+    versions = f"{msgspec.__version__}\0{lark_version()}\0{sys.version}\0"
     digest = hashlib.sha256(versions.encode())
     digest.update(resources.grammar_text().encode())
     sources = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark"))
