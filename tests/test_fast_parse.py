@@ -7,7 +7,9 @@ every field of every node and diagnostic instead; and, one level down, every cal
 builder receives: the same methods in the same order with the same children, each
 token's kind, text and positions included (which is what proves the bulk lexing
 lexes as Lark's contextual lexer, and the reduces hand children as Lark's tree
-builder).
+builder). The fast path runs from tables read from Lark's parser once
+(`politely.lalr_tables`) and from the cache folder after that
+(`politely.fast_tables`): both are proved to be the same tables.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from lark import Lark, Token, Transformer, Tree
 from politely import nodes as n
 from politely import parser
 from politely.lalr import FastParse
+from politely.lalr_tables import tables_of
 from test_language_properties import (
     EXAMPLES,
     GRAMMAR_SETTINGS,
@@ -45,7 +47,10 @@ SITE = "define engaged = session.pageviews >= 3 and page.dwell >= 20s\n" + "".jo
 
 
 def exact(value: Any) -> Any:
-    """Everything a value holds, spans and positions included, as plain data."""
+    """Everything a value holds, spans and positions included, as plain data (a
+    token kept in a tree would show: the two ways make tokens of different classes)."""
+    if isinstance(value, str) and type(value) is not str:
+        return (type(value).__module__, value)
     if isinstance(value, n.Node):
         return (
             type(value).__name__,
@@ -58,19 +63,26 @@ def exact(value: Any) -> Any:
 
 def careful(text: str, path: str = "site.rules") -> parser.ParseResult:
     """The parse without the fast path: Lark's interactive parser, token by token."""
-    run = parser._Run(msgspec.structs.replace(parser._grammar(), fast=None), text, path)
+    run = parser._Run(text, path, None)
     run.parse_all()
     return run.result()
 
 
 def both(text: str, path: str = "site.rules") -> tuple[bool, Any, Any]:
     """Whether the fast path took the text, and the two results."""
-    run = parser._Run(parser._grammar(), text, path)
+    run = parser._Run(text, path, parser._fast())
     took = run._parse_fast()
     if not took:
-        run = parser._Run(parser._grammar(), text, path)
+        run = parser._Run(text, path, parser._fast())
         run.parse_all()
     return took, exact(run.result()), exact(careful(text, path))
+
+
+def built() -> FastParse:
+    """The fast path, its tables read from Lark's parser in this process."""
+    tables = tables_of(parser._grammar().lark)
+    assert tables is not None
+    return FastParse(tables)
 
 
 # The builder's grammar callbacks: every rule name and alias it has a method for.
@@ -83,14 +95,14 @@ CALLBACKS = frozenset(
 
 
 def _child(child: Any) -> Any:
-    if isinstance(child, Token):
+    if isinstance(child, str):  # Lark's Token, or the fast path's (`politely.lalr.Token`)
         return ("token", child.type, child.value, child.start_pos, child.line, child.column)
     assert not isinstance(child, Tree), "a Lark helper tree reached the builder"
     return exact(child)
 
 
 def _token_ends(child: Any) -> Any:
-    if isinstance(child, Token):
+    if isinstance(child, str):
         return (child.end_line, child.end_column, child.end_pos)
     return None
 
@@ -115,16 +127,13 @@ class _Recording(parser._Builder):
         return record
 
 
-def calls(text: str) -> tuple[list[Any], list[Any]]:
-    """The calls the builder receives from the fast path, and from Lark's parser."""
+def calls(text: str, fast_parse: FastParse | None = None) -> tuple[list[Any], list[Any]]:
+    """The calls the builder receives from the fast path (its tables read from Lark's
+    parser, unless given), and from Lark's parser."""
     fast = _Recording("site.rules")
-    lark_parse = FastParse.of(parser._grammar().lark)
-    assert lark_parse is not None
-    lark_parse.parse(text, fast, parser._glued)
-    grammar = msgspec.structs.replace(parser._grammar(), fast=None)
-    run = parser._Run(grammar, text, "site.rules")
+    (fast_parse or built()).parse(text, fast, parser._glued)
+    run = parser._Run(text, "site.rules", None)
     slow = run.builder = _Recording("site.rules")
-    run.callbacks = grammar.callbacks(slow)
     run.parse_all()
     assert not run.syntax
     return fast.calls, slow.calls
@@ -151,8 +160,9 @@ KEYWORDS_AND_NAMES = [
 
 
 def test_the_grammar_has_a_fast_path() -> None:
-    """Fails loudly if a Lark upgrade changes what `politely.lalr` reads."""
-    assert FastParse.of(parser._grammar().lark) is not None
+    """Fails loudly if a Lark upgrade changes what `politely.lalr_tables` reads."""
+    assert tables_of(parser._grammar().lark) is not None
+    assert parser._fast() is not None
 
 
 def test_a_generated_site_is_parsed_by_the_fast_path_exactly() -> None:
@@ -341,9 +351,9 @@ def _both_ways(
     lark_builder = recorder()
     Lark(grammar, **options, transformer=lark_builder).parse(text)
     fast_builder = recorder()
-    fast = FastParse.of(Lark(grammar, **options))
-    assert fast is not None
-    fast.parse(text, fast_builder, lambda previous, token: False)
+    tables = tables_of(Lark(grammar, **options))
+    assert tables is not None
+    FastParse(tables).parse(text, fast_builder, lambda previous, token: False)
     return fast_builder.calls, lark_builder.calls
 
 

@@ -51,7 +51,7 @@ def test_a_second_process_loads_the_cache_and_writes_nothing(tmp_path: Path) -> 
     first = check(cache, SITE)
     assert first.returncode == 0, first.stderr
     files = written(cache)
-    assert len(files) == 1
+    assert sorted(name.split("-")[0] for name in files) == ["fast", "parser"]  # and its tables
 
     second = check(cache, SITE)
 
@@ -86,16 +86,20 @@ def test_an_unwritable_cache_folder_still_checks_and_says_nothing(tmp_path: Path
 
 def test_a_damaged_cache_file_is_analysed_again_and_replaced(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    check(cache, SITE)
-    (damaged,) = cache.iterdir()
+    broken = tmp_path / "broken.rules"
+    broken.write_text(BROKEN, encoding="utf-8")
+    expected = check(cache, broken)
+    (damaged,) = cache.glob("parser-*")
     damaged.write_bytes(b"not a pickle\n")
 
-    result = check(cache, SITE)
+    # A syntax error: parsed the careful way, which needs Lark's parser (a file
+    # without one is parsed from the fast path's tables, and never reads it).
+    result = check(cache, broken)
 
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.returncode, result.stdout, result.stderr) == (1, expected.stdout, "")
     assert damaged.read_bytes() != b"not a pickle\n"
     files = written(cache)
-    assert check(cache, SITE).returncode == 0
+    assert check(cache, broken).returncode == 1
     assert written(cache) == files  # the replacement loads
 
 

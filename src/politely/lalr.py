@@ -10,13 +10,13 @@ very same machine in one tight loop:
   file in C. A match stands as it is where the current parser state's own lexer
   would make the same match: where its kind is one of the state's alternatives
   and every alternative the state's lexer tries before it was tried, and
-  failed, before it in the bulk scan (`_StateLexer.agrees`). Elsewhere (a
+  failed, before it in the bulk scan (`StateLexer.agrees`). Elsewhere (a
   keyword where only keywords can stand: the bulk scan reads `when` as a NAME)
   the position is lexed again with the state's own patterns, as Lark does.
   Then the state's keyword-or-name rule, as Lark's.
 - **Parsing** is Lark's parse table, with plain keys.
 - **Building** calls the builder's methods with exactly the children Lark's
-  tree builder gives them (`_Reduce`, read from Lark's own recipe: which
+  tree builder gives them (`Reduce`, read from Lark's own recipe: which
   children a rule keeps, where `[x]` puts a None, which single-child rules
   pass their child up), without Lark's chain of wrappers around each call.
 
@@ -27,11 +27,18 @@ call and token by token).
 It does not report errors: at the first token Lark would refuse (no pattern
 matches, no action in the table, a keyword glued to a word) it gives up, and
 the caller parses the file again the careful way, which does report them.
+
+It runs without Lark: its tables (`FastTables`) are plain data, read from Lark's
+parser once (`politely.lalr_tables`) and then from the user's cache folder
+(`politely.fast_tables`), and its tokens are its own (`Token`, what Lark's
+hold). Importing Lark and loading its parser take longer than checking a
+small site, and a file without a syntax error needs neither.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache, partial
@@ -39,49 +46,54 @@ from operator import itemgetter
 from typing import Any
 
 import msgspec
-from lark import Lark, Token, Transformer
-from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
-from lark.parse_tree_builder import (
-    ChildFilterLALR,
-    ChildFilterLALR_NoPlaceholders,
-    ExpandSingleChild,
-    ParseTreeBuilder,
-)
-from lark.parsers.lalr_analysis import Shift
-from lark.visitors import Transformer_InPlace
 
 
 class FastPathError(Exception):
     """The text has a syntax error somewhere: parse it the careful way."""
 
 
-class _UnknownParserError(ValueError):
-    """Lark's parser is not built as this module expects."""
+class Token(str):
+    """A token as Lark's `Token` hands it to the builder: its text (the str and
+    `value`), its kind (`type`) and where it stands, with Lark's meanings (lines
+    and columns from 1, end column and end position past the last character)."""
+
+    __slots__ = (
+        "column",
+        "end_column",
+        "end_line",
+        "end_pos",
+        "line",
+        "start_pos",
+        "type",
+        "value",
+    )
+    type: str
+    value: str
+    start_pos: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    end_pos: int
+
+    def __repr__(self) -> str:
+        return f"Token({self.type!r}, {self.value!r})"
 
 
-def _require(condition: bool) -> None:
-    if not condition:
-        raise _UnknownParserError
-
-
-# The bulk scan's last alternative: any one character, so `finditer` never skips
-# text no terminal matches (its matches are then back to back, and the state's
-# lexer, trying the position again, finds the error).
-_ANY = "fast_any_character"
 _NEWLINE = re.compile("\n")
 
 
-class _StateLexer(msgspec.Struct, frozen=True):
+class StateLexer(msgspec.Struct, frozen=True):
     """What Lark's lexer of one parser state knows, flattened for the loop."""
 
-    patterns: tuple[Any, ...]  # compiled alternations, tried in order
+    patterns: tuple[tuple[str, int], ...]  # alternations (source, flags), tried in order
     keywords: Mapping[str, Mapping[str, str]]  # terminal → its text → keyword terminal
     # The kinds of the bulk scan's matches this lexer makes too, unless the match
     # starts with one of the characters given.
     agrees: Mapping[str, frozenset[str]]
 
 
-class _Reduce(msgspec.Struct, frozen=True):
+class Reduce(msgspec.Struct, frozen=True):
     """How Lark's tree builder hands one rule's children to the builder.
 
     `include` is Lark's child filter, `(index, splice, Nones before it)`, with
@@ -111,9 +123,10 @@ class _Reduce(msgspec.Struct, frozen=True):
             and not self.append_none
         )
 
-    def function(self, builder: Transformer[Any, Any]) -> Callable[[list[Any]], Any]:
+    def function(self, builder: Any) -> Callable[[list[Any]], Any]:
         """The reduce's callback: the kept children → the builder's value."""
-        if isinstance(builder, Transformer_InPlace):
+        visitors = sys.modules.get("lark.visitors")  # (a builder of Lark's classes loaded it)
+        if visitors is not None and isinstance(builder, visitors.Transformer_InPlace):
             raise FastPathError  # Lark hands such a builder trees, not children
         method = getattr(builder, self.name, None)
         if method is None:
@@ -179,107 +192,70 @@ def _filtering(
     return make
 
 
-class FastParse(msgspec.Struct, frozen=True):
-    """One grammar's lexers by parser state and its parse table; shared read-only.
+class FastTables(msgspec.Struct, frozen=True):
+    """One grammar's lexers by parser state and its parse table, as plain data
+    (what `politely.fast_tables` saves and reads back).
 
     The table is Lark's, with plain keys and values: `actions[state]`:
     terminal → the next state (a shift) or `~n` (a reduce by rule number n);
     `gotos[state]`: rule name → next state. Lark's own keys (rule objects,
     tokens) hash and compare in Python, which costs more than the rest of a
-    step. States are list indices.
+    step. States are list indices. Patterns are (source, flags), compiled by
+    `FastParse`.
     """
 
-    scan: re.Pattern[str]  # the basic lexer's alternation, and any character last
+    scan: tuple[str, int]  # the basic lexer's alternation, and any character last
     ignore: frozenset[str]
     # Ignored kinds every state's lexer makes from the bulk scan's match, and
     # whose lines Lark counts: the loop skips them without a look.
     skipped: frozenset[str]
     newlines: frozenset[str]  # the kinds whose new lines Lark counts
-    lexers: tuple[_StateLexer, ...]
+    lexers: tuple[StateLexer, ...]  # each one once (states share them)
+    lexer_of: tuple[int, ...]  # by state: its lexer's index in `lexers`
     actions: tuple[Mapping[str, int], ...]
     gotos: tuple[Mapping[str, int], ...]
-    rules: tuple[tuple[int, str, _Reduce], ...]  # by number: size, name, reduce
+    rules: tuple[tuple[int, str, Reduce], ...]  # by number: size, name, reduce
     start_state: int
     end_state: int
 
-    @classmethod
-    def of(cls, lark: Lark) -> FastParse | None:
-        """The fast path of a Lark LALR parser with the contextual lexer; None when
-        its parts are not what this module knows how to run (another Lark version)."""
-        try:
-            contextual = lark.parser.lexer.lexer  # behind the post-lexer
-            table = lark.parser.parser._parse_table
-            _require(isinstance(contextual, ContextualLexer))
-            root = contextual.root_lexer
-            _require(isinstance(root, BasicLexer))
-            (root_pattern,) = root.scanner._mres
-            order = {t.name: i for i, t in enumerate(root.scanner.terminals)}
-            by_lexer: dict[int, _StateLexer] = {}
-            for lexer in contextual.lexers.values():
-                _require(isinstance(lexer, BasicLexer))
-                _require(lexer.ignore_types == root.ignore_types)
-                if id(lexer) not in by_lexer:
-                    by_lexer[id(lexer)] = _flatten(lexer, order)
-            count = len(table.states)
-            _require(set(table.states) == set(range(count)) == set(contextual.lexers))
-            lexers = tuple(by_lexer[id(contextual.lexers[s])] for s in range(count))
-            recipes = _recipes(lark._parse_tree_builder)
-            numbers: dict[Any, int] = {}
-            actions: list[dict[str, int]] = []
-            gotos: list[dict[str, int]] = []
-            for state in range(count):
-                actions.append({})
-                gotos.append({})
-                for symbol, (action, arg) in table.states[state].items():
-                    if action is Shift:  # on a terminal; on a rule name, a goto
-                        actions[state][str(symbol)] = arg
-                        gotos[state][str(symbol)] = arg
-                    else:
-                        actions[state][str(symbol)] = ~numbers.setdefault(arg, len(numbers))
-            rules = tuple(
-                (len(rule.expansion), str(rule.origin.name), recipes[rule]) for rule in numbers
-            )
-            (start,) = table.start_states.values()
-            (end,) = table.end_states.values()
-            scan = re.compile(f"{root_pattern.pattern}|(?P<{_ANY}>[\\s\\S])", root_pattern.flags)
-            newlines = frozenset(root.newline_types).union(
-                *(lexer.newline_types for lexer in contextual.lexers.values())
-            )
-            skipped = frozenset(
-                kind
-                for kind in root.ignore_types
-                if kind in newlines
-                and all(lexer.agrees.get(kind) == frozenset() for lexer in lexers)
-            )
-            return cls(
-                scan,
-                frozenset(root.ignore_types),
-                skipped,
-                newlines,
-                lexers,
-                tuple(actions),
-                tuple(gotos),
-                rules,
-                start,
-                end,
-            )
-        except (AttributeError, KeyError, ValueError):  # _UnknownParserError, or a shape
-            return None
 
-    def parse(
-        self, text: str, builder: Transformer[Any, Any], glued: Callable[[Token, Token], bool]
-    ) -> None:
+class FastParse:
+    """`FastTables` ready to run; shared read-only (threads may parse at once).
+
+    The bulk scan is compiled at once; a state's own patterns the first time a
+    parse needs them: compiling them all costs more than parsing a small site,
+    and most files need fewer than half.
+    """
+
+    __slots__ = ("_lexers", "_patterns", "_scan", "tables")
+
+    def __init__(self, tables: FastTables) -> None:
+        self.tables = tables
+        self._scan = re.compile(*tables.scan)
+        self._lexers = tuple(tables.lexers[index] for index in tables.lexer_of)
+        # By state: its lexer's compiled patterns, once a parse has needed them.
+        self._patterns: list[tuple[re.Pattern[str], ...] | None] = [None] * len(self._lexers)
+
+    def _compiled(self, state: int) -> tuple[re.Pattern[str], ...]:
+        """The patterns of `state`'s lexer, compiled (two threads may both compile
+        them: the same patterns either way)."""
+        patterns = tuple(_compile(*source) for source in self._lexers[state].patterns)
+        self._patterns[state] = patterns
+        return patterns
+
+    def parse(self, text: str, builder: Any, glued: Callable[[Token, Token], bool]) -> None:
         """Run the parser over `text`, calling `builder`'s methods on each reduce as
         Lark's tree builder does. `glued(previous, token)` is the post-lexer's test.
         Raises FastPathError."""
-        actions, gotos, lexers = self.actions, self.gotos, self.lexers
-        ignore, skipped, newlines = self.ignore, self.skipped, self.newlines
-        end_state = self.end_state
+        tables, lexers, compiled = self.tables, self._lexers, self._patterns
+        actions, gotos = tables.actions, tables.gotos
+        ignore, skipped, newlines = tables.ignore, tables.skipped, tables.newlines
+        end_state = tables.end_state
         # Per rule number: its size, its name, and its callback; None for a rule
         # that hands its one child up unchanged (only the state moves).
         reduces = [
             (size, name, None if how.passes_up(size) else how.function(builder))
-            for size, name, how in self.rules
+            for size, name, how in tables.rules
         ]
         new_token = str.__new__
         # Lines and columns from where each line starts, as Lark's line counter
@@ -287,12 +263,12 @@ class FastParse(msgspec.Struct, frozen=True):
         # them in (`newlines`); the rest, checked, are left to the careful way.
         starts = [0, *(m.end() for m in _NEWLINE.finditer(text)), len(text) + 1]
         line, line_start, next_start = 1, 0, starts[1]  # (the last start: past the end)
-        state = self.start_state
+        state = tables.start_state
         state_stack: list[int] = [state]
         value_stack: list[Any] = []
         previous: Token | None = None
         previous_end = -1
-        matches: Iterator[re.Match[str]] | None = self.scan.finditer(text)
+        matches: Iterator[re.Match[str]] | None = self._scan.finditer(text)
         while matches is not None:
             resync = False
             for match in matches:
@@ -304,7 +280,7 @@ class FastParse(msgspec.Struct, frozen=True):
                 unless = lexer.agrees.get(kind)  # type: ignore[arg-type]
                 if unless is None or text[start_pos] in unless:  # lexed as the state's lexer
                     again = None
-                    for pattern in lexer.patterns:
+                    for pattern in compiled[state] or self._compiled(state):
                         again = pattern.match(text, start_pos)
                         if again is not None:
                             break
@@ -335,8 +311,7 @@ class FastParse(msgspec.Struct, frozen=True):
                 keywords = lexer.keywords.get(kind)  # type: ignore[arg-type]
                 if keywords is not None:
                     kind = keywords.get(value, kind)
-                # Lark's Token, made without its constructor's keyword handling:
-                # a third of the cost, and equal in every slot.
+                # A token as Lark's, made without a constructor: a third of the cost.
                 token = new_token(Token, value)
                 token.type = kind  # type: ignore[assignment]
                 token.value = value
@@ -375,7 +350,7 @@ class FastParse(msgspec.Struct, frozen=True):
                 previous, previous_end = token, end_pos
                 if resync:
                     break
-            matches = self.scan.finditer(text, end_pos) if resync else None
+            matches = self._scan.finditer(text, end_pos) if resync else None
         while state != end_state:  # the end of the file: reduce what is left
             action = actions[state].get("$END")
             if action is None or action >= 0:
@@ -395,61 +370,7 @@ class FastParse(msgspec.Struct, frozen=True):
             state_stack.append(state)
 
 
-def _flatten(lexer: BasicLexer, order: Mapping[str, int]) -> _StateLexer:
-    """One state's lexer; `order` ranks the bulk scan's alternatives."""
-    scanner = lexer.scanner  # builds the lexer's patterns and its keyword callbacks
-    keywords: dict[str, dict[str, str]] = {}
-    for kind, callback in lexer.callback.items():
-        if not isinstance(callback, UnlessCallback):  # Lark's keyword-or-name rule, only
-            raise _UnknownParserError
-        words: dict[str, str] = {}
-        for terminal in callback.scanner.terminals:
-            _require(isinstance(terminal.pattern, PatternStr))
-            _require(not terminal.pattern.flags)
-            words.setdefault(terminal.pattern.value, terminal.name)
-        keywords[kind] = words
-    # A bulk match of kind K stands if K is one of this lexer's alternatives and
-    # each alternative this lexer tries before K was tried before K by the bulk
-    # scan too (so it did not match here), or is a keyword the bulk scan leaves
-    # to NAME, which cannot match unless the text starts with its first letter.
-    agrees: dict[str, frozenset[str]] = {}
-    terminals = scanner.terminals
-    for k, terminal in enumerate(terminals):
-        kind = terminal.name
-        if kind not in order:
-            continue
-        unless: set[str] = set()
-        for before in terminals[:k]:
-            if before.name in order and order[before.name] < order[kind]:
-                continue
-            pattern = before.pattern
-            if before.name in order or not isinstance(pattern, PatternStr) or pattern.flags:
-                break
-            unless.add(pattern.value[:1])
-        else:
-            agrees[kind] = frozenset(unless)
-    return _StateLexer(tuple(scanner._mres), keywords, agrees)
-
-
-def _recipes(tree_builder: ParseTreeBuilder) -> dict[Any, _Reduce]:
-    """Lark's tree builder's recipe for each rule, as `_Reduce`s."""
-    _require(not tree_builder.propagate_positions and not tree_builder.ambiguous)
-    recipes: dict[Any, _Reduce] = {}
-    for rule, chain in tree_builder.rule_builders:
-        include: tuple[tuple[int, bool, int], ...] | None = None
-        append_none, expand1 = 0, False
-        for wrapper in chain:
-            if wrapper is ExpandSingleChild:
-                expand1 = True
-            elif isinstance(wrapper, partial) and wrapper.func is ChildFilterLALR:
-                steps, append_none = wrapper.args
-                include = tuple((i, bool(splice), nones) for i, splice, nones in steps)
-            elif isinstance(wrapper, partial) and wrapper.func is ChildFilterLALR_NoPlaceholders:
-                (steps,) = wrapper.args
-                include = tuple((i, bool(splice), 0) for i, splice in steps)
-            else:
-                raise _UnknownParserError
-        _require(not rule.options.template_source)
-        name = str(rule.alias or rule.origin.name)
-        recipes[rule] = _Reduce(name, include, append_none, expand1)
-    return recipes
+@cache
+def _compile(source: str, flags: int) -> re.Pattern[str]:
+    """A state lexer's pattern, compiled once for every state that shares it."""
+    return re.compile(source, flags)

@@ -7,6 +7,13 @@ error of a file and the checker still checks every item that did parse.
 Malformed durations, times, day ranges, string escapes and message templates
 become diagnostics too, and parsing goes on.
 
+Every file is parsed first in one loop (`politely.lalr`), from tables read
+from the user's cache folder (`politely.fast_tables`), which needs no Lark; at
+its first syntax error it gives up, and the file is parsed again the careful
+way, with Lark's interactive parser, which reports the error and resumes. So
+Lark is imported (and its parser loaded, `politely.lark_cache`) only for a file
+with a syntax error, or to read the tables the first time.
+
     >>> result = parse("rule hi { when page.dwell >= 30 say \\"Hi\\" }")
     >>> result.program is not None, result.diagnostics
     (True, ())
@@ -25,20 +32,15 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from copy import copy
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import UnexpectedInput, UnexpectedToken
-from lark.lexer import TerminalDef
-from lark.parse_tree_builder import ParseTreeBuilder
-from lark.parsers.lalr_interactive_parser import InteractiveParser
 
-from politely import analysis, gcpause, resources, saved_parses
+from politely import analysis, fast_tables, gcpause, resources, saved_parses
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
-from politely.lalr import FastParse, FastPathError
+from politely.lalr import FastParse, FastPathError, Token
 from politely.lark_cache import cached_lark
 from politely.limits import (
     DEPTH_HELP,
@@ -48,6 +50,20 @@ from politely.limits import (
     MAX_FILE_CHARS,
     MAX_SYNTAX_ERRORS,
 )
+
+if TYPE_CHECKING:
+    from lark import Lark
+    from lark import Token as LarkToken
+    from lark.exceptions import UnexpectedInput
+    from lark.lexer import TerminalDef
+    from lark.parse_tree_builder import ParseTreeBuilder
+    from lark.parsers.lalr_interactive_parser import InteractiveParser
+
+    _Token = Token
+else:
+    # What the builder tells tokens from its own values by: Lark's tokens and the
+    # fast path's (`politely.lalr.Token`) are both str, and nothing it builds is.
+    _Token = str
 
 _ItemT = TypeVar("_ItemT", n.Define, n.Policy, n.Rule)
 _LARGEST = 10**MAX_DIGITS - 1  # what a number past the bound reads as, after its error
@@ -96,7 +112,7 @@ def grammar_text() -> str:
 class _GluedWordError(Exception):
     """A keyword matched the start of a longer word (`dismissal`, `whenever`)."""
 
-    def __init__(self, keyword: Token, word: str) -> None:
+    def __init__(self, keyword: LarkToken, word: str) -> None:
         super().__init__(word)
         self.keyword = keyword
         self.word = word
@@ -112,8 +128,8 @@ class _WholeWords:
 
     always_accept: tuple[str, ...] = ()
 
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        previous: Token | None = None
+    def process(self, stream: Iterator[LarkToken]) -> Iterator[LarkToken]:
+        previous: LarkToken | None = None
         for token in stream:
             if previous is not None and _glued(previous, token):
                 raise _GluedWordError(previous, previous.value + token.value)
@@ -121,7 +137,7 @@ class _WholeWords:
             yield token
 
 
-def _glued(previous: Token, token: Token) -> bool:
+def _glued(previous: Token | LarkToken, token: Token | LarkToken) -> bool:
     """Whether `token` goes on the word of the keyword `previous` (`session` + `s`)."""
     return (
         previous.type != "NAME"
@@ -132,14 +148,13 @@ def _glued(previous: Token, token: Token) -> bool:
 
 
 class _Grammar(msgspec.Struct, frozen=True):
-    """The LALR parser, built once and shared read-only: its parse table, and the
+    """Lark's LALR parser, built once and shared read-only: its parse table, and the
     recipe for the callbacks that run a builder inside it (no parse tree is ever
     built). Each parse makes its own `_Builder` and callbacks (`callbacks`), so
     parses share no mutable state and run in parallel threads without a lock."""
 
     lark: Lark
     tree_builder: ParseTreeBuilder
-    fast: _LazyFast | None  # the same parser in one loop, for files without syntax errors
 
     def callbacks(self, builder: _Builder) -> dict[Any, Any]:
         """The reduce callbacks of one parse, calling into its own builder."""
@@ -154,47 +169,42 @@ class _Grammar(msgspec.Struct, frozen=True):
         return interactive
 
 
+def _options() -> dict[str, Any]:
+    """The parser's options, for Lark and for naming the cache files made of them."""
+    return {
+        "parser": "lalr",
+        "lexer": "contextual",
+        "maybe_placeholders": True,
+        "postlex": _WholeWords(),
+    }
+
+
 @cache
 def _grammar() -> _Grammar:
     # Loaded from the user's cache folder after the first run (`politely.lark_cache`):
     # analysing the grammar takes longer than checking a site.
-    lark = cached_lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        maybe_placeholders=True,
-        postlex=_WholeWords(),
-    )
+    from lark.parse_tree_builder import ParseTreeBuilder
+
+    lark = cached_lark(grammar_text(), **_options())
     # Lark's own recipe for callbacks, with the options above (maybe_placeholders).
     tree_builder = lark._parse_tree_builder
     assert isinstance(tree_builder, ParseTreeBuilder)
-    return _Grammar(lark, tree_builder, _LazyFast(lark))
+    return _Grammar(lark, tree_builder)
 
 
-# Files shorter than this are parsed the careful way only: building the fast
-# path's tables costs about 50 ms, more than parsing a few hundred rules, and a
-# `politely check` of a small site would pay it on every start.
-FAST_FROM = 20_000  # characters
+@cache
+def _fast() -> FastParse | None:
+    """The same parser in one loop (`politely.lalr`), for files without syntax
+    errors; None for a Lark whose parser `politely.lalr_tables` cannot read."""
+    tables = fast_tables.load(grammar_text(), _options())
+    if tables is None:  # the first run, or a damaged file: read them from Lark's parser
+        from politely.lalr_tables import tables_of
 
-
-class _LazyFast:
-    """`politely.lalr.FastParse` of a parser, built on first use (once)."""
-
-    def __init__(self, lark: Lark) -> None:
-        self._lark = lark
-        self._lock = threading.Lock()
-        self._built = False
-        self._fast: FastParse | None = None
-
-    def parse(self, text: str, builder: _Builder, glued: Any) -> None:
-        if not self._built:
-            with self._lock:
-                if not self._built:
-                    self._fast = FastParse.of(self._lark)
-                    self._built = True
-        if self._fast is None:  # a Lark this module does not know: the careful way
-            raise FastPathError("no fast path for this Lark")
-        self._fast.parse(text, builder, glued)
+        tables = tables_of(_grammar().lark)
+        if tables is None:
+            return None
+        fast_tables.save(grammar_text(), _options(), tables)
+    return FastParse(tables)
 
 
 def terminals() -> Collection[TerminalDef]:
@@ -208,6 +218,8 @@ def tree_parser() -> Lark:
 
     Not cached across processes: from_lark reads the unanalysed grammar, which
     `Lark.save` leaves out; only tests use it."""
+    from lark import Lark
+
     return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True)
 
 
@@ -236,7 +248,7 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
         with gcpause.paused():  # the syntax tree is all live: nothing to collect
             found = saved_parses.load(key) if large else None
             if found is None:
-                run = _Run(_grammar(), text, path)
+                run = _Run(text, path, _fast())
                 run.parse_all()
                 found = run.result()
                 if large:
@@ -321,18 +333,20 @@ def _too_big(text: str, path: str) -> Diagnostic:
 
 
 class _Run:
-    """One parse of one file, item after item, resuming after each syntax error.
+    """One parse of one file: in one run of `fast` if it has no syntax error; else
+    item after item, resuming after each syntax error.
 
     Lark's interactive LALR parser is fed token by token. On a syntax error the
     item being written is dropped (with any diagnostic inside it: the syntax
     error is the one to fix first) and a fresh parser starts at the next line
-    whose first word is `rule`, `define` or `policy`.
+    whose first word is `rule`, `define` or `policy`. Lark's parser is loaded
+    only then (`_grammar`).
     """
 
-    def __init__(self, grammar: _Grammar, text: str, path: str) -> None:
-        self.grammar = grammar
+    def __init__(self, text: str, path: str, fast: FastParse | None) -> None:
+        self.fast = fast
         self.builder = _Builder(path)  # this parse's items and diagnostics
-        self.callbacks = grammar.callbacks(self.builder)
+        self.callbacks: dict[Any, Any] | None = None  # the careful way's, made when needed
         self.text = text
         self.path = path
         self.lines = _LineStarts(text)
@@ -342,7 +356,7 @@ class _Run:
         self.broken_defines: set[str] = set()
 
     def parse_all(self) -> None:
-        if len(self.text) >= FAST_FROM and self._parse_fast():
+        if self._parse_fast():
             return
         start: int | None = 0
         while start is not None:
@@ -351,12 +365,11 @@ class _Run:
     def _parse_fast(self) -> bool:
         """Parse the whole file in one run of `politely.lalr`; False, leaving no
         trace, if it has a syntax error (the careful way then reports it)."""
-        fast = self.grammar.fast
-        if fast is None:
+        if self.fast is None:
             return False
         builder = _Builder(self.path)
         try:
-            fast.parse(self.text, builder, _glued)
+            self.fast.parse(self.text, builder, _glued)
         except FastPathError:
             return False
         self.builder = builder
@@ -364,11 +377,16 @@ class _Run:
 
     def _parse_from(self, start: int) -> int | None:
         """Parse from `start` to the end; after a syntax error, where to resume."""
-        interactive = self.grammar.start(self.text, self.callbacks)
+        from lark.exceptions import UnexpectedInput
+
+        grammar = _grammar()
+        if self.callbacks is None:
+            self.callbacks = grammar.callbacks(self.builder)
+        interactive = grammar.start(self.text, self.callbacks)
         lexer = interactive.lexer_thread
         assert lexer.state is not None
         self.lines.seek(lexer.state.line_ctr, start)
-        head: list[Token] = []  # the current item's first two tokens
+        head: list[LarkToken] = []  # the current item's first two tokens
         try:
             _feed(interactive, head)
             return None
@@ -395,7 +413,7 @@ class _Run:
             self.syntax.append(syntax_diagnostic(error, self.text, self.path))
 
     def _skip(
-        self, interactive: InteractiveParser, head: list[Token], at: int, start: int
+        self, interactive: InteractiveParser, head: list[LarkToken], at: int, start: int
     ) -> int | None:
         """Drop the item the error is in, up to the next item; where that starts."""
         whole = _ends_an_item(interactive)
@@ -458,13 +476,13 @@ class _LineStarts:
         counter.line_start_pos = position - column + 1
 
 
-def _feed(interactive: InteractiveParser, head: list[Token]) -> None:
+def _feed(interactive: InteractiveParser, head: list[LarkToken]) -> None:
     """Feed every token, then the end of the file; raises at a syntax error.
 
     `head` keeps the first two tokens of the item being read (`define NAME`).
     """
     state = interactive.parser_state
-    last: Token | None = None
+    last: LarkToken | None = None
     for token in interactive.lexer_thread.lex(state):  # type: ignore[no-untyped-call]
         if token.type in _ITEM_TOKENS:
             head[:] = [token]
@@ -472,11 +490,15 @@ def _feed(interactive: InteractiveParser, head: list[Token]) -> None:
             head.append(token)
         state.feed_token(token)
         last = token
-    end = Token.new_borrow_pos("$END", "", last) if last else Token("$END", "", 0, 1, 1)
+    from lark import Token as LarkToken
+
+    end = LarkToken.new_borrow_pos("$END", "", last) if last else LarkToken("$END", "", 0, 1, 1)
     state.feed_token(end, True)
 
 
 def _error_position(error: UnexpectedInput, text: str) -> int:
+    from lark.exceptions import UnexpectedToken
+
     if isinstance(error, UnexpectedToken):
         if error.token.type == "$END":
             return len(text)
@@ -490,6 +512,8 @@ def _ends_an_item(interactive: InteractiveParser) -> bool:
     The end of the file is fed to a copy: the copy builds the pending item
     (a rule whose `}` was read just before the error) into the builder.
     """
+    from lark.exceptions import UnexpectedInput
+
     attempt = interactive.copy(deepcopy_values=False)  # type: ignore[no-untyped-call]
     try:
         attempt.feed_eof()
@@ -519,7 +543,7 @@ class _Spanned(msgspec.Struct, frozen=True):
 
 
 def _span(child: Any) -> n.Span:
-    return token_span(child) if isinstance(child, Token) else child.span
+    return token_span(child) if isinstance(child, _Token) else child.span
 
 
 def _spanning(children: list[Any]) -> n.Span:
@@ -532,12 +556,12 @@ def _spanning(children: list[Any]) -> n.Span:
     if first is None or last is None:
         present = [c for c in children if c is not None]
         first, last = present[0], present[-1]
-    if isinstance(first, Token):
+    if isinstance(first, _Token):
         line, column, start = first.line or 1, first.column or 1, first.start_pos or 0
     else:
         span = first.span
         line, column, start = span.line, span.column, span.start_pos
-    if isinstance(last, Token):
+    if isinstance(last, _Token):
         end_line = last.end_line or last.line or 1
         end_column = last.end_column or last.column or 1
         end = last.end_pos or 0
@@ -568,18 +592,20 @@ def _too_many_digits(number: str) -> bool:
 
 
 def _kept(children: list[Any], kind: str) -> list[Token]:
-    return [c for c in children if isinstance(c, Token) and c.type == kind]
+    return [c for c in children if isinstance(c, _Token) and c.type == kind]
 
 
-class _Builder(Transformer[Token, n.Program]):
+class _Builder:
     """One method per grammar rule or alias; `__default__` refuses the rest.
 
     It runs inside the LALR parser, so each method gets its rule's children
-    (nodes, and tokens, keywords included where the rule is marked `!`).
+    (nodes, and tokens, keywords included where the rule is marked `!`): Lark's
+    tokens on the careful way, `politely.lalr.Token`s on the fast path, which
+    hold the same. Not a `lark.Transformer`: Lark's parser only looks its methods
+    up by name, and the fast path must not import Lark.
     """
 
     def __init__(self, path: str) -> None:
-        super().__init__()
         self.path = path
         self.diagnostics: list[Diagnostic] = []
         self.items: list[n.Item] = []  # every item built, in order, across syntax errors
@@ -590,6 +616,8 @@ class _Builder(Transformer[Token, n.Program]):
 
     def __default__(self, data: Any, children: Any, meta: Any) -> Any:
         if str(data).startswith("_"):  # Lark's own helper rules for repetitions
+            from lark import Tree  # (the careful way only: the fast path makes lists)
+
             return Tree(data, children)
         raise NotImplementedError(f"grammar rule {data!r} has no AST builder")
 
@@ -735,7 +763,7 @@ class _Builder(Transformer[Token, n.Program]):
         return n.Field(tuple(map(str, children)), _spanning(children))
 
     def values(self, children: list[Any]) -> _Spanned:
-        values = tuple(c for c in children if c is not None and not isinstance(c, Token))
+        values = tuple(c for c in children if c is not None and not isinstance(c, _Token))
         return _Spanned(values, _spanning(children))
 
     # values

@@ -1,0 +1,169 @@
+"""`politely.lalr`'s tables, read from a Lark LALR parser with the contextual lexer.
+
+Done once per grammar, Lark version and table format: `politely.fast_tables`
+saves what this makes in the user's cache folder, so a later process runs the
+fast path without importing Lark. What is read is Lark's own: each parser
+state's lexer (its patterns in its order, its keywords), the bulk scan (the
+basic lexer's alternation), the parse table, and the tree builder's recipe
+for each rule. A parser built otherwise than this module knows (another Lark
+version) has no tables: files are then parsed the careful way only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from lark import Lark
+from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
+from lark.parse_tree_builder import (
+    ChildFilterLALR,
+    ChildFilterLALR_NoPlaceholders,
+    ExpandSingleChild,
+    ParseTreeBuilder,
+)
+from lark.parsers.lalr_analysis import Shift
+
+from politely.lalr import FastTables, Reduce, StateLexer
+
+# The bulk scan's last alternative: any one character, so `finditer` never skips
+# text no terminal matches (its matches are then back to back, and the state's
+# lexer, trying the position again, finds the error).
+_ANY = "fast_any_character"
+
+
+class _UnknownParserError(ValueError):
+    """Lark's parser is not built as this module expects."""
+
+
+def _require(condition: bool) -> None:
+    if not condition:
+        raise _UnknownParserError
+
+
+def tables_of(lark: Lark) -> FastTables | None:
+    """The fast path's tables of a Lark LALR parser with the contextual lexer; None
+    when its parts are not what this module knows how to read (another Lark version)."""
+    try:
+        contextual = lark.parser.lexer.lexer  # behind the post-lexer
+        table = lark.parser.parser._parse_table
+        _require(isinstance(contextual, ContextualLexer))
+        root = contextual.root_lexer
+        _require(isinstance(root, BasicLexer))
+        (root_pattern,) = root.scanner._mres
+        order = {t.name: i for i, t in enumerate(root.scanner.terminals)}
+        index_of: dict[int, int] = {}  # by the id of a Lark lexer: its index in `lexers`
+        lexers: list[StateLexer] = []
+        for lexer in contextual.lexers.values():
+            _require(isinstance(lexer, BasicLexer))
+            _require(lexer.ignore_types == root.ignore_types)
+            if id(lexer) not in index_of:
+                index_of[id(lexer)] = len(lexers)
+                lexers.append(_flatten(lexer, order))
+        count = len(table.states)
+        _require(set(table.states) == set(range(count)) == set(contextual.lexers))
+        lexer_of = tuple(index_of[id(contextual.lexers[s])] for s in range(count))
+        recipes = _recipes(lark._parse_tree_builder)
+        numbers: dict[Any, int] = {}
+        actions: list[dict[str, int]] = []
+        gotos: list[dict[str, int]] = []
+        for state in range(count):
+            actions.append({})
+            gotos.append({})
+            for symbol, (action, arg) in table.states[state].items():
+                if action is Shift:  # on a terminal; on a rule name, a goto
+                    actions[state][str(symbol)] = arg
+                    gotos[state][str(symbol)] = arg
+                else:
+                    actions[state][str(symbol)] = ~numbers.setdefault(arg, len(numbers))
+        rules = tuple(
+            (len(rule.expansion), str(rule.origin.name), recipes[rule]) for rule in numbers
+        )
+        (start,) = table.start_states.values()
+        (end,) = table.end_states.values()
+        scan = (f"{root_pattern.pattern}|(?P<{_ANY}>[\\s\\S])", root_pattern.flags)
+        newlines = frozenset(root.newline_types).union(
+            *(lexer.newline_types for lexer in contextual.lexers.values())
+        )
+        skipped = frozenset(
+            kind
+            for kind in root.ignore_types
+            if kind in newlines and all(lexer.agrees.get(kind) == frozenset() for lexer in lexers)
+        )
+        return FastTables(
+            scan,
+            frozenset(root.ignore_types),
+            skipped,
+            newlines,
+            tuple(lexers),
+            lexer_of,
+            tuple(actions),
+            tuple(gotos),
+            rules,
+            start,
+            end,
+        )
+    except (AttributeError, KeyError, ValueError):  # _UnknownParserError, or a shape
+        return None
+
+
+def _flatten(lexer: BasicLexer, order: Mapping[str, int]) -> StateLexer:
+    """One state's lexer; `order` ranks the bulk scan's alternatives."""
+    scanner = lexer.scanner  # builds the lexer's patterns and its keyword callbacks
+    keywords: dict[str, dict[str, str]] = {}
+    for kind, callback in lexer.callback.items():
+        if not isinstance(callback, UnlessCallback):  # Lark's keyword-or-name rule, only
+            raise _UnknownParserError
+        words: dict[str, str] = {}
+        for terminal in callback.scanner.terminals:
+            _require(isinstance(terminal.pattern, PatternStr))
+            _require(not terminal.pattern.flags)
+            words.setdefault(terminal.pattern.value, terminal.name)
+        keywords[kind] = words
+    # A bulk match of kind K stands if K is one of this lexer's alternatives and
+    # each alternative this lexer tries before K was tried before K by the bulk
+    # scan too (so it did not match here), or is a keyword the bulk scan leaves
+    # to NAME, which cannot match unless the text starts with its first letter.
+    agrees: dict[str, frozenset[str]] = {}
+    terminals = scanner.terminals
+    for k, terminal in enumerate(terminals):
+        kind = terminal.name
+        if kind not in order:
+            continue
+        unless: set[str] = set()
+        for before in terminals[:k]:
+            if before.name in order and order[before.name] < order[kind]:
+                continue
+            pattern = before.pattern
+            if before.name in order or not isinstance(pattern, PatternStr) or pattern.flags:
+                break
+            unless.add(pattern.value[:1])
+        else:
+            agrees[kind] = frozenset(unless)
+    patterns = tuple((pattern.pattern, pattern.flags) for pattern in scanner._mres)
+    return StateLexer(patterns, keywords, agrees)
+
+
+def _recipes(tree_builder: ParseTreeBuilder) -> dict[Any, Reduce]:
+    """Lark's tree builder's recipe for each rule, as `Reduce`s."""
+    _require(not tree_builder.propagate_positions and not tree_builder.ambiguous)
+    recipes: dict[Any, Reduce] = {}
+    for rule, chain in tree_builder.rule_builders:
+        include: tuple[tuple[int, bool, int], ...] | None = None
+        append_none, expand1 = 0, False
+        for wrapper in chain:
+            if wrapper is ExpandSingleChild:
+                expand1 = True
+            elif isinstance(wrapper, partial) and wrapper.func is ChildFilterLALR:
+                steps, append_none = wrapper.args
+                include = tuple((i, bool(splice), nones) for i, splice, nones in steps)
+            elif isinstance(wrapper, partial) and wrapper.func is ChildFilterLALR_NoPlaceholders:
+                (steps,) = wrapper.args
+                include = tuple((i, bool(splice), 0) for i, splice in steps)
+            else:
+                raise _UnknownParserError
+        _require(not rule.options.template_source)
+        name = str(rule.alias or rule.origin.name)
+        recipes[rule] = Reduce(name, include, append_none, expand1)
+    return recipes
