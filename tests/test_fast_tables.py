@@ -8,6 +8,7 @@ from Lark's parser again, and the check is the same.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -79,9 +80,7 @@ def test_the_tables_read_back_are_the_tables_built(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("text", [SITE, *EXAMPLES])
-def test_the_builder_receives_the_same_calls_from_tables_read_back(
-    folder: Path, text: str
-) -> None:
+def test_the_builder_receives_the_same_calls_from_tables_read_back(folder: Path, text: str) -> None:
     fast_tables.save(parser.grammar_text(), options(), built())
     loaded = fast_tables.load(parser.grammar_text(), options())
     assert loaded is not None
@@ -104,7 +103,19 @@ def test_a_file_that_decodes_but_is_not_what_was_written_is_not_used(folder: Pat
     assert fast_tables.load(parser.grammar_text(), options()) is None
 
 
-@pytest.mark.parametrize("content", [b"", b"not MessagePack", b"\0" * 32 + b"\x93\x01\x02\x03"])
+_OTHER_SHAPE = msgspec.msgpack.encode({"scan": 1})  # (tables of a format not bumped)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"not MessagePack",
+        b"\0" * 32 + b"\x93\x01\x02\x03",
+        hashlib.sha256(_OTHER_SHAPE).digest() + _OTHER_SHAPE,  # whole, but no FastTables
+    ],
+    ids=["empty", "text", "wrong digest", "another shape"],
+)
 def test_a_damaged_file_is_not_used(folder: Path, content: bytes) -> None:
     fast_tables.save(parser.grammar_text(), options(), built())
     fast_tables.table_file(parser.grammar_text(), options(), folder).write_bytes(content)
