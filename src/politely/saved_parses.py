@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import threading
 import time
@@ -174,6 +173,8 @@ def prepared() -> Path | None:
 def _remove_other_versions(saved: Path) -> None:
     """Remove other versions' folders, but not one in use: two versions may run at
     once (a service, a checkout's `politely check`), each writing in its folder."""
+    import shutil  # here: a check that saves nothing need not import it (~4 ms)
+
     left = time.time() - LEFT_AFTER
     with suppress(OSError):
         for other in saved.parent.iterdir():
