@@ -22,6 +22,7 @@ from politely.durations import DAY
 from politely.errors import FormatError
 from politely.formatter import format_source
 from politely.limits import MAX_DEFINE_CHAIN, MAX_DEPTH, MAX_DURATION, MAX_FILE_CHARS
+from politely.parser import parse
 
 AGENTS = "policy {\n    only when agents.available > 0\n}\n"
 OK = "page.dwell >= 30s"
@@ -354,3 +355,49 @@ def test_whatever_check_accepts_the_engine_runs(source: str) -> None:
         assert {d.code for d in result.errors} <= bounded, [d.message for d in result.errors]
     with suppress(FormatError):  # fmt formats it or refuses; it never crashes
         format_source(source)
+
+
+def _alternating(levels: int) -> str:
+    """A condition `levels` deep of `and` and `or` in turn, without a `not`."""
+    condition = OK
+    for level in range(levels):
+        wrap = ("({}) and visitor.vip", "({}) or agents.available > 0")[level % 2]
+        condition = wrap.format(condition)
+    return condition
+
+
+# Padding that takes a file past the fast parser's threshold (politely.parser.FAST_FROM).
+_LONG = "".join(
+    f'rule pad{i} {{\n    when page.dwell >= {i}s\n    say "x"\n}}\n' for i in range(700)
+)
+
+
+@pytest.mark.parametrize("padding", ["", _LONG], ids=["careful-parse", "fast-parse"])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        lambda levels: "not " * levels + "visitor.vip",
+        _alternating,
+        lambda levels: nested(levels),
+    ],
+    ids=["not", "and-or", "not-and-or"],
+)
+def test_the_depth_bound_is_exact_for_each_operator(condition: object, padding: str) -> None:
+    """The parser measures a condition only when it made more `not`, `and` and `or`
+    nodes than levels allowed since the last one: each kind counts. (The parser's
+    own diagnostics: the checker measures again, defines written out.)"""
+    assert callable(condition)
+    rule = 'rule r {{\n    when {}\n    say "x"\n}}\n'
+    assert parse(AGENTS + padding + rule.format(condition(MAX_DEPTH))).diagnostics == ()
+    deep = parse(AGENTS + padding + rule.format(condition(MAX_DEPTH + 1))).diagnostics
+    assert [d.code for d in deep] == ["too-deep"]
+    assert f"nests {MAX_DEPTH + 1} levels deep" in deep[0].message
+
+
+def test_many_operators_side_by_side_are_not_too_deep() -> None:
+    """Operators beyond the bound in count but not in depth: measured, and let be."""
+    flat = " and ".join(f"not visitor.flag{i}" for i in range(3 * MAX_DEPTH))
+    defines = "".join(f"define d{i} = {flat}\n" for i in range(3))
+    source = AGENTS + defines + 'rule r {\n    when d0 and d2\n    say "x"\n}\n'
+    assert parse(source).diagnostics == ()
+    assert errors(source) == []

@@ -571,6 +571,47 @@ def _spanning(children: list[Any]) -> n.Span:
     return n.Span(line, column, end_line, end_column, start, end)
 
 
+# `_spanning` for rules whose first and last children are known to be tokens or
+# nodes: the builder makes a span for every node, and most rules know theirs.
+def _tokens_span(first: Token, last: Token) -> n.Span:
+    return n.Span(
+        first.line or 1,
+        first.column or 1,
+        last.end_line or last.line or 1,
+        last.end_column or last.column or 1,
+        first.start_pos or 0,
+        last.end_pos or 0,
+    )
+
+
+def _token_to_span(first: Token, last: n.Span) -> n.Span:
+    return n.Span(
+        first.line or 1,
+        first.column or 1,
+        last.end_line,
+        last.end_column,
+        first.start_pos or 0,
+        last.end_pos,
+    )
+
+
+def _span_to_token(first: n.Span, last: Token) -> n.Span:
+    return n.Span(
+        first.line,
+        first.column,
+        last.end_line or last.line or 1,
+        last.end_column or last.column or 1,
+        first.start_pos,
+        last.end_pos or 0,
+    )
+
+
+def _joined(first: n.Span, last: n.Span) -> n.Span:
+    return n.Span(
+        first.line, first.column, last.end_line, last.end_column, first.start_pos, last.end_pos
+    )
+
+
 def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
@@ -610,6 +651,7 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.items: list[n.Item] = []  # every item built, in order, across syntax errors
         self._seconds: dict[str, int | None] = {}  # parse_duration's answers in this file
+        self._operators = 0  # `not`, `and` and `or` nodes made since `_shallow` last looked
 
     def _error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
@@ -627,41 +669,45 @@ class _Builder:
         return n.Program(tuple(children), span)
 
     def define(self, children: list[Any]) -> n.Define:
-        name = _kept(children, "NAME")[0]
-        condition = self._shallow(children[-1])
-        return self._item(n.Define(self._name(name), condition, _spanning(children)))
+        keyword, name, _, condition = children
+        span = _token_to_span(keyword, condition.span)
+        return self._item(n.Define(self._name(name), self._shallow(condition), span))
 
     def policy(self, children: list[Any]) -> n.Policy:
-        return self._item(n.Policy(tuple(children[2:-1]), _spanning(children)))
+        span = _tokens_span(children[0], children[-1])
+        return self._item(n.Policy(tuple(children[2:-1]), span))
 
     def rule(self, children: list[Any]) -> n.Rule:
-        rule = n.Rule(self._name(children[1]), tuple(children[3:-1]), _spanning(children))
-        return self._item(rule)
+        span = _tokens_span(children[0], children[-1])
+        return self._item(n.Rule(self._name(children[1]), tuple(children[3:-1]), span))
 
     def _item(self, item: _ItemT) -> _ItemT:
         self.items.append(item)
         return item
 
     def _name(self, token: Token) -> n.Name:
-        return n.Name(str(token), token_span(token))
+        return n.Name(token.value, token_span(token))
 
     # clauses
     def on_clause(self, children: list[Any]) -> n.On:
-        names = tuple([self._name(t) for t in _kept(children, "NAME")])
-        return n.On(names, _spanning(children))
+        names = tuple([self._name(t) for t in children[1::2]])  # `on` NAME ("," NAME)*
+        return n.On(names, _tokens_span(children[0], children[-1]))
 
     def when_clause(self, children: list[Any]) -> n.When:
-        return n.When(self._shallow(children[-1]), _spanning(children))
+        keyword, condition = children
+        return n.When(self._shallow(condition), _token_to_span(keyword, condition.span))
 
     def say_clause(self, children: list[Any]) -> n.Say:
-        messages = tuple([self._message(t) for t in _kept(children, "STRING")])
-        return n.Say(messages, _spanning(children))
+        messages = tuple([self._message(t) for t in children[1::2]])  # `say` STRING ("or" STRING)*
+        return n.Say(messages, _tokens_span(children[0], children[-1]))
 
     def priority_clause(self, children: list[Any]) -> n.Priority:
-        return n.Priority(children[-1], _spanning(children))
+        keyword, number = children
+        return n.Priority(number, _token_to_span(keyword, number.span))
 
     def cooldown_clause(self, children: list[Any]) -> n.Cooldown:
-        return n.Cooldown(self._duration(children[-1]), _spanning(children))
+        keyword, duration = children
+        return n.Cooldown(self._duration(duration), _tokens_span(keyword, duration))
 
     def cap_clause(self, children: list[Any]) -> n.Cap:
         count = children[2]
@@ -669,26 +715,32 @@ class _Builder:
         window: _Spanned = children[5]
         sitewide = children[6]
         kind, duration = window.value
+        if sitewide is None:
+            span = _token_to_span(children[0], window.span)
+        else:
+            span = _tokens_span(children[0], sitewide)
         return n.Cap(
             self._number(count, token_span(count)),
             kind,
             duration,
             sitewide=sitewide is not None,
             says_invitations=invitations is not None,
-            span=_spanning(children),
+            span=span,
         )
 
     def per_session(self, children: list[Token]) -> _Spanned:
-        return _Spanned(("session", None), _spanning(children))
+        return _Spanned(("session", None), token_span(children[0]))
 
     def per_visitor(self, children: list[Token]) -> _Spanned:
-        return _Spanned(("visitor", None), _spanning(children))
+        return _Spanned(("visitor", None), token_span(children[0]))
 
     def per_duration(self, children: list[Token]) -> _Spanned:
-        return _Spanned(("duration", self._duration(children[0])), _spanning(children))
+        duration = self._duration(children[0])
+        return _Spanned(("duration", duration), duration.span)
 
     def during_clause(self, children: list[Any]) -> n.During:
-        return n.During(children[-1], _spanning(children))
+        keyword, schedule = children
+        return n.During(schedule, _token_to_span(keyword, schedule.span))
 
     def quiet_clause(self, children: list[Any]) -> n.Quiet:
         after = str(children[3])
@@ -702,7 +754,16 @@ class _Builder:
 
     def _shallow(self, condition: n.Condition) -> n.Condition:
         """The condition, if it nests at most MAX_DEPTH levels; else an error and a
-        placeholder test, so nothing downstream walks a tree too deep to recurse on."""
+        placeholder test, so nothing downstream walks a tree too deep to recurse on.
+
+        Each level is a `not`, `and` or `or` node, and every such node of the
+        condition was made since the last condition was measured (conditions are
+        built bottom up, each before the next starts), so a condition with fewer
+        nodes made since then than levels allowed is not walked at all.
+        """
+        made, self._operators = self._operators, 0
+        if made <= MAX_DEPTH:
+            return condition
         levels = analysis.depth(condition)
         if levels <= MAX_DEPTH:
             return condition
@@ -719,39 +780,49 @@ class _Builder:
 
     # conditions
     def or_condition(self, children: list[n.Condition]) -> n.Or:
+        self._operators += 1
         operands: list[n.Condition] = []
         for child in children:
-            operands.extend(child.operands if isinstance(child, n.Or) else (child,))
-        return n.Or(tuple(operands), _spanning(children))
+            if isinstance(child, n.Or):
+                operands.extend(child.operands)
+            else:
+                operands.append(child)
+        return n.Or(tuple(operands), _joined(children[0].span, children[-1].span))
 
     def and_condition(self, children: list[n.Condition]) -> n.And:
+        self._operators += 1
         operands: list[n.Condition] = []
         for child in children:
-            operands.extend(child.operands if isinstance(child, n.And) else (child,))
-        return n.And(tuple(operands), _spanning(children))
+            if isinstance(child, n.And):
+                operands.extend(child.operands)
+            else:
+                operands.append(child)
+        return n.And(tuple(operands), _joined(children[0].span, children[-1].span))
 
     def negation(self, children: list[Any]) -> n.Not:
-        return n.Not(children[-1], _spanning(children))
+        self._operators += 1
+        keyword, operand = children
+        return n.Not(operand, _token_to_span(keyword, operand.span))
 
     def compare(self, children: list[Any]) -> n.Compare:
         field, op, value = children
-        return n.Compare(field, str(op), value, _spanning(children))  # type: ignore[arg-type]
+        return n.Compare(field, op.value, value, _joined(field.span, value.span))
 
     def in_list(self, children: list[Any]) -> n.InList:
         field, values = children
-        return n.InList(field, values.value, False, _spanning(children))
+        return n.InList(field, values.value, False, _joined(field.span, values.span))
 
     def not_in_list(self, children: list[Any]) -> n.InList:
         field, values = children
-        return n.InList(field, values.value, True, _spanning(children))
+        return n.InList(field, values.value, True, _joined(field.span, values.span))
 
     def matches(self, children: list[Any]) -> n.Matches:
         field, pattern = children
-        return n.Matches(field, self._text(pattern), _spanning(children))
+        return n.Matches(field, self._text(pattern), _span_to_token(field.span, pattern))
 
     def contains(self, children: list[Any]) -> n.Contains:
         field, text = children
-        return n.Contains(field, self._text(text), _spanning(children))
+        return n.Contains(field, self._text(text), _span_to_token(field.span, text))
 
     def bare(self, children: list[n.Field]) -> n.Bare | n.Ref:
         field = children[0]
@@ -760,35 +831,38 @@ class _Builder:
         return n.Bare(field, field.span)
 
     def field(self, children: list[Token]) -> n.Field:
-        return n.Field(tuple(map(str, children)), _spanning(children))
+        path = tuple([name.value for name in children])
+        return n.Field(path, _tokens_span(children[0], children[-1]))
 
     def values(self, children: list[Any]) -> _Spanned:
-        values = tuple(c for c in children if c is not None and not isinstance(c, _Token))
-        return _Spanned(values, _spanning(children))
+        values = tuple([c for c in children if c is not None and not isinstance(c, _Token)])
+        return _Spanned(values, _tokens_span(children[0], children[-1]))  # `[` … `]`
 
     # values
     def string(self, children: list[Token]) -> n.Text:
         return self._text(children[0])
 
     def positive(self, children: list[Token]) -> n.Number:
-        return self._number(children[0], _spanning(children))
+        return self._number(children[0], token_span(children[0]))
 
     def negative(self, children: list[Token]) -> n.Number:
-        number = self._number(children[-1], _spanning(children))
+        minus, digits = children
+        number = self._number(digits, _tokens_span(minus, digits))
         return n.Number(-number.value, number.span)
 
     def percent(self, children: list[Token]) -> n.Percent:
-        number = self._number(children[0], _spanning(children), str(children[0])[:-1])
+        token = children[0]
+        number = self._number(token, token_span(token), token.value[:-1])
         return n.Percent(number.value, number.span)
 
     def duration(self, children: list[Token]) -> n.Duration:
         return self._duration(children[0])
 
     def true(self, children: list[Token]) -> n.Boolean:
-        return n.Boolean(True, _spanning(children))
+        return n.Boolean(True, token_span(children[0]))
 
     def false(self, children: list[Token]) -> n.Boolean:
-        return n.Boolean(False, _spanning(children))
+        return n.Boolean(False, token_span(children[0]))
 
     # schedules
     def schedule(self, children: list[Any]) -> n.Schedule:
@@ -838,8 +912,8 @@ class _Builder:
     # tokens with content to check
     def _number(self, token: Token, span: n.Span, digits: str | None = None) -> n.Number:
         """A number within MAX_DIGITS; past it, an error and the largest number."""
-        text = str(token) if digits is None else digits
-        if not _too_many_digits(text):
+        text = token.value if digits is None else digits
+        if len(text) <= MAX_DIGITS or not _too_many_digits(text):
             return n.Number(_number(text), span)
         self._error(
             span,
@@ -850,7 +924,7 @@ class _Builder:
         return n.Number(_LARGEST, span)
 
     def _duration(self, token: Token) -> n.Duration:
-        text = str(token)
+        text = token.value
         span = token_span(token)
         seconds = self._seconds.get(text, -1)
         if seconds == -1:  # (a file writes the same few durations many times)
@@ -889,7 +963,7 @@ class _Builder:
         return None
 
     def _text(self, token: Token) -> n.Text:
-        return n.Text(self._unescape(token, str(token)[1:-1], 1), token_span(token))
+        return n.Text(self._unescape(token, token.value[1:-1], 1), token_span(token))
 
     def _unescape(self, token: Token, raw: str, offset: int) -> str:
         """Decode `\\"`, `\\\\` and `\\n`; report any other escape at its column."""
@@ -924,8 +998,8 @@ class _Builder:
         Scanned on the raw text, so every position reported is the column in
         the file; escapes are decoded per piece, braces `{{ }}` after that.
         """
-        raw = str(token)[1:-1]
-        if raw and _MESSAGE_MARK.search(raw) is None:  # most: plain text, one part
+        raw = token.value[1:-1]
+        if raw and "{" not in raw and "\\" not in raw and "}" not in raw:  # most: plain text
             return n.Message(raw, (raw,), token_span(token))
         return self._scanned_message(token, raw)
 
