@@ -67,13 +67,18 @@ class Diagnostic(msgspec.Struct, frozen=True):
 
 def token_span(token: Any) -> Span:
     """The span of a Lark token (1-based, end exclusive)."""
+    return tokens_span(token, token)
+
+
+def tokens_span(first: Any, last: Any) -> Span:
+    """The span from the token `first` to the token `last`, both included."""
     return Span(
-        token.line or 1,
-        token.column or 1,
-        token.end_line or token.line or 1,
-        token.end_column or token.column or 1,
-        token.start_pos or 0,
-        token.end_pos or 0,
+        first.line or 1,
+        first.column or 1,
+        last.end_line or last.line or 1,
+        last.end_column or last.column or 1,
+        first.start_pos or 0,
+        last.end_pos or 0,
     )
 
 

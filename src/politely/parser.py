@@ -38,7 +38,7 @@ import msgspec
 
 from politely import analysis, fast_tables, gcpause, resources, saved_parses
 from politely import nodes as n
-from politely.diagnostics import Diagnostic, token_span
+from politely.diagnostics import Diagnostic, token_span, tokens_span
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
 from politely.lalr import FastParse, FastPathError, Token
 from politely.lark_cache import cached_lark
@@ -572,18 +572,8 @@ def _spanning(children: list[Any]) -> n.Span:
 
 
 # `_spanning` for rules whose first and last children are known to be tokens or
-# nodes: the builder makes a span for every node, and most rules know theirs.
-def _tokens_span(first: Token, last: Token) -> n.Span:
-    return n.Span(
-        first.line or 1,
-        first.column or 1,
-        last.end_line or last.line or 1,
-        last.end_column or last.column or 1,
-        first.start_pos or 0,
-        last.end_pos or 0,
-    )
-
-
+# nodes (with `diagnostics.tokens_span`): the builder makes a span for every node,
+# and most rules know theirs.
 def _token_to_span(first: Token, last: n.Span) -> n.Span:
     return n.Span(
         first.line or 1,
@@ -674,11 +664,11 @@ class _Builder:
         return self._item(n.Define(self._name(name), self._shallow(condition), span))
 
     def policy(self, children: list[Any]) -> n.Policy:
-        span = _tokens_span(children[0], children[-1])
+        span = tokens_span(children[0], children[-1])
         return self._item(n.Policy(tuple(children[2:-1]), span))
 
     def rule(self, children: list[Any]) -> n.Rule:
-        span = _tokens_span(children[0], children[-1])
+        span = tokens_span(children[0], children[-1])
         return self._item(n.Rule(self._name(children[1]), tuple(children[3:-1]), span))
 
     def _item(self, item: _ItemT) -> _ItemT:
@@ -691,7 +681,7 @@ class _Builder:
     # clauses
     def on_clause(self, children: list[Any]) -> n.On:
         names = tuple([self._name(t) for t in children[1::2]])  # `on` NAME ("," NAME)*
-        return n.On(names, _tokens_span(children[0], children[-1]))
+        return n.On(names, tokens_span(children[0], children[-1]))
 
     def when_clause(self, children: list[Any]) -> n.When:
         keyword, condition = children
@@ -699,7 +689,7 @@ class _Builder:
 
     def say_clause(self, children: list[Any]) -> n.Say:
         messages = tuple([self._message(t) for t in children[1::2]])  # `say` STRING ("or" STRING)*
-        return n.Say(messages, _tokens_span(children[0], children[-1]))
+        return n.Say(messages, tokens_span(children[0], children[-1]))
 
     def priority_clause(self, children: list[Any]) -> n.Priority:
         keyword, number = children
@@ -707,7 +697,7 @@ class _Builder:
 
     def cooldown_clause(self, children: list[Any]) -> n.Cooldown:
         keyword, duration = children
-        return n.Cooldown(self._duration(duration), _tokens_span(keyword, duration))
+        return n.Cooldown(self._duration(duration), tokens_span(keyword, duration))
 
     def cap_clause(self, children: list[Any]) -> n.Cap:
         count = children[2]
@@ -718,7 +708,7 @@ class _Builder:
         if sitewide is None:
             span = _token_to_span(children[0], window.span)
         else:
-            span = _tokens_span(children[0], sitewide)
+            span = tokens_span(children[0], sitewide)
         return n.Cap(
             self._number(count, token_span(count)),
             kind,
@@ -832,11 +822,11 @@ class _Builder:
 
     def field(self, children: list[Token]) -> n.Field:
         path = tuple([name.value for name in children])
-        return n.Field(path, _tokens_span(children[0], children[-1]))
+        return n.Field(path, tokens_span(children[0], children[-1]))
 
     def values(self, children: list[Any]) -> _Spanned:
         values = tuple([c for c in children if c is not None and not isinstance(c, _Token)])
-        return _Spanned(values, _tokens_span(children[0], children[-1]))  # `[` … `]`
+        return _Spanned(values, tokens_span(children[0], children[-1]))  # `[` … `]`
 
     # values
     def string(self, children: list[Token]) -> n.Text:
@@ -847,7 +837,7 @@ class _Builder:
 
     def negative(self, children: list[Token]) -> n.Number:
         minus, digits = children
-        number = self._number(digits, _tokens_span(minus, digits))
+        number = self._number(digits, tokens_span(minus, digits))
         return n.Number(-number.value, number.span)
 
     def percent(self, children: list[Token]) -> n.Percent:
