@@ -329,7 +329,7 @@ def defines_and_rules(draw: st.DrawFn) -> tuple[dict[str, n.Condition], list[n.C
     return defines, draw(st.lists(_using(list(defines)), min_size=1, max_size=6))
 
 
-@settings(max_examples=examples(300), deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(defines_and_rules())
 def test_the_expander_writes_out_what_expand_wrote_and_the_fields_it_reads(
     site: tuple[dict[str, n.Condition], list[n.Condition]],
