@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,13 +124,18 @@ def test_a_damaged_file_is_not_used(folder: Path, content: bytes) -> None:
     assert fast_tables.load(parser.grammar_text(), options()) is None
 
 
-def test_the_file_name_holds_the_grammar_options_versions_and_format() -> None:
+def test_the_file_name_holds_the_grammar_options_versions_and_code() -> None:
     grammar = parser.grammar_text()
     name = fast_tables.table_file(grammar, options(), Path("/cache")).name
     python = f"py{sys.version_info.major}.{sys.version_info.minor}"
+    package = Path(fast_tables.__file__).parent
+    code = hashlib.sha256(
+        b"".join((package / module).read_bytes() for module in fast_tables._CODE)
+    ).hexdigest()[:12]
 
     assert name.startswith("fast-parse-")
-    assert f"-lark{lark.__version__}-{python}-tables{fast_tables.FORMAT}." in name
+    assert f"-lark{lark.__version__}-{python}-code{code}." in name
+    assert set(fast_tables._CODE) >= {"lalr.py", "lalr_tables.py", "fast_tables.py"}
     others = [
         fast_tables.table_file(grammar + "\n// an edit\n", options(), Path("/cache")).name,
         fast_tables.table_file(grammar, {**options(), "maybe_placeholders": False}, Path("/")).name,
@@ -175,6 +181,49 @@ def test_a_check_with_a_syntax_error_reports_it_as_the_careful_parse(tmp_path: P
     assert result.stderr == f"lark imported {lark.__version__}\n"
     assert "`sessions`" in result.stdout
     assert result.stdout.count("[syntax]") == 2, result.stdout
+
+
+def _broken_scan(tables: Any) -> Any:
+    return msgspec.structs.replace(tables, scan=("(", 0))
+
+
+def _state_past_the_end(tables: Any) -> Any:
+    return msgspec.structs.replace(tables, lexer_of=(*tables.lexer_of[:-1], 10**6))
+
+
+def _no_gotos(tables: Any) -> Any:
+    return msgspec.structs.replace(tables, gotos=tuple({} for _ in tables.gotos))
+
+
+@pytest.fixture
+def fresh_fast() -> Iterator[None]:
+    """`parser._fast` asked anew in the test, and again after it."""
+    parser._fast.cache_clear()
+    yield
+    parser._fast.cache_clear()
+
+
+@pytest.mark.parametrize("damage", [_broken_scan, _state_past_the_end, _no_gotos])
+@pytest.mark.usefixtures("fresh_fast")
+def test_tables_that_are_whole_but_cannot_run_are_not_used(
+    folder: Path, damage: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose checksum holds, written by hand or by a broken writer: parsing
+    is as without it (never an exception), and the file is written again."""
+    monkeypatch.setattr(parser, "PARSED", parser.ParseCache())
+    text = 'rule a { when page.dwell >= 30s say "Hi" }\n'
+    expected = parser.parse(text, "expected.rules")
+    good = fast_tables.load(parser.grammar_text(), options())
+    assert good == built()
+    fast_tables.save(parser.grammar_text(), options(), damage(good))
+    parser._fast.cache_clear()
+
+    result = parser.parse(text, "a.rules")
+    again = parser.parse(text, "b.rules")
+
+    assert result.diagnostics == again.diagnostics == expected.diagnostics == ()
+    assert result.program == again.program == expected.program is not None
+    assert fast_tables.load(parser.grammar_text(), options()) == good
 
 
 def _decoded(path: Path) -> Any:

@@ -12,12 +12,14 @@ site; so the tables are saved once, beside the parser Lark's cache keeps
   decodes is not used either.
 - Never stale: the file's name holds a digest of the grammar and the parser's
   options, the versions of Lark and Python (`lark_cache.cache_name`, as Lark's
-  own cache file) and `FORMAT`, this module's and `politely.lalr`'s version of
-  the tables.
+  own cache file) and a digest of the code that writes and reads the tables
+  (`code_digest`), so an edit of that code, or another politely on the same
+  machine, never reads this one's file.
 - Written under a name of its own and moved in place in one step, so a process
   starting at the same moment reads a whole file or none.
 - Never fails a check: no cache folder, one that cannot be written, or a damaged
-  file mean reading the tables from Lark's parser, as without it.
+  file mean reading the tables from Lark's parser, as without it; so do tables
+  that decode but fail to run (`politely.parser` then discards the file).
 """
 
 from __future__ import annotations
@@ -36,14 +38,33 @@ import msgspec
 from politely.lalr import FastTables
 from politely.lark_cache import cache_folder, cache_name
 
-# Raised whenever FastTables, or what `politely.lalr` reads from it, changes meaning.
-FORMAT = 1
 _CHECK = 32  # bytes of SHA-256 before the MessagePack
+# The modules that make the tables and give them their meaning.
+_CODE = ("lalr.py", "lalr_tables.py", "fast_tables.py")
 
 
 def table_file(grammar: str, options: Mapping[str, Any], folder: Path) -> Path:
     """The file for the tables of `grammar` analysed with `options`."""
-    return folder / f"fast-parse-{cache_name(grammar, options)}-tables{FORMAT}.msgpack"
+    return folder / f"fast-parse-{cache_name(grammar, options)}-code{code_digest()}.msgpack"
+
+
+def discard(grammar: str, options: Mapping[str, Any]) -> None:
+    """Remove the tables saved for `grammar` and `options`, if any."""
+    folder = cache_folder()
+    if folder is not None:
+        with suppress(OSError):
+            table_file(grammar, options, folder).unlink(missing_ok=True)
+
+
+@cache
+def code_digest() -> str:
+    """A digest of the code that writes and reads the tables (`_CODE`)."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _CODE:
+        with suppress(OSError):  # a module not kept as a file: the others still count
+            digest.update((package / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def load(grammar: str, options: Mapping[str, Any]) -> FastTables | None:

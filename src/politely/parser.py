@@ -196,15 +196,30 @@ def _grammar() -> _Grammar:
 def _fast() -> FastParse | None:
     """The same parser in one loop (`politely.lalr`), for files without syntax
     errors; None for a Lark whose parser `politely.lalr_tables` cannot read."""
-    tables = fast_tables.load(grammar_text(), _options())
-    if tables is None:  # the first run, or a damaged file: read them from Lark's parser
-        from politely.lalr_tables import tables_of
+    saved = fast_tables.load(grammar_text(), _options())
+    if saved is not None:
+        try:
+            return FastParse(saved)
+        except Exception:  # whole but unusable tables (see `_distrust_saved_tables`)
+            pass
+    from politely.lalr_tables import tables_of
 
-        tables = tables_of(_grammar().lark)
-        if tables is None:
-            return None
-        fast_tables.save(grammar_text(), _options(), tables)
+    tables = tables_of(_grammar().lark)
+    if tables is None:
+        return None
+    fast_tables.save(grammar_text(), _options(), tables)
     return FastParse(tables)
+
+
+def _distrust_saved_tables() -> None:
+    """Forget the tables after the fast parse failed other than at a syntax error.
+
+    The table file's checksum proves it is whole, not what wrote it: one made by
+    hand or by a broken writer must mean parsing the careful way, never a crash.
+    The file is removed, and the next parse reads the tables from Lark again.
+    """
+    fast_tables.discard(grammar_text(), _options())
+    _fast.cache_clear()
 
 
 def terminals() -> Collection[TerminalDef]:
@@ -371,6 +386,9 @@ class _Run:
         try:
             self.fast.parse(self.text, builder, _glued)
         except FastPathError:
+            return False
+        except Exception:  # tables that cannot run: the builder, shared, is not to blame
+            _distrust_saved_tables()  # (the careful way runs the builder again and would raise)
             return False
         self.builder = builder
         return True
