@@ -1,8 +1,9 @@
 """`politely.lalr`'s tables, read from a Lark LALR parser with the contextual lexer.
 
-Done once per grammar, Lark version and version of the code that reads the tables:
-saves what this makes in the user's cache folder, so a later process runs the
-fast path without importing Lark. What is read is Lark's own: each parser
+Done once per grammar, Lark version and version of the code that reads the
+tables: `politely.fast_tables` saves what this makes in the user's cache
+folder, so a later process runs the fast path without importing Lark. What
+is read is Lark's own: each parser
 state's lexer (its patterns in its order, its keywords), the bulk scan (the
 basic lexer's alternation), the parse table, and the tree builder's recipe
 for each rule. A parser built otherwise than this module knows (another Lark
