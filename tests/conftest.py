@@ -46,6 +46,18 @@ _CACHE = tempfile.mkdtemp(prefix="politely-test-cache-")
 os.environ["POLITELY_CACHE_DIR"] = _CACHE
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """One process when a Redis is named: each test flushes the server it uses, and
+    workers sharing a named one would flush each other's keys (servers the session
+    starts itself are one per worker)."""
+    named = [v for v in ("POLITELY_TEST_REDIS", "POLITELY_TEST_REDIS_CLUSTER") if os.getenv(v)]
+    if named and config.getoption("numprocesses", None):
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+        print(f"{named[0]} is set: the tests run in one process", file=sys.stderr)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_CACHE, ignore_errors=True)
 

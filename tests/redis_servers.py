@@ -30,6 +30,7 @@ import pytest
 from politely.stores.redis import RedisStore, open_redis
 
 KINDS = ("redis", "redis+cluster")
+PORT_TRIES = 3  # free ports tried when a server the session starts finds its port taken
 
 
 def _in_ci() -> bool:
@@ -81,13 +82,24 @@ class Server:
         self.port = port or free_port(cluster=cluster)
         self.dir = tempfile.mkdtemp(prefix="politely-redis-")
         self.process: subprocess.Popen[bytes] | None = None
-        self.start()
+        for _ in range(1 if port else PORT_TRIES):
+            if self._launch():
+                return
+            # The free port was taken meanwhile (another test worker, another program).
+            self.port = free_port(cluster=cluster)
+        self._launch_failed()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if not self._launch():
+            self._launch_failed()
+
+    def _launch(self) -> bool:
+        """Start redis-server; whether it answers as this very process (not another
+        server that holds the port) before it exits."""
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"]
         if self.cluster:
@@ -99,15 +111,20 @@ class Server:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                unavailable(f"redis-server exited with {self.process.returncode}")
+                return False
             try:
-                if self.command("PING") == b"+PONG\r\n":
-                    return
+                if f"process_id:{self.process.pid}\r\n".encode() in self.command("INFO", "server"):
+                    return True
             except OSError:
                 pass
             time.sleep(0.02)
         self.kill()
         unavailable(f"redis-server did not answer on port {self.port}")
+        return False
+
+    def _launch_failed(self) -> None:
+        assert self.process is not None
+        unavailable(f"redis-server exited with {self.process.returncode} (port {self.port})")
 
     def command(self, *words: str) -> bytes:
         """One command over a raw socket: no client library, no pool."""
