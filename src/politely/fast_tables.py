@@ -24,7 +24,6 @@ site; so the tables are saved once, beside the parser Lark's cache keeps
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from politely.digest import sha256
 from politely.lalr import FastTables
 from politely.lark_cache import cache_folder, cache_name
 
@@ -60,7 +60,7 @@ def discard(grammar: str, options: Mapping[str, Any]) -> None:
 def code_digest() -> str:
     """A digest of the code that writes and reads the tables (`_CODE`)."""
     package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
+    digest = sha256()  # three modules' code: some 30 KB
     for name in _CODE:
         with suppress(OSError):  # a module not kept as a file: the others still count
             digest.update((package / name).read_bytes())
@@ -75,7 +75,7 @@ def load(grammar: str, options: Mapping[str, Any]) -> FastTables | None:
         return None
     try:
         data = memoryview(table_file(grammar, options, folder).read_bytes())
-        if data[:_CHECK] != hashlib.sha256(data[_CHECK:]).digest():
+        if data[:_CHECK] != sha256(data[_CHECK:]).digest():
             return None
         return _decoder().decode(data[_CHECK:])
     except (OSError, msgspec.DecodeError):  # none yet, unreadable, or another shape
@@ -92,7 +92,7 @@ def save(grammar: str, options: Mapping[str, Any], tables: FastTables) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(hashlib.sha256(encoded).digest() + encoded)
+        temporary.write_bytes(sha256(encoded).digest() + encoded)
         os.replace(temporary, path)
     except OSError:
         with suppress(OSError):

@@ -30,7 +30,6 @@ does not pay for the import.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -41,6 +40,8 @@ from contextlib import suppress
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from politely.digest import sha256
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -76,7 +77,7 @@ def cache_name(grammar: str, options: Mapping[str, Any]) -> str:
         (name, value if isinstance(value, str | int | float | bool | None) else _named(value))
         for name, value in options.items()
     )
-    digest = hashlib.sha256(f"{grammar}\0{described!r}".encode()).hexdigest()[:16]
+    digest = sha256(f"{grammar}\0{described!r}".encode()).hexdigest()[:16]
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     return f"{digest}-lark{lark_version()}-py{python}"
 

@@ -18,7 +18,6 @@ comes from the parse cache, `politely.parser.PARSED`).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
 from collections.abc import Mapping
@@ -26,13 +25,15 @@ from typing import Generic, TypeVar
 
 from cachetools import LRUCache
 
+from politely.digest import sha256
+
 _V = TypeVar("_V")
 ENTRY_CHARS = 16_384  # what an entry counts for besides its texts: a bound on tiny sites
 
 
 def site_key(sources: Mapping[str, str]) -> bytes:
     """The digest of every file's path and text, in order."""
-    digest = hashlib.sha256()
+    digest = sha256(more=sum(len(path) + len(text) for path, text in sources.items()))
     for path, text in sources.items():
         for part in (path, text):
             encoded = part.encode("utf-8", "surrogatepass")

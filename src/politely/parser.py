@@ -25,7 +25,6 @@ with a syntax error, or to read the tables the first time.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -39,6 +38,7 @@ import msgspec
 from politely import analysis, fast_tables, gcpause, resources, saved_parses
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span, tokens_span
+from politely.digest import sha256
 from politely.durations import HOW_TO_WRITE, format_duration, parse_duration, spelled_duration
 from politely.lalr import FastParse, FastPathError, Token
 from politely.lark_cache import cached_lark
@@ -293,7 +293,7 @@ class ParseCache:
 
     @staticmethod
     def key(text: str, path: str) -> bytes:
-        digest = hashlib.sha256(path.encode("utf-8", "surrogatepass"))
+        digest = sha256(path.encode("utf-8", "surrogatepass"), more=len(text))
         digest.update(b"\0")
         digest.update(text.encode("utf-8", "surrogatepass"))
         return digest.digest()

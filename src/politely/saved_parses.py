@@ -31,7 +31,6 @@ parse faster than a file is read, and are never saved.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from politely import resources
+from politely.digest import OPENSSL_FROM, sha256
 from politely.lark_cache import cache_folder, lark_version
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def version_digest() -> str | None:
     Unicode tables): any of them may change what a parse gives."""
     package = Path(__file__).resolve().parent
     versions = f"{msgspec.__version__}\0{lark_version()}\0{sys.version}\0"
-    digest = hashlib.sha256(versions.encode())
+    digest = sha256(versions.encode(), more=OPENSSL_FROM)  # politely's own code
     digest.update(resources.grammar_text().encode())
     sources = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lark"))
     if not sources:  # zipped or sourceless: nothing would tell two versions apart
@@ -142,7 +142,7 @@ def _check(key: bytes, encoded: bytes | memoryview) -> bytes:
     """The digest a file starts with: of its key and its MessagePack, so a damaged
     file that still decodes (a changed digit) or a file under another's name is not
     read back as a wrong tree. SHA-256: about 1 ms for a 1,000-rule file, 1% of decoding."""
-    digest = hashlib.sha256(key)
+    digest = sha256(key, more=len(encoded))
     digest.update(encoded)
     return digest.digest()
 
