@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 DAY = 86400
 UNITS = {"w": 7 * DAY, "d": DAY, "h": 3600, "m": 60, "s": 1}
@@ -61,6 +60,8 @@ def spelled_duration(number: str, word: str) -> str | None:
         return None
     if number.isdigit():
         return f"{int(number)}{unit}"
+    from fractions import Fraction  # only for a hint: not imported by every check
+
     seconds = Fraction(number) * UNITS[unit]
     return format_duration(int(seconds)) if seconds.denominator == 1 and seconds else None
 
