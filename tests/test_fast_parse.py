@@ -382,3 +382,34 @@ def test_a_rule_that_keeps_no_child_gets_its_nones_or_nothing() -> None:
     assert fast == lark
     assert ("item", [None]) in fast
     assert ("mark", []) in fast
+
+
+# PADDED, tried before WS by every lexer, starts with the spaces WS matches: the bulk
+# scan must not pass over white space before a match, or `  x` becomes a NAME.
+PADDED_TRAP = r"""
+start: item+
+item: PADDED -> padded
+    | NAME -> name
+PADDED.2: / +x/
+NAME: /[a-z]+/
+%import common.WS
+%ignore WS
+"""
+
+_Padded = _recording("padded", "name")
+
+
+def test_white_space_an_earlier_terminal_can_start_with_is_not_passed_over() -> None:
+    fast, lark = _both_ways(PADDED_TRAP, "a  x b\n x", _Padded)
+    assert fast == lark
+    assert [name for name, _ in fast] == ["name", "padded", "name", "name", "start"]
+
+
+def test_the_bulk_scan_passes_over_white_space_and_comments() -> None:
+    """A third of a file's matches are white space: the scan passes over it (and over
+    comments) before a match, and a file's matches are then only its tokens."""
+    scan = re.compile(*built().tables.scan)
+    kinds = [match.lastgroup for match in scan.finditer(SITE)]
+    assert "WS" not in kinds
+    assert "COMMENT" not in kinds
+    assert kinds[-1] == "fast_end_of_text"

@@ -7,7 +7,10 @@ very same machine in one tight loop:
 
 - **Lexing** is Lark's contextual lexer, done in bulk. One `finditer` of the
   basic lexer's alternation (every terminal, in Lark's order) walks the whole
-  file in C. A match stands as it is where the current parser state's own lexer
+  file in C, passing over white space and comments before each match where
+  that is provably what the alternation would make of them
+  (`politely.regex_starts` reads which characters each terminal can start
+  with). A match stands as it is where the current parser state's own lexer
   would make the same match: where its kind is one of the state's alternatives
   and every alternative the state's lexer tries before it was tried, and
   failed, before it in the bulk scan (`StateLexer.agrees`). Elsewhere (a
@@ -81,6 +84,9 @@ class Token(str):
 
 
 _NEWLINE = re.compile("\n")
+# The bulk scan's match at the end of the text (where the white space it passes
+# over before a match runs to the end): skipped, as white space is.
+SCAN_END = "fast_end_of_text"
 
 
 class StateLexer(msgspec.Struct, frozen=True):
@@ -204,10 +210,13 @@ class FastTables(msgspec.Struct, frozen=True):
     `FastParse`.
     """
 
-    scan: tuple[str, int]  # the basic lexer's alternation, and any character last
+    # The basic lexer's alternation, any character and the end of the text last,
+    # each match after any skipped text it passes over (a match's own text is its
+    # kind's group).
+    scan: tuple[str, int]
     ignore: frozenset[str]
     # Ignored kinds every state's lexer makes from the bulk scan's match, and
-    # whose lines Lark counts: the loop skips them without a look.
+    # whose lines Lark counts, and SCAN_END: the loop skips them without a look.
     skipped: frozenset[str]
     newlines: frozenset[str]  # the kinds whose new lines Lark counts
     lexers: tuple[StateLexer, ...]  # each one once (states share them)
@@ -275,7 +284,8 @@ class FastParse:
                 kind = match.lastgroup
                 if kind in skipped:
                     continue
-                start_pos, end_pos = match.span()
+                start_pos, end_pos = match.span(kind)  # type: ignore[arg-type]
+                value = match.group(kind)  # type: ignore[arg-type]  # (not what it passed over)
                 lexer = lexers[state]
                 unless = lexer.agrees.get(kind)  # type: ignore[arg-type]
                 if unless is None or text[start_pos] in unless:  # lexed as the state's lexer
@@ -291,8 +301,6 @@ class FastParse:
                         end_pos = again.end()
                         resync = True  # the bulk scan goes on from this token's end
                     value = again.group()
-                else:
-                    value = match.group()
                 while start_pos >= next_start:  # the token is on a later line
                     line += 1
                     line_start, next_start = next_start, starts[line]
