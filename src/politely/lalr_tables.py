@@ -13,7 +13,7 @@ version) has no tables: files are then parsed the careful way only.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -183,7 +183,48 @@ def _flatten(lexer: BasicLexer, bulk: Sequence[TerminalDef], flags: int) -> Stat
             agrees[kind] = frozenset(unless)
     _require(all(pattern.flags == flags for pattern in scanner._mres))
     patterns = tuple((pattern.pattern, pattern.flags) for pattern in scanner._mres)
-    return StateLexer(patterns, keywords, agrees)
+    return StateLexer(patterns, keywords, agrees, _words(terminals, bulk, order, flags))
+
+
+def _words(
+    terminals: Sequence[TerminalDef],
+    bulk: Sequence[TerminalDef],
+    order: Mapping[str, int],
+    flags: int,
+) -> dict[str, dict[str, str]]:
+    """The keywords this lexer makes of a bulk match that reads exactly their text,
+    by the match's kind: `when`, read as a NAME where only keywords stand.
+
+    The lexer makes the keyword K of that text there where no alternative it tries
+    before K can match there: one the bulk scan tried before the match's kind (it
+    failed), another word that is neither the start of the text nor starts with it,
+    or a pattern that cannot start with the text's first character.
+    """
+    words: dict[str, dict[str, str]] = {}
+    for k, terminal in enumerate(terminals):
+        pattern = terminal.pattern
+        if terminal.name in order or not isinstance(pattern, PatternStr) or pattern.flags:
+            continue
+        word = pattern.value
+        for kind in bulk:
+            rank = order[kind.name]
+            if re.fullmatch(kind.pattern.to_regexp(), word, flags) and not any(
+                _may_match(before, word, order.get(before.name, rank) < rank, flags)
+                for before in terminals[:k]
+            ):
+                words.setdefault(kind.name, {}).setdefault(word, terminal.name)
+    return words
+
+
+def _may_match(terminal: TerminalDef, word: str, tried: bool, flags: int) -> bool:
+    """Whether `terminal` may match where the text starts with `word` (and the bulk
+    scan's alternative read exactly `word`); `tried`: that scan tried it there first."""
+    if tried:
+        return False
+    pattern = terminal.pattern
+    if isinstance(pattern, PatternStr) and not pattern.flags:
+        return word.startswith(pattern.value) or pattern.value.startswith(word)
+    return may_start_with(first_atoms(pattern.to_regexp(), flags), word[:1])
 
 
 def _recipes(tree_builder: ParseTreeBuilder) -> dict[Any, Reduce]:
