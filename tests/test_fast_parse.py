@@ -382,3 +382,67 @@ def test_a_rule_that_keeps_no_child_gets_its_nones_or_nothing() -> None:
     assert fast == lark
     assert ("item", [None]) in fast
     assert ("mark", []) in fast
+
+
+# PADDED, tried before WS by every lexer, starts with the spaces WS matches: the bulk
+# scan must not pass over white space before a match, or `  x` becomes a NAME.
+PADDED_TRAP = r"""
+start: item+
+item: PADDED -> padded
+    | NAME -> name
+PADDED.2: / +x/
+NAME: /[a-z]+/
+%import common.WS
+%ignore WS
+"""
+
+_Padded = _recording("padded", "name")
+
+
+def test_white_space_an_earlier_terminal_can_start_with_is_not_passed_over() -> None:
+    fast, lark = _both_ways(PADDED_TRAP, "a  x b\n x", _Padded)
+    assert fast == lark
+    assert [name for name, _ in fast] == ["name", "padded", "name", "name", "start"]
+
+
+def test_the_bulk_scan_passes_over_white_space_and_comments() -> None:
+    """A third of a file's matches are white space: the scan passes over it (and over
+    comments) before a match, and a file's matches are then only its tokens."""
+    scan = re.compile(*built().tables.scan)
+    kinds = [match.lastgroup for match in scan.finditer(SITE)]
+    assert "WS" not in kinds
+    assert "COMMENT" not in kinds
+    assert kinds[-1] == "fast_end_of_text"
+
+
+# After `go`, BANG (`ab!`) comes before the keyword `ab` in the state's order, and the
+# bulk scan reads `ab` as a NAME before it tries BANG: the keyword may not stand as
+# the bulk scan read it, and the state's lexer makes BANG of `ab!`.
+BANG_TRAP = r"""
+start: "go" item | NAME
+item: BANG -> bang
+    | "ab" NAME -> keyword
+BANG: /ab!/
+NAME: /[a-z]+/
+%ignore " "
+"""
+
+_Bangs = _recording("bang", "keyword")
+
+
+@pytest.mark.parametrize("text", ["go ab!", "go ab cd"])
+def test_a_keyword_an_earlier_pattern_may_match_is_lexed_again(text: str) -> None:
+    fast, lark = _both_ways(BANG_TRAP, text, _Bangs)
+    assert fast == lark
+
+
+def test_keywords_the_bulk_scan_reads_as_names_stand_without_lexing_again() -> None:
+    """`when`, `say` and the others are NAMEs to the bulk scan; where the state's lexer
+    provably makes the keyword of them, no state's own patterns are needed. (Not `on`,
+    where `only` comes first: the bulk scan's NAME does not prove `ly` does not follow.)"""
+    fast = built()
+    text = SITE.replace("  on page_view, tick\n", "")
+    fast.parse(text, parser._Builder("site.rules"), parser._glued)
+    assert fast._patterns == [None] * len(fast._patterns)
+    fast.parse(SITE, parser._Builder("site.rules"), parser._glued)
+    assert fast._patterns != [None] * len(fast._patterns)

@@ -135,7 +135,12 @@ def test_the_file_name_holds_the_grammar_options_versions_and_code() -> None:
 
     assert name.startswith("fast-parse-")
     assert f"-lark{lark.__version__}-{python}-code{code}." in name
-    assert set(fast_tables._CODE) >= {"lalr.py", "lalr_tables.py", "fast_tables.py"}
+    assert set(fast_tables._CODE) >= {
+        "lalr.py",
+        "lalr_tables.py",
+        "regex_starts.py",
+        "fast_tables.py",
+    }
     others = [
         fast_tables.table_file(grammar + "\n// an edit\n", options(), Path("/cache")).name,
         fast_tables.table_file(grammar, {**options(), "maybe_placeholders": False}, Path("/")).name,

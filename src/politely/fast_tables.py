@@ -40,7 +40,7 @@ from politely.lark_cache import cache_folder, cache_name
 
 _CHECK = 32  # bytes of SHA-256 before the MessagePack
 # The modules that make the tables and give them their meaning.
-_CODE = ("lalr.py", "lalr_tables.py", "fast_tables.py")
+_CODE = ("lalr.py", "lalr_tables.py", "regex_starts.py", "fast_tables.py")
 
 
 def table_file(grammar: str, options: Mapping[str, Any], folder: Path) -> Path:

@@ -7,11 +7,15 @@ very same machine in one tight loop:
 
 - **Lexing** is Lark's contextual lexer, done in bulk. One `finditer` of the
   basic lexer's alternation (every terminal, in Lark's order) walks the whole
-  file in C. A match stands as it is where the current parser state's own lexer
+  file in C, passing over white space and comments before each match where
+  that is provably what the alternation would make of them
+  (`politely.regex_starts` reads which characters each terminal can start
+  with). A match stands as it is where the current parser state's own lexer
   would make the same match: where its kind is one of the state's alternatives
   and every alternative the state's lexer tries before it was tried, and
-  failed, before it in the bulk scan (`StateLexer.agrees`). Elsewhere (a
-  keyword where only keywords can stand: the bulk scan reads `when` as a NAME)
+  failed, before it in the bulk scan (`StateLexer.agrees`); a keyword the bulk
+  scan reads as a NAME (`when`) stands as the keyword where no alternative the
+  state's lexer tries first can match there (`StateLexer.words`). Elsewhere
   the position is lexed again with the state's own patterns, as Lark does.
   Then the state's keyword-or-name rule, as Lark's.
 - **Parsing** is Lark's parse table, with plain keys.
@@ -81,6 +85,10 @@ class Token(str):
 
 
 _NEWLINE = re.compile("\n")
+# The bulk scan's match at the end of the text (where the white space it passes
+# over before a match runs to the end): skipped, as white space is.
+SCAN_END = "fast_end_of_text"
+_NO_WORDS: Mapping[str, str] = {}
 
 
 class StateLexer(msgspec.Struct, frozen=True):
@@ -91,6 +99,9 @@ class StateLexer(msgspec.Struct, frozen=True):
     # The kinds of the bulk scan's matches this lexer makes too, unless the match
     # starts with one of the characters given.
     agrees: Mapping[str, frozenset[str]]
+    # By the kind of a bulk match: texts this lexer makes a keyword of, as it
+    # stands (`when`, a NAME to the bulk scan), and the keyword's kind.
+    words: Mapping[str, Mapping[str, str]]
 
 
 class Reduce(msgspec.Struct, frozen=True):
@@ -204,10 +215,13 @@ class FastTables(msgspec.Struct, frozen=True):
     `FastParse`.
     """
 
-    scan: tuple[str, int]  # the basic lexer's alternation, and any character last
+    # The basic lexer's alternation, any character and the end of the text last,
+    # each match after any skipped text it passes over (a match's own text is its
+    # kind's group).
+    scan: tuple[str, int]
     ignore: frozenset[str]
     # Ignored kinds every state's lexer makes from the bulk scan's match, and
-    # whose lines Lark counts: the loop skips them without a look.
+    # whose lines Lark counts, and SCAN_END: the loop skips them without a look.
     skipped: frozenset[str]
     newlines: frozenset[str]  # the kinds whose new lines Lark counts
     lexers: tuple[StateLexer, ...]  # each one once (states share them)
@@ -243,11 +257,19 @@ class FastParse:
         self._patterns[state] = patterns
         return patterns
 
+    def _lexed_again(self, state: int, text: str, at: int) -> re.Match[str]:
+        """The match `state`'s own lexer makes at `at`, as Lark's; FastPathError if none."""
+        for pattern in self._patterns[state] or self._compiled(state):
+            again = pattern.match(text, at)
+            if again is not None:
+                return again
+        raise FastPathError
+
     def parse(self, text: str, builder: Any, glued: Callable[[Token, Token], bool]) -> None:
         """Run the parser over `text`, calling `builder`'s methods on each reduce as
         Lark's tree builder does. `glued(previous, token)` is the post-lexer's test.
         Raises FastPathError."""
-        tables, lexers, compiled = self.tables, self._lexers, self._patterns
+        tables, lexers = self.tables, self._lexers
         actions, gotos = tables.actions, tables.gotos
         ignore, skipped, newlines = tables.ignore, tables.skipped, tables.newlines
         end_state = tables.end_state
@@ -275,24 +297,20 @@ class FastParse:
                 kind = match.lastgroup
                 if kind in skipped:
                     continue
-                start_pos, end_pos = match.span()
+                start_pos, end_pos = match.span(kind)  # type: ignore[arg-type]
+                value = match.group(kind)  # type: ignore[arg-type]  # (not what it passed over)
                 lexer = lexers[state]
                 unless = lexer.agrees.get(kind)  # type: ignore[arg-type]
-                if unless is None or text[start_pos] in unless:  # lexed as the state's lexer
-                    again = None
-                    for pattern in compiled[state] or self._compiled(state):
-                        again = pattern.match(text, start_pos)
-                        if again is not None:
-                            break
-                    if again is None:
-                        raise FastPathError
-                    kind = again.lastgroup
-                    if again.end() != end_pos:
-                        end_pos = again.end()
-                        resync = True  # the bulk scan goes on from this token's end
-                    value = again.group()
-                else:
-                    value = match.group()
+                if unless is None or text[start_pos] in unless:  # not as the bulk scan made it
+                    word = lexer.words.get(kind, _NO_WORDS).get(value)  # type: ignore[arg-type]
+                    if word is not None:
+                        kind = word  # a keyword of the state's, as it stands
+                    else:
+                        again = self._lexed_again(state, text, start_pos)
+                        kind, value = again.lastgroup, again.group()
+                        if again.end() != end_pos:
+                            end_pos = again.end()
+                            resync = True  # the bulk scan goes on from this token's end
                 while start_pos >= next_start:  # the token is on a later line
                     line += 1
                     line_start, next_start = next_start, starts[line]

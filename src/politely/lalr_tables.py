@@ -12,12 +12,13 @@ version) has no tables: files are then parsed the careful way only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
 from lark import Lark
-from lark.lexer import BasicLexer, ContextualLexer, PatternStr, UnlessCallback
+from lark.lexer import BasicLexer, ContextualLexer, PatternStr, TerminalDef, UnlessCallback
 from lark.parse_tree_builder import (
     ChildFilterLALR,
     ChildFilterLALR_NoPlaceholders,
@@ -26,7 +27,8 @@ from lark.parse_tree_builder import (
 )
 from lark.parsers.lalr_analysis import Shift
 
-from politely.lalr import FastTables, Reduce, StateLexer
+from politely.lalr import SCAN_END, FastTables, Reduce, StateLexer
+from politely.regex_starts import first_atoms, first_characters, may_start_with
 
 # The bulk scan's last alternative: any one character, so `finditer` never skips
 # text no terminal matches (its matches are then back to back, and the state's
@@ -53,7 +55,6 @@ def tables_of(lark: Lark) -> FastTables | None:
         root = contextual.root_lexer
         _require(isinstance(root, BasicLexer))
         (root_pattern,) = root.scanner._mres
-        order = {t.name: i for i, t in enumerate(root.scanner.terminals)}
         index_of: dict[int, int] = {}  # by the id of a Lark lexer: its index in `lexers`
         lexers: list[StateLexer] = []
         for lexer in contextual.lexers.values():
@@ -61,7 +62,7 @@ def tables_of(lark: Lark) -> FastTables | None:
             _require(lexer.ignore_types == root.ignore_types)
             if id(lexer) not in index_of:
                 index_of[id(lexer)] = len(lexers)
-                lexers.append(_flatten(lexer, order))
+                lexers.append(_flatten(lexer, root.scanner.terminals, root_pattern.flags))
         count = len(table.states)
         _require(set(table.states) == set(range(count)) == set(contextual.lexers))
         lexer_of = tuple(index_of[id(contextual.lexers[s])] for s in range(count))
@@ -83,7 +84,6 @@ def tables_of(lark: Lark) -> FastTables | None:
         )
         (start,) = table.start_states.values()
         (end,) = table.end_states.values()
-        scan = (f"{root_pattern.pattern}|(?P<{_ANY}>[\\s\\S])", root_pattern.flags)
         newlines = frozenset(root.newline_types).union(
             *(lexer.newline_types for lexer in contextual.lexers.values())
         )
@@ -93,9 +93,9 @@ def tables_of(lark: Lark) -> FastTables | None:
             if kind in newlines and all(lexer.agrees.get(kind) == frozenset() for lexer in lexers)
         )
         return FastTables(
-            scan,
+            _scan(root_pattern, root.scanner.terminals, skipped),
             frozenset(root.ignore_types),
-            skipped,
+            skipped | {SCAN_END},
             newlines,
             tuple(lexers),
             lexer_of,
@@ -109,8 +109,47 @@ def tables_of(lark: Lark) -> FastTables | None:
         return None
 
 
-def _flatten(lexer: BasicLexer, order: Mapping[str, int]) -> StateLexer:
-    """One state's lexer; `order` ranks the bulk scan's alternatives."""
+def _scan(
+    alternation: re.Pattern[str], terminals: Sequence[TerminalDef], skipped: frozenset[str]
+) -> tuple[str, int]:
+    """The bulk scan: the basic lexer's alternation, then any one character, then the
+    end of the text; and before that, the skipped kinds' text it may pass over in the
+    same step (`_skippable`): a third of a file's matches are white space. (The end
+    of the text makes white space there one match, not one try from each character.)"""
+    flags = alternation.flags
+    passed = "|".join(f"(?:{t.pattern.to_regexp()})" for t in _skippable(terminals, skipped, flags))
+    prefix = f"(?:{passed})*+" if passed else ""
+    any_last = f"(?P<{_ANY}>[\\s\\S])|(?P<{SCAN_END}>\\Z)"
+    return f"{prefix}(?:{alternation.pattern}|{any_last})", flags
+
+
+def _skippable(
+    terminals: Sequence[TerminalDef], skipped: frozenset[str], flags: int
+) -> list[TerminalDef]:
+    """The skipped kinds the scan may pass over before a match, in the scan's order.
+
+    Passing over a kind's text is what the alternation would do (make a match of
+    that kind, skipped) where no alternative it tries first, other than those
+    passed over, can start with a character the kind's matches start with: the
+    alternation then tries the same pattern at the same place.
+    """
+    passed: list[TerminalDef] = []
+    for k, terminal in enumerate(terminals):
+        if terminal.name not in skipped:
+            continue
+        characters = first_characters(first_atoms(terminal.pattern.to_regexp(), flags))
+        if characters is not None and not any(
+            may_start_with(first_atoms(before.pattern.to_regexp(), flags), characters)
+            for before in terminals[:k]
+            if before not in passed
+        ):
+            passed.append(terminal)
+    return passed
+
+
+def _flatten(lexer: BasicLexer, bulk: Sequence[TerminalDef], flags: int) -> StateLexer:
+    """One state's lexer; `bulk` is the bulk scan's alternatives, in order."""
+    order = {t.name: i for i, t in enumerate(bulk)}
     scanner = lexer.scanner  # builds the lexer's patterns and its keyword callbacks
     keywords: dict[str, dict[str, str]] = {}
     for kind, callback in lexer.callback.items():
@@ -142,8 +181,50 @@ def _flatten(lexer: BasicLexer, order: Mapping[str, int]) -> StateLexer:
             unless.add(pattern.value[:1])
         else:
             agrees[kind] = frozenset(unless)
+    _require(all(pattern.flags == flags for pattern in scanner._mres))
     patterns = tuple((pattern.pattern, pattern.flags) for pattern in scanner._mres)
-    return StateLexer(patterns, keywords, agrees)
+    return StateLexer(patterns, keywords, agrees, _words(terminals, bulk, order, flags))
+
+
+def _words(
+    terminals: Sequence[TerminalDef],
+    bulk: Sequence[TerminalDef],
+    order: Mapping[str, int],
+    flags: int,
+) -> dict[str, dict[str, str]]:
+    """The keywords this lexer makes of a bulk match that reads exactly their text,
+    by the match's kind: `when`, read as a NAME where only keywords stand.
+
+    The lexer makes the keyword K of that text there where no alternative it tries
+    before K can match there: one the bulk scan tried before the match's kind (it
+    failed), another word that is neither the start of the text nor starts with it,
+    or a pattern that cannot start with the text's first character.
+    """
+    words: dict[str, dict[str, str]] = {}
+    for k, terminal in enumerate(terminals):
+        pattern = terminal.pattern
+        if terminal.name in order or not isinstance(pattern, PatternStr) or pattern.flags:
+            continue
+        word = pattern.value
+        for kind in bulk:
+            rank = order[kind.name]
+            if re.fullmatch(kind.pattern.to_regexp(), word, flags) and not any(
+                _may_match(before, word, order.get(before.name, rank) < rank, flags)
+                for before in terminals[:k]
+            ):
+                words.setdefault(kind.name, {}).setdefault(word, terminal.name)
+    return words
+
+
+def _may_match(terminal: TerminalDef, word: str, tried: bool, flags: int) -> bool:
+    """Whether `terminal` may match where the text starts with `word` (and the bulk
+    scan's alternative read exactly `word`); `tried`: that scan tried it there first."""
+    if tried:
+        return False
+    pattern = terminal.pattern
+    if isinstance(pattern, PatternStr) and not pattern.flags:
+        return word.startswith(pattern.value) or pattern.value.startswith(word)
+    return may_start_with(first_atoms(pattern.to_regexp(), flags), word[:1])
 
 
 def _recipes(tree_builder: ParseTreeBuilder) -> dict[Any, Reduce]:
