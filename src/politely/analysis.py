@@ -416,21 +416,27 @@ class Gate:
 
         The operands' own contradictions are then the gate's; what is left is each
         field's bounds over both, which do not depend on the order they narrow in.
+        Only the fields the gate bounds are looked at: any other is narrowed by the
+        condition's tests alone, as `contradiction(condition)` narrowed it and found
+        it possible (most rules test no field of the policy's gate).
         """
         if self._never:
             return True
         operands = condition.operands if isinstance(condition, n.And) else (condition,)
         joined: dict[str, _Bounds] = {}
         for operand in operands:
-            if isinstance(operand, _BOUNDED):
-                name = operand.field.name
-                bounds = joined.get(name)
-                if bounds is None:
-                    known = self._bounds.get(name)
-                    bounds = joined[name] = copy(known) if known is not None else _domain(name)
-                _constrain(bounds, operand)  # makes new sets, never changes `known`'s
-                if bounds.empty():
-                    return True
+            if not isinstance(operand, _BOUNDED):
+                continue
+            name = operand.field.name
+            known = self._bounds.get(name)
+            if known is None:
+                continue  # not the gate's: possible, as `contradiction` found
+            bounds = joined.get(name)
+            if bounds is None:
+                bounds = joined[name] = copy(known)
+            _constrain(bounds, operand)  # makes new sets, never changes `known`'s
+            if bounds.empty():
+                return True
         return False
 
 
