@@ -268,6 +268,14 @@ conditions = st.one_of(
         )
     )
 )
+@example(  # an `or` inside an `and` that never holds: the `or` is the answer
+    n.And(
+        (
+            n.Compare(_DWELL, ">=", n.Duration(5)),
+            n.Or((n.Compare(_DWELL, "<", n.Duration(0)), n.Compare(_SCROLL, ">", n.Percent(100)))),
+        )
+    )
+)
 @example(n.Compare(_SCROLL, ">", n.Percent(100)))
 @example(n.Compare(_DWELL, "<", n.Duration(0)))
 @example(n.InList(_SCROLL, (n.Percent(101), n.Number(-1)), negated=False))

@@ -242,6 +242,11 @@ def conjoin(*conditions: n.Condition | None) -> n.Condition | None:
 # --- contradictions ------------------------------------------------------------------
 
 
+# What a literal's value must be an instance of (a bool aside) to be ordered: a tuple,
+# as `int | float` would build a union type at each test of each rule.
+_NUMBERS = (int, float)
+
+
 def literal(value: n.Value) -> object:
     """The run-time value of a literal: durations in seconds, percents as numbers."""
     match value:
@@ -286,7 +291,7 @@ class _Bounds(msgspec.Struct):
         return not possible
 
     def _inside(self, value: object) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, _NUMBERS):
             return True
         above = value > self.low or (value == self.low and not self.low_open)
         below = value < self.high or (value == self.high and not self.high_open)
@@ -304,7 +309,7 @@ def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
                 bounds.allow({value})
             elif op == "!=":
                 bounds.exclude({value})
-            elif isinstance(value, int | float) and not isinstance(value, bool):
+            elif isinstance(value, _NUMBERS) and not isinstance(value, bool):
                 if op in (">", ">="):
                     bounds.narrow_low(value, op == ">")
                 else:
@@ -346,10 +351,12 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
                 if _impossible(operand):
                     return operand
                 together.setdefault(operand.field.name, []).append(operand)
-            case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
+            case n.Or() | n.And():
                 inner = contradiction(operand)
                 if inner is not None:
                     return inner
+            case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
+                pass  # `contradiction` of these is None (`not` is not looked into): no call
             case _:
                 assert_never(operand)
     for name, tests in together.items():
@@ -376,7 +383,7 @@ def _impossible(test: n.Compare | n.InList) -> bool:
             value, op = literal(test.value), test.op
             if op == "==":
                 return _outside(value, low, high)
-            if op == "!=" or isinstance(value, bool) or not isinstance(value, int | float):
+            if op == "!=" or isinstance(value, bool) or not isinstance(value, _NUMBERS):
                 return False  # (text and true/false are not ordered: no bound narrows)
             if op in (">", ">="):
                 return value > high or (value == high and op == ">")
@@ -387,7 +394,7 @@ def _impossible(test: n.Compare | n.InList) -> bool:
 
 def _outside(value: object, low: float, high: float) -> bool:
     """Whether a value a test allows is outside a field's domain (only numbers are)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return False
     return not low <= value <= high
 
@@ -486,7 +493,7 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
         return (op == "==" and value != "page_view") or (op == "!=" and value == "page_view")
     spec = KNOWN_FIELDS.get(name)
     floor = spec.on_load if spec is not None else None
-    if floor is None or isinstance(value, bool) or not isinstance(value, int | float):
+    if floor is None or isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return False
     return (op == ">=" and value > floor) or (op == ">" and value >= floor)
 
