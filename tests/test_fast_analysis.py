@@ -6,6 +6,7 @@
   fields without a call; `analysis.glob_prefix` is one regular expression. Each
   is compared, on generated input, with the plain version it replaced (kept
   below as the oracle): the same node, the same prefixes.
+- `analysis.walk` lists the nodes (a generator cost more); compared with recursion.
 - `analysis.depth` measures level by level; compared with the stack of
   (node, level) pairs it used, on generated conditions and a very deep one.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
@@ -393,6 +394,28 @@ def test_a_rule_is_measured_again_only_where_it_may_be_past_a_bound(
 @given(st.one_of(conditions, _with_refs, _near_the_bounds))
 def test_depth_is_what_the_plain_way_finds(condition: n.Condition) -> None:
     assert analysis.depth(condition) == depth_plainly(condition)
+
+
+def walk_plainly(condition: n.Condition) -> list[n.Condition]:
+    """`walk` as recursion: each node, then its operands' walks left to right."""
+    match condition:
+        case n.Not():
+            return [condition, *walk_plainly(condition.operand)]
+        case n.And() | n.Or():
+            return [condition, *(node for o in condition.operands for node in walk_plainly(o))]
+        case _:
+            return [condition]
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(st.one_of(conditions, _with_refs))
+def test_walk_lists_parents_before_children_and_operands_left_to_right(
+    condition: n.Condition,
+) -> None:
+    """The checker reports in the order it walks (a line's errors as written)."""
+    assert [id(node) for node in analysis.walk(condition)] == [
+        id(node) for node in walk_plainly(condition)
+    ]
 
 
 def test_depth_measures_a_condition_too_deep_to_recurse_on() -> None:

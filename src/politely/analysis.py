@@ -185,22 +185,25 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
             assert_never(condition)
 
 
-def walk(condition: n.Condition) -> Iterator[n.Condition]:
-    """Every node, parents before children, operands left to right. Iterative: a
-    recursive generator pays for every level at every node."""
+def walk(condition: n.Condition) -> list[n.Condition]:
+    """Every node, parents before children, operands left to right. Iterative (a
+    recursive generator pays for every level at every node), and a list: the checker
+    walks every rule, and resuming a generator at each node cost more than the list."""
+    nodes: list[n.Condition] = []
     pending = [condition]
     while pending:
         node = pending.pop()
-        yield node
-        match node:
-            case n.Not():
-                pending.append(node.operand)
+        nodes.append(node)
+        match node:  # tests first, the commonest
+            case n.Compare() | n.Matches() | n.Bare() | n.InList() | n.Contains() | n.Ref():
+                pass
             case n.And() | n.Or():
                 pending.extend(reversed(node.operands))
-            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
-                pass
+            case n.Not():
+                pending.append(node.operand)
             case _:
                 assert_never(node)
+    return nodes
 
 
 def fields_read(condition: n.Condition) -> frozenset[str]:

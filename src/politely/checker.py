@@ -558,19 +558,12 @@ class _Checker:
         operators = tests = 0
         refs: list[str] = []
         for node in analysis.walk(condition):
-            match node:
-                case n.Ref():
-                    refs.append(node.name)
-                    self.used.add(node.name)
-                    reported = node.name in self.cyclic or node.name in self.broken_defines
-                    if node.name not in defines and not reported:
-                        self._undefined(node, defines)
+            match node:  # the commonest first: every node of every rule
                 case n.Compare():
                     tests += 1
                     self._check_compare(node)
-                case n.InList():
-                    tests += 1
-                    self._check_list(node)
+                case n.Not() | n.And() | n.Or():
+                    operators += 1  # walk lists their operands
                 case n.Matches() | n.Contains():
                     tests += 1
                     spec = self._field(node.field)
@@ -583,6 +576,15 @@ class _Checker:
                         )
                     if isinstance(node, n.Matches):
                         self._check_glob(node.pattern)
+                case n.Ref():
+                    refs.append(node.name)
+                    self.used.add(node.name)
+                    reported = node.name in self.cyclic or node.name in self.broken_defines
+                    if node.name not in defines and not reported:
+                        self._undefined(node, defines)
+                case n.InList():
+                    tests += 1
+                    self._check_list(node)
                 case n.Bare():
                     tests += 1
                     spec = self._field(node.field)
@@ -598,8 +600,6 @@ class _Checker:
                             f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
                             f"compare it, for example: {spec.name}{example}",
                         )
-                case n.Not() | n.And() | n.Or():
-                    operators += 1  # walk yields their operands
                 case _:
                     assert_never(node)
         return _Shape(operators, tests, refs)
