@@ -21,6 +21,8 @@
   waits apart (the gate once per site): joined, they wait when either does.
 - Rules saying the same text share one compiled message; each still has the
   slots, fallbacks and getters its own message names.
+- A message text the checker found nothing to say about is not checked again where
+  another rule says it; one with an error or a warning is reported wherever it is said.
 - Which policy cap covers a cap is asked once per distinct cap of a site; every
   cap without effect is still warned of, wherever it is written.
 - Which defines are unused comes from the references the checker's walk saw;
@@ -36,6 +38,7 @@ import dataclasses
 import math
 from typing import Literal
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -605,3 +608,19 @@ def test_each_cap_without_effect_is_warned_of_wherever_it_is_written(
     }
     warned = {(d.line, d.column) for d in result.warnings if d.code == "cap-no-effect"}
     assert warned == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "code"),
+    [('"Hi {event.nam or you}"', "near-miss-field"), ('"<b>Hi</b>"', "markup-in-message")],
+)
+def test_a_message_said_again_is_reported_again_unless_it_had_nothing_to_say(
+    said: str, code: str
+) -> None:
+    agents = "policy { only when agents.available > 0 }\n"
+    rules = [
+        f"rule r{i} {{ when page.dwell >= 5s say {text} }}"
+        for i, text in enumerate(['"Hi {visitor.name}"', said, '"Hi {visitor.name}"', said, said])
+    ]
+    result = check_sources({"a.rules": agents + "\n".join(rules) + "\n"})
+    assert [(d.code, d.line) for d in result.diagnostics] == [(code, 3), (code, 5), (code, 6)]

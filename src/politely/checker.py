@@ -130,6 +130,9 @@ class _Checker:
         # The defines some checked condition names: which are unused is a warning, and
         # the walk that checks each condition sees its references anyway.
         self.used: set[str] = set()
+        # Message texts already checked with nothing to say: a text says its slots, so
+        # the same text again (a site says the same in rule after rule) is not looked at.
+        self.quiet_texts: set[str] = set()
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -537,18 +540,25 @@ class _Checker:
 
     def _check_messages(self, say: n.Say) -> None:
         for message in say.messages:
-            if not message.text.strip():
-                self.error(message.span, "empty-message", "this message is empty")
-            if _MARKUP.search(message.text):
-                self.error(
-                    message.span,
-                    "markup-in-message",
-                    "messages are plain text: the site shows them as typed, tags included",
-                    "remove the tags",
-                )
-            for part in message.parts:
-                if isinstance(part, n.Slot):
-                    self._field(part.field)
+            if message.text not in self.quiet_texts:
+                found = len(self.diagnostics) + len(self.pending)
+                self._check_message(message)
+                if len(self.diagnostics) + len(self.pending) == found:
+                    self.quiet_texts.add(message.text)
+
+    def _check_message(self, message: n.Message) -> None:
+        if not message.text.strip():
+            self.error(message.span, "empty-message", "this message is empty")
+        if _MARKUP.search(message.text):
+            self.error(
+                message.span,
+                "markup-in-message",
+                "messages are plain text: the site shows them as typed, tags included",
+                "remove the tags",
+            )
+        for part in message.parts:
+            if isinstance(part, n.Slot):
+                self._field(part.field)
 
     # conditions
     def _check_condition(
