@@ -263,6 +263,7 @@ WARNINGS = [
         "never",
     ),
     ("never-holds", AGENTS + when(f"{OK} and page.scroll > 100"), 2, 37, "never hold"),
+    ("never-holds", AGENTS + when(f"{OK} and page.scroll > 100.5%"), 2, 37, "never hold"),
     ("never-holds", NEVER_POLICY + when(OK), 1, 52, "never"),
     ("fires-on-load", AGENTS + when('page.path == "/"'), 2, 6, "page.dwell >= 20s"),
     ("fires-on-load", AGENTS + when("page.dwell >= 0s"), 2, 6, "the instant a page loads"),

@@ -6,6 +6,7 @@
   fields without a call; `analysis.glob_prefix` is one regular expression. Each
   is compared, on generated input, with the plain version it replaced (kept
   below as the oracle): the same node, the same prefixes.
+- `analysis.walk` lists the nodes (a generator cost more); compared with recursion.
 - `analysis.depth` measures level by level; compared with the stack of
   (node, level) pairs it used, on generated conditions and a very deep one.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
@@ -20,6 +21,8 @@
   waits apart (the gate once per site): joined, they wait when either does.
 - Rules saying the same text share one compiled message; each still has the
   slots, fallbacks and getters its own message names.
+- A message text the checker found nothing to say about is not checked again where
+  another rule says it; one with an error or a warning is reported wherever it is said.
 - Which policy cap covers a cap is asked once per distinct cap of a site; every
   cap without effect is still warned of, wherever it is written.
 - Which defines are unused comes from the references the checker's walk saw;
@@ -35,6 +38,7 @@ import dataclasses
 import math
 from typing import Literal
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -268,6 +272,14 @@ conditions = st.one_of(
         )
     )
 )
+@example(  # an `or` inside an `and` that never holds: the `or` is the answer
+    n.And(
+        (
+            n.Compare(_DWELL, ">=", n.Duration(5)),
+            n.Or((n.Compare(_DWELL, "<", n.Duration(0)), n.Compare(_SCROLL, ">", n.Percent(100)))),
+        )
+    )
+)
 @example(n.Compare(_SCROLL, ">", n.Percent(100)))
 @example(n.Compare(_DWELL, "<", n.Duration(0)))
 @example(n.InList(_SCROLL, (n.Percent(101), n.Number(-1)), negated=False))
@@ -385,6 +397,28 @@ def test_a_rule_is_measured_again_only_where_it_may_be_past_a_bound(
 @given(st.one_of(conditions, _with_refs, _near_the_bounds))
 def test_depth_is_what_the_plain_way_finds(condition: n.Condition) -> None:
     assert analysis.depth(condition) == depth_plainly(condition)
+
+
+def walk_plainly(condition: n.Condition) -> list[n.Condition]:
+    """`walk` as recursion: each node, then its operands' walks left to right."""
+    match condition:
+        case n.Not():
+            return [condition, *walk_plainly(condition.operand)]
+        case n.And() | n.Or():
+            return [condition, *(node for o in condition.operands for node in walk_plainly(o))]
+        case _:
+            return [condition]
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(st.one_of(conditions, _with_refs))
+def test_walk_lists_parents_before_children_and_operands_left_to_right(
+    condition: n.Condition,
+) -> None:
+    """The checker reports in the order it walks (a line's errors as written)."""
+    assert [id(node) for node in analysis.walk(condition)] == [
+        id(node) for node in walk_plainly(condition)
+    ]
 
 
 def test_depth_measures_a_condition_too_deep_to_recurse_on() -> None:
@@ -574,3 +608,19 @@ def test_each_cap_without_effect_is_warned_of_wherever_it_is_written(
     }
     warned = {(d.line, d.column) for d in result.warnings if d.code == "cap-no-effect"}
     assert warned == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "code"),
+    [('"Hi {event.nam or you}"', "near-miss-field"), ('"<b>Hi</b>"', "markup-in-message")],
+)
+def test_a_message_said_again_is_reported_again_unless_it_had_nothing_to_say(
+    said: str, code: str
+) -> None:
+    agents = "policy { only when agents.available > 0 }\n"
+    rules = [
+        f"rule r{i} {{ when page.dwell >= 5s say {text} }}"
+        for i, text in enumerate(['"Hi {visitor.name}"', said, '"Hi {visitor.name}"', said, said])
+    ]
+    result = check_sources({"a.rules": agents + "\n".join(rules) + "\n"})
+    assert [(d.code, d.line) for d in result.diagnostics] == [(code, 3), (code, 5), (code, 6)]

@@ -50,3 +50,20 @@ def test_a_gate_joins_bounds_on_the_same_field() -> None:
     assert not gate.never_with(n.Compare(dwell, "<", n.Duration(90)))
     # The gate's bounds are copied for each rule, never narrowed by one.
     assert not gate.never_with(n.Compare(dwell, ">=", n.Duration(60)))
+
+
+def test_a_gates_field_is_narrowed_by_each_of_the_rules_tests_on_it() -> None:
+    """Only the fields the gate bounds are joined (any other was found possible by
+    the rule's own check), but each of those by every test the rule makes of it."""
+    dwell, scroll = n.Field(("page", "dwell")), n.Field(("page", "scroll"))
+    gate = analysis.Gate(n.Compare(dwell, ">=", n.Duration(5)))
+    rule = n.And(
+        (
+            n.Compare(dwell, "<", n.Duration(10)),
+            n.Compare(scroll, ">", n.Percent(5)),
+            n.Compare(dwell, "<", n.Duration(5)),  # closes the gate's dwell
+        )
+    )
+    assert analysis.contradiction(rule) is None
+    assert gate.never_with(rule)
+    assert not gate.never_with(n.And(rule.operands[:2]))

@@ -185,22 +185,25 @@ def measure(condition: n.Condition, defines: Mapping[str, Measure]) -> Measure:
             assert_never(condition)
 
 
-def walk(condition: n.Condition) -> Iterator[n.Condition]:
-    """Every node, parents before children, operands left to right. Iterative: a
-    recursive generator pays for every level at every node."""
+def walk(condition: n.Condition) -> list[n.Condition]:
+    """Every node, parents before children, operands left to right. Iterative (a
+    recursive generator pays for every level at every node), and a list: the checker
+    walks every rule, and resuming a generator at each node cost more than the list."""
+    nodes: list[n.Condition] = []
     pending = [condition]
     while pending:
         node = pending.pop()
-        yield node
-        match node:
-            case n.Not():
-                pending.append(node.operand)
+        nodes.append(node)
+        match node:  # tests first, the commonest
+            case n.Compare() | n.Matches() | n.Bare() | n.InList() | n.Contains() | n.Ref():
+                pass
             case n.And() | n.Or():
                 pending.extend(reversed(node.operands))
-            case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
-                pass
+            case n.Not():
+                pending.append(node.operand)
             case _:
                 assert_never(node)
+    return nodes
 
 
 def fields_read(condition: n.Condition) -> frozenset[str]:
@@ -240,6 +243,11 @@ def conjoin(*conditions: n.Condition | None) -> n.Condition | None:
 
 
 # --- contradictions ------------------------------------------------------------------
+
+
+# What a literal's value must be an instance of (a bool aside) to be ordered: a tuple,
+# as `int | float` would build a union type at each test of each rule.
+_NUMBERS = (int, float)
 
 
 def literal(value: n.Value) -> object:
@@ -286,7 +294,7 @@ class _Bounds(msgspec.Struct):
         return not possible
 
     def _inside(self, value: object) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, _NUMBERS):
             return True
         above = value > self.low or (value == self.low and not self.low_open)
         below = value < self.high or (value == self.high and not self.high_open)
@@ -304,7 +312,7 @@ def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
                 bounds.allow({value})
             elif op == "!=":
                 bounds.exclude({value})
-            elif isinstance(value, int | float) and not isinstance(value, bool):
+            elif isinstance(value, _NUMBERS) and not isinstance(value, bool):
                 if op in (">", ">="):
                     bounds.narrow_low(value, op == ">")
                 else:
@@ -346,10 +354,12 @@ def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
                 if _impossible(operand):
                     return operand
                 together.setdefault(operand.field.name, []).append(operand)
-            case n.Matches() | n.Not() | n.Or() | n.Contains() | n.Bare() | n.And() | n.Ref():
+            case n.Or() | n.And():
                 inner = contradiction(operand)
                 if inner is not None:
                     return inner
+            case n.Matches() | n.Not() | n.Contains() | n.Bare() | n.Ref():
+                pass  # `contradiction` of these is None (`not` is not looked into): no call
             case _:
                 assert_never(operand)
     for name, tests in together.items():
@@ -376,7 +386,7 @@ def _impossible(test: n.Compare | n.InList) -> bool:
             value, op = literal(test.value), test.op
             if op == "==":
                 return _outside(value, low, high)
-            if op == "!=" or isinstance(value, bool) or not isinstance(value, int | float):
+            if op == "!=" or isinstance(value, bool) or not isinstance(value, _NUMBERS):
                 return False  # (text and true/false are not ordered: no bound narrows)
             if op in (">", ">="):
                 return value > high or (value == high and op == ">")
@@ -387,7 +397,7 @@ def _impossible(test: n.Compare | n.InList) -> bool:
 
 def _outside(value: object, low: float, high: float) -> bool:
     """Whether a value a test allows is outside a field's domain (only numbers are)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return False
     return not low <= value <= high
 
@@ -416,21 +426,27 @@ class Gate:
 
         The operands' own contradictions are then the gate's; what is left is each
         field's bounds over both, which do not depend on the order they narrow in.
+        Only the fields the gate bounds are looked at: any other is narrowed by the
+        condition's tests alone, as `contradiction(condition)` narrowed it and found
+        it possible (most rules test no field of the policy's gate).
         """
         if self._never:
             return True
         operands = condition.operands if isinstance(condition, n.And) else (condition,)
         joined: dict[str, _Bounds] = {}
         for operand in operands:
-            if isinstance(operand, _BOUNDED):
-                name = operand.field.name
-                bounds = joined.get(name)
-                if bounds is None:
-                    known = self._bounds.get(name)
-                    bounds = joined[name] = copy(known) if known is not None else _domain(name)
-                _constrain(bounds, operand)  # makes new sets, never changes `known`'s
-                if bounds.empty():
-                    return True
+            if not isinstance(operand, _BOUNDED):
+                continue
+            name = operand.field.name
+            known = self._bounds.get(name)
+            if known is None:
+                continue  # not the gate's: possible, as `contradiction` found
+            bounds = joined.get(name)
+            if bounds is None:
+                bounds = joined[name] = copy(known)
+            _constrain(bounds, operand)  # makes new sets, never changes `known`'s
+            if bounds.empty():
+                return True
         return False
 
 
@@ -480,7 +496,7 @@ def waits_before_inviting(condition: n.Condition | None) -> bool:
         return (op == "==" and value != "page_view") or (op == "!=" and value == "page_view")
     spec = KNOWN_FIELDS.get(name)
     floor = spec.on_load if spec is not None else None
-    if floor is None or isinstance(value, bool) or not isinstance(value, int | float):
+    if floor is None or isinstance(value, bool) or not isinstance(value, _NUMBERS):
         return False
     return (op == ">=" and value > floor) or (op == ">" and value >= floor)
 

@@ -130,6 +130,9 @@ class _Checker:
         # The defines some checked condition names: which are unused is a warning, and
         # the walk that checks each condition sees its references anyway.
         self.used: set[str] = set()
+        # Message texts already checked with nothing to say: a text says its slots, so
+        # the same text again (a site says the same in rule after rule) is not looked at.
+        self.quiet_texts: set[str] = set()
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -537,18 +540,25 @@ class _Checker:
 
     def _check_messages(self, say: n.Say) -> None:
         for message in say.messages:
-            if not message.text.strip():
-                self.error(message.span, "empty-message", "this message is empty")
-            if _MARKUP.search(message.text):
-                self.error(
-                    message.span,
-                    "markup-in-message",
-                    "messages are plain text: the site shows them as typed, tags included",
-                    "remove the tags",
-                )
-            for part in message.parts:
-                if isinstance(part, n.Slot):
-                    self._field(part.field)
+            if message.text not in self.quiet_texts:
+                found = len(self.diagnostics) + len(self.pending)
+                self._check_message(message)
+                if len(self.diagnostics) + len(self.pending) == found:
+                    self.quiet_texts.add(message.text)
+
+    def _check_message(self, message: n.Message) -> None:
+        if not message.text.strip():
+            self.error(message.span, "empty-message", "this message is empty")
+        if _MARKUP.search(message.text):
+            self.error(
+                message.span,
+                "markup-in-message",
+                "messages are plain text: the site shows them as typed, tags included",
+                "remove the tags",
+            )
+        for part in message.parts:
+            if isinstance(part, n.Slot):
+                self._field(part.field)
 
     # conditions
     def _check_condition(
@@ -558,19 +568,12 @@ class _Checker:
         operators = tests = 0
         refs: list[str] = []
         for node in analysis.walk(condition):
-            match node:
-                case n.Ref():
-                    refs.append(node.name)
-                    self.used.add(node.name)
-                    reported = node.name in self.cyclic or node.name in self.broken_defines
-                    if node.name not in defines and not reported:
-                        self._undefined(node, defines)
+            match node:  # the commonest first: every node of every rule
                 case n.Compare():
                     tests += 1
                     self._check_compare(node)
-                case n.InList():
-                    tests += 1
-                    self._check_list(node)
+                case n.Not() | n.And() | n.Or():
+                    operators += 1  # walk lists their operands
                 case n.Matches() | n.Contains():
                     tests += 1
                     spec = self._field(node.field)
@@ -583,6 +586,15 @@ class _Checker:
                         )
                     if isinstance(node, n.Matches):
                         self._check_glob(node.pattern)
+                case n.Ref():
+                    refs.append(node.name)
+                    self.used.add(node.name)
+                    reported = node.name in self.cyclic or node.name in self.broken_defines
+                    if node.name not in defines and not reported:
+                        self._undefined(node, defines)
+                case n.InList():
+                    tests += 1
+                    self._check_list(node)
                 case n.Bare():
                     tests += 1
                     spec = self._field(node.field)
@@ -598,8 +610,6 @@ class _Checker:
                             f"`{spec.name}` is {_TYPE_WORDS[spec.type]}, not true or false",
                             f"compare it, for example: {spec.name}{example}",
                         )
-                case n.Not() | n.And() | n.Or():
-                    operators += 1  # walk yields their operands
                 case _:
                     assert_never(node)
         return _Shape(operators, tests, refs)

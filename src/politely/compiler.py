@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -33,12 +33,11 @@ from politely.errors import RulesError
 from politely.fields import KNOWN_FIELDS, TIME_FIELDS
 from politely.formatter import format_schedule
 from politely.language import (
-    CAPPING_CLAUSES,
     DEFAULT_QUIET_AFTER_CHAT,
     DEFAULT_QUIET_AFTER_DISMISS,
     DEFAULT_SESSION_TIMEOUT,
     cap_of,
-    rule_events,
+    events_of,
     visitor_caps,
 )
 from politely.ruleset import (
@@ -83,6 +82,9 @@ class _RuleParts:
     events: tuple[str, ...]
     priority: int
     reads: frozenset[str]  # the fields the condition reads
+    say: n.Say
+    during: n.During | None
+    caps: tuple[Cap, ...]  # its per-visitor caps (sitewide caps are the policy's)
 
 
 class _Compiler:
@@ -151,9 +153,9 @@ class _Compiler:
                 rank=rank_of[p.order],
                 priority=p.priority,
                 events=frozenset(p.events),
-                caps=self._rule_caps(p.rule),
-                schedule=self._schedule(p.rule.clauses),
-                messages=self._messages(p.rule, namespace, getter_names),
+                caps=p.caps,
+                schedule=self._schedule(p.during),
+                messages=self._messages(p.say, namespace, getter_names),
                 condition=p.condition,
                 time_dependent=p.reads & TIME_FIELDS,
             )
@@ -185,15 +187,38 @@ class _Compiler:
     def _parts(
         self, order: int, path: str, rule: n.Rule, expanded: analysis.Expanded
     ) -> _RuleParts:
-        priority = next((c.value.value for c in rule.clauses if isinstance(c, n.Priority)), 0)
+        """A checked rule's parts, its clauses read in one pass (a checked rule has
+        at most one of each clause but its caps): not one pass for each question."""
+        name = rule.name.value
+        priority: int | float = 0
+        on: n.On | None = None
+        say: n.Say | None = None
+        during: n.During | None = None
+        caps: list[Cap] = []
+        for clause in rule.clauses:
+            match clause:
+                case n.When():
+                    pass  # written out already: `expanded`
+                case n.Say():
+                    say = clause
+                case n.Priority():
+                    priority = clause.value.value
+                case n.On():
+                    on = clause
+                case n.Cooldown() | n.Cap():
+                    cap = cap_of(clause, name)
+                    if cap is not None:
+                        caps.append(cap)
+                case n.During():
+                    during = clause
+                case n.Quiet() | n.Only() | n.Never() | n.SessionTimeout():
+                    pass  # the policy's: the checker refuses them here
+                case _:
+                    assert_never(clause)
+        assert say is not None, "the checker requires a `say`"
+        condition, reads, events = expanded.condition, expanded.reads, events_of(on)
         return _RuleParts(
-            rule,
-            path,
-            order,
-            expanded.condition,
-            rule_events(rule),
-            int(priority),
-            expanded.reads,
+            rule, path, order, condition, events, int(priority), reads, say, during, tuple(caps)
         )
 
     def _policy_conditions(self) -> dict[str, n.Condition]:
@@ -238,7 +263,7 @@ class _Compiler:
             quiet_after_dismiss=quiet.get("dismiss", DEFAULT_QUIET_AFTER_DISMISS),
             quiet_after_chat=quiet.get("chat", DEFAULT_QUIET_AFTER_CHAT),
             session_timeout=timeout,
-            schedule=self._schedule(clauses),
+            schedule=self._schedule(next((c for c in clauses if isinstance(c, n.During)), None)),
             only=functions.get("only"),
             never=functions.get("never"),
             only_window=windows.get("only"),
@@ -250,18 +275,12 @@ class _Compiler:
             never_condition=conditions.get("never"),
         )
 
-    def _schedule(self, clauses: Sequence[n.Clause]) -> CompiledSchedule | None:
-        during = next((c for c in clauses if isinstance(c, n.During)), None)
+    def _schedule(self, during: n.During | None) -> CompiledSchedule | None:
         if during is None:
             return None
         schedule = CompiledSchedule.from_node(during.schedule, format_schedule(during.schedule))
         key = (schedule.windows, schedule.zone_name, schedule.text)
         return self.schedules.setdefault(key, schedule)
-
-    def _rule_caps(self, rule: n.Rule) -> tuple[Cap, ...]:
-        name = rule.name.value
-        caps = [cap_of(c, name) for c in rule.clauses if isinstance(c, CAPPING_CLAUSES)]
-        return tuple(cap for cap in caps if cap is not None)  # sitewide caps are the policy's
 
     def _getters(
         self, parts: list[_RuleParts], policy_conditions: dict[str, n.Condition]
@@ -272,19 +291,19 @@ class _Compiler:
             names.update(p.reads)
         for condition in policy_conditions.values():
             names.update(analysis.fields_read(condition))
+        texts: set[str] = set()  # a message's text says its slots: each read once
         for p in parts:
-            for clause in p.rule.clauses:
-                if isinstance(clause, n.Say):
-                    for message in clause.messages:
-                        names.update(s.field.name for s in message.parts if isinstance(s, n.Slot))
+            for message in p.say.messages:
+                if message.text not in texts:
+                    texts.add(message.text)
+                    names.update(s.field.name for s in message.parts if isinstance(s, n.Slot))
         return {
             name: self.generator.getter(f"get_{i}", name) for i, name in enumerate(sorted(names))
         }
 
     def _messages(
-        self, rule: n.Rule, namespace: dict[str, Any], getters: dict[str, str]
+        self, say: n.Say, namespace: dict[str, Any], getters: dict[str, str]
     ) -> tuple[CompiledMessage, ...]:
-        say = next(c for c in rule.clauses if isinstance(c, n.Say))
         messages = []
         for message in say.messages:
             compiled = self.messages.get(message.text)

@@ -72,5 +72,9 @@ def visitor_caps(policy: n.Policy | None) -> list[Cap]:
 
 
 def rule_events(rule: n.Rule) -> tuple[str, ...]:
-    on = next((c for c in rule.clauses if isinstance(c, n.On)), None)
+    return events_of(next((c for c in rule.clauses if isinstance(c, n.On)), None))
+
+
+def events_of(on: n.On | None) -> tuple[str, ...]:
+    """The events a rule's `on` clause names; a rule without one hears the defaults."""
     return tuple(e.value for e in on.events) if on is not None else DEFAULT_EVENTS
