@@ -21,7 +21,7 @@ import msgspec
 import pytest
 
 import politely
-from politely import fast_tables, parser
+from politely import fast_tables, lalr_tables, parser
 from politely.lalr import FastParse
 from politely.lalr_tables import tables_of
 from politely.lark_cache import CACHE_DIR_VARIABLE
@@ -250,3 +250,29 @@ def test_a_missing_or_damaged_table_file_is_written_again(tmp_path: Path) -> Non
     tables.unlink()
     assert check(cache, RULES).stdout == first.stdout
     assert _decoded(tables) == written
+
+
+def test_a_parser_whose_tables_cannot_be_read_is_parsed_the_careful_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the tables looks inside Lark and `re`'s own parser: whatever surprise
+    another version holds there (not only the shapes `tables_of` knows to refuse)
+    means no fast path, never a parse that raises."""
+    monkeypatch.setattr(parser, "PARSED", parser.ParseCache())
+    text = 'rule a { when page.dwell >= 30s say "Hi" }\n'
+    expected = parser.parse(text, "expected.rules")
+
+    def surprise(lark: Any) -> None:
+        raise TypeError("a changed internal")
+
+    monkeypatch.setattr(fast_tables, "load", lambda grammar, options: None)
+    monkeypatch.setattr(lalr_tables, "tables_of", surprise)
+    parser._fast.cache_clear()
+    try:
+        result = parser.parse(text, "a.rules")
+        assert parser._fast() is None
+    finally:
+        parser._fast.cache_clear()
+
+    assert result.diagnostics == expected.diagnostics == ()
+    assert result.program == expected.program is not None

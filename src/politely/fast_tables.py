@@ -60,7 +60,7 @@ def discard(grammar: str, options: Mapping[str, Any]) -> None:
 def code_digest() -> str:
     """A digest of the code that writes and reads the tables (`_CODE`)."""
     package = Path(__file__).resolve().parent
-    digest = sha256()  # three modules' code: some 30 KB
+    digest = sha256()  # the modules' code: some 40 KB
     for name in _CODE:
         with suppress(OSError):  # a module not kept as a file: the others still count
             digest.update((package / name).read_bytes())

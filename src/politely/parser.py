@@ -202,9 +202,12 @@ def _fast() -> FastParse | None:
             return FastParse(saved)
         except Exception:  # whole but unusable tables (see `_distrust_saved_tables`)
             pass
-    from politely.lalr_tables import tables_of
+    try:  # reads Lark's insides and `re`'s parser: a surprise there means no fast path
+        from politely.lalr_tables import tables_of
 
-    tables = tables_of(_grammar().lark)
+        tables = tables_of(_grammar().lark)
+    except Exception:
+        return None
     if tables is None:
         return None
     fast_tables.save(grammar_text(), _options(), tables)
