@@ -21,9 +21,10 @@ catches it), and an engine that kept the state from before an event it wrote.
 from __future__ import annotations
 
 import math
+import sqlite3
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import test_recheck_memo as memo_tests
@@ -33,6 +34,7 @@ from politely.caps import Cap, sitewide_release, sitewide_usage
 from politely.recheck import PHASE_MARGIN, RecheckMemo, _thresholds, first_ticks
 from politely.ruleset import RuleSet
 from politely.state import Snapshot, VisitorState
+from politely.stores import sqlite as sqlite_store
 
 
 def _release(inside: list[float], limit: int, window: int, now: float) -> float:
@@ -151,3 +153,31 @@ def test_an_engine_that_keeps_states_leaves_the_store_as_one_that_keeps_nothing(
     assert keeping.stats() == forgetful.stats()
     tick = Event(visitor="v1", event="tick", at=end)
     assert keeping.evaluate(tick) == forgetful.evaluate(tick)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    st.lists(st.integers(0, 600), max_size=24),
+    st.integers(1, 6),
+    st.integers(1, 200),
+    st.integers(0, 700),
+    st.one_of(st.just(0), st.integers(0, 999)),  # whole seconds: times on the window's edge
+)
+@example([0], 2, 100, 100, 0)  # a time on the window's edge is out of it
+@example([0, 50, 60], 2, 100, 100, 0)  # out, with the cap full without it
+@example([0, 50], 3, 100, 100, 0)  # out, with room for one more without it
+def test_sqlites_sitewide_usage_is_what_it_is_in_memory(
+    seconds: list[int], limit: int, window: int, now_s: int, ms: int
+) -> None:
+    """The SQLite store reads a cap's use in SQL (a bounded count, and times by their
+    position from the newest): the same numbers as `caps.sitewide_usage` of the times,
+    another site's invitations left out."""
+    times = sorted(float(t) for t in seconds)
+    now = now_s + ms / 1000
+    conn = sqlite3.connect(":memory:")
+    for statement in sqlite_store.SCHEMA:
+        conn.execute(statement)
+    conn.executemany("INSERT INTO sitewide (site, at) VALUES ('s', ?)", [(t,) for t in times])
+    conn.executemany("INSERT INTO sitewide (site, at) VALUES ('other', ?)", [(now,)] * 7)
+    cap = Cap(limit, window)
+    assert sqlite_store._sitewide_usage(conn, "s", cap, now) == sitewide_usage(cap, times, now)
