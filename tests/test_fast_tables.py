@@ -276,3 +276,23 @@ def test_a_parser_whose_tables_cannot_be_read_is_parsed_the_careful_way(
 
     assert result.diagnostics == expected.diagnostics == ()
     assert result.program == expected.program is not None
+
+
+@pytest.mark.usefixtures("fresh_fast")
+def test_tables_read_from_lark_that_cannot_build_a_parser_are_neither_used_nor_saved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parser, "PARSED", parser.ParseCache())
+    text = 'rule a { when page.dwell >= 30s say "Hi" }\n'
+    expected = parser.parse(text, "expected.rules")
+    saved: list[Any] = []
+    monkeypatch.setattr(fast_tables, "load", lambda grammar, options: None)
+    monkeypatch.setattr(fast_tables, "save", lambda *args: saved.append(args))
+    monkeypatch.setattr(lalr_tables, "tables_of", lambda lark: _broken_scan(built()))
+    parser._fast.cache_clear()
+
+    result = parser.parse(text, "a.rules")
+
+    assert parser._fast() is None
+    assert saved == []
+    assert result.program == expected.program is not None

@@ -200,6 +200,7 @@ def _words(
     failed), another word that is neither the start of the text nor starts with it,
     or a pattern that cannot start with the text's first character.
     """
+    _require(not flags & re.IGNORECASE)  # words below are compared exactly
     words: dict[str, dict[str, str]] = {}
     for k, terminal in enumerate(terminals):
         pattern = terminal.pattern

@@ -206,12 +206,12 @@ def _fast() -> FastParse | None:
         from politely.lalr_tables import tables_of
 
         tables = tables_of(_grammar().lark)
+        fast = FastParse(tables) if tables is not None else None
     except Exception:
         return None
-    if tables is None:
-        return None
-    fast_tables.save(grammar_text(), _options(), tables)
-    return FastParse(tables)
+    if tables is not None:
+        fast_tables.save(grammar_text(), _options(), tables)  # only tables that build
+    return fast
 
 
 def _distrust_saved_tables() -> None:
