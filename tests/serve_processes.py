@@ -76,7 +76,12 @@ def wait_ready(served: Served) -> Served:
         if served.process.poll() is not None:
             pytest.fail(f"politely serve exited ({served.process.returncode}): {served.output()}")
         try:
-            if httpx.get(f"{served.base}/readyz", timeout=2).status_code == 200:
+            # Ready, and bound by this very process: a port taken meanwhile (another
+            # test worker's server) answers /readyz too, but never logs our bind.
+            if (
+                httpx.get(f"{served.base}/readyz", timeout=2).status_code == 200
+                and f"Uvicorn running on {served.base} " in served.output()
+            ):
                 return served
         except httpx.TransportError:
             pass
