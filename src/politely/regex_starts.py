@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from re import _constants as sre
 from re import _parser
 from typing import Any
@@ -43,12 +44,13 @@ _CATEGORIES = {
 _FEW = 256  # characters of a range `first_characters` spells out
 
 
-def first_atoms(source: str, flags: int) -> list[Atom] | None:
+@lru_cache(maxsize=512)  # the grammar's terminals, each asked about by every state's lexer
+def first_atoms(source: str, flags: int) -> tuple[Atom, ...] | None:
     """Every one-character item a match of the pattern can start with (more, never
     fewer); None when it can match the empty string or cannot be read."""
     parsed = _parser.parse(source, flags)
     atoms, nullable = _sequence(parsed, parsed.state.flags)
-    return None if atoms is None or nullable else atoms
+    return None if atoms is None or nullable else tuple(atoms)
 
 
 def _sequence(items: Iterable[tuple[Any, Any]], flags: int) -> tuple[list[Atom] | None, bool]:
@@ -92,7 +94,7 @@ def _item(op: Any, argument: Any, flags: int) -> tuple[list[Atom] | None, bool]:
     return None, True  # a back reference, a conditional: anything
 
 
-def may_start_with(atoms: list[Atom] | None, characters: Iterable[str]) -> bool:
+def may_start_with(atoms: tuple[Atom, ...] | None, characters: Iterable[str]) -> bool:
     """Whether a match may start with one of `characters` (None atoms: it may)."""
     if atoms is None:
         return True
@@ -124,7 +126,7 @@ def _reads(atom: Atom, character: str) -> bool:
     return hit != negate
 
 
-def first_characters(atoms: list[Atom] | None) -> frozenset[str] | None:
+def first_characters(atoms: tuple[Atom, ...] | None) -> frozenset[str] | None:
     """Every character a match may start with, when the atoms name them one by one
     (literals, small ranges); else None."""
     if atoms is None:
