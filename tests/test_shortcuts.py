@@ -46,14 +46,19 @@ def _release(inside: list[float], limit: int, window: int, now: float) -> float:
     raise AssertionError("some moment always frees the cap")
 
 
-@settings(max_examples=examples(400), deadline=None)
-@given(
+# A site's invitation times (seconds), a cap's limit and window, and `now` (its whole
+# seconds and its milliseconds: whole seconds put times on the window's edge).
+_CAP_CASES = (
     st.lists(st.integers(0, 600), max_size=24),
     st.integers(1, 6),
     st.integers(1, 200),
     st.integers(0, 700),
-    st.integers(0, 999),
+    st.one_of(st.just(0), st.integers(0, 999)),
 )
+
+
+@settings(max_examples=examples(400), deadline=None)
+@given(*_CAP_CASES)
 def test_sitewide_usage_is_what_counting_the_window_gives(
     seconds: list[int], limit: int, window: int, now_s: int, ms: int
 ) -> None:
@@ -156,13 +161,7 @@ def test_an_engine_that_keeps_states_leaves_the_store_as_one_that_keeps_nothing(
 
 
 @settings(max_examples=examples(300), deadline=None)
-@given(
-    st.lists(st.integers(0, 600), max_size=24),
-    st.integers(1, 6),
-    st.integers(1, 200),
-    st.integers(0, 700),
-    st.one_of(st.just(0), st.integers(0, 999)),  # whole seconds: times on the window's edge
-)
+@given(*_CAP_CASES)
 @example([0], 2, 100, 100, 0)  # a time on the window's edge is out of it
 @example([0, 50, 60], 2, 100, 100, 0)  # out, with the cap full without it
 @example([0, 50], 3, 100, 100, 0)  # out, with room for one more without it
