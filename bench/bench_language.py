@@ -20,8 +20,9 @@ reload pays: parse + check + compile.
   so every one is parsed (and saved, `politely.saved_parses`) inside the time.
   Its peak RSS (`ru_maxrss`) is the memory figure. Imports are timed apart.
 - **restart, new process**: the same again on the cache folder the cold
-  process left: every file's parse is read back, as a service restarting
-  on unchanged rules or a second `politely check` does.
+  process left: the site's check is read back (`politely.saved_checks`), as a
+  service restarting on unchanged rules or a second `politely check` does;
+  only the compile is done again.
 - **first load in this process**: the three stages after emptying the parse
   and check caches (`parser.PARSED`, `checker.CHECKED`), the parser already built.
 - **reload, unchanged**: the same files again while the rule set of the first
@@ -245,7 +246,7 @@ def _run(quick: bool, parser_only: Path) -> Table:
             ),
             ("  imports of that process, apart", import_ns, ""),
             (
-                "**restart, new process** (the same, every parse saved by the cold one)",
+                "**restart, new process** (the same, the check saved by the cold one read back)",
                 restart,
                 restart_cpu.values,
             ),
@@ -286,8 +287,8 @@ def _run(quick: bool, parser_only: Path) -> Table:
         f"Cold: {cold_reps[small]} and {cold_reps[large]} new processes, each loading the "
         "site's folder once with a cache folder holding only the LALR parser, so every "
         "file is parsed (and saved) inside the time; imports are timed apart. Restart: "
-        "one more process on the folder each cold one left, every parse read back "
-        "(politely.saved_parses). In this process (its own empty cache folder), "
+        "one more process on the folder each cold one left, the site's check read back "
+        "(politely.saved_checks). In this process (its own empty cache folder), "
         f"{reps[small]} and {reps[large]} repetitions of: a "
         "first load stage by stage with every cache emptied (the parse of every file, "
         "then `check_sources`, which the parse cache answers, then `compile_rules`), a "

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, assert_never
 
-from politely import analysis, gcpause, loadcache, parallel_parse, zones
+from politely import analysis, gcpause, loadcache, parallel_parse, saved_checks, zones
 from politely import nodes as n
 from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
@@ -98,10 +98,38 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
     found = CHECKED.get(key)
     if found is None:
         with gcpause.paused():  # the syntax trees are all live: nothing to collect
-            found = _Checker(sources).run()
+            found = _checked(key, sources)
         object.__setattr__(found, "key", key)  # frozen: set once, before anyone sees it
         CHECKED.put(key, found, sum(len(text) for text in sources.values()))
     return found
+
+
+def _checked(key: bytes, sources: Mapping[str, str]) -> CheckResult:
+    """The check of a site, read back when an earlier process saved it (a large
+    site only, `politely.saved_checks`), else made, and then saved if large."""
+    large = sum(len(text) for text in sources.values()) >= saved_checks.SAVE_FROM
+    saved = saved_checks.load(key) if large else None
+    if saved is not None:
+        result = CheckResult(
+            without_bom(sources), saved.diagnostics, saved.defines, saved.policy, saved.rules
+        )
+        object.__setattr__(result, "expanded", saved.expanded)  # frozen: set before it is seen
+        return result
+    checker = _Checker(sources)
+    result = checker.run()
+    if large:
+        saved_checks.save(
+            key,
+            saved_checks.SavedCheck(
+                checker.zone_verdicts,
+                result.diagnostics,
+                dict(result.defines),
+                result.policy,
+                result.rules,
+                result.expanded,
+            ),
+        )
+    return result
 
 
 class _Shape(NamedTuple):
@@ -133,6 +161,9 @@ class _Checker:
         # Message texts already checked with nothing to say: a text says its slots, so
         # the same text again (a site says the same in rule after rule) is not looked at.
         self.quiet_texts: set[str] = set()
+        # What the zone database said of each zone a schedule names: a saved check
+        # is reused only where the database says the same (`politely.saved_checks`).
+        self.zone_verdicts: dict[str, zones.Verdict] = {}
 
     # reporting
     def error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
@@ -524,18 +555,17 @@ class _Checker:
         if schedule.zone is None:
             return
         zone, span = schedule.zone.value, schedule.zone.span
-        if not zones.valid_zone(zone):
-            what = "an abbreviation, not" if zones.abbreviation_zones(zone) else "not"
-            self.error(
-                span, "unknown-zone", f'"{zone}" is {what} an IANA time zone', zones.suggest(zone)
-            )
-        elif (city := zones.unlike_its_cities(zone)) is not None:
+        verdict = self.zone_verdicts[zone] = zones.verdict(zone)
+        if not verdict.valid:
+            what = "an abbreviation, not" if verdict.abbreviation else "not"
+            self.error(span, "unknown-zone", f'"{zone}" is {what} an IANA time zone', verdict.hint)
+        elif verdict.unlike_city is not None:
             self.warn_later(
                 span,
                 "zone-abbreviation",
-                f'"{zone}" is an abbreviation, and its clock differs from "{city}" '
+                f'"{zone}" is an abbreviation, and its clock differs from "{verdict.unlike_city}" '
                 "for part of the year",
-                zones.suggest(zone),
+                verdict.hint,
             )
 
     def _check_messages(self, say: n.Say) -> None:

@@ -38,7 +38,7 @@ import time
 from contextlib import suppress
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
@@ -49,9 +49,11 @@ from politely.lark_cache import cache_folder, lark_version
 if TYPE_CHECKING:
     from politely.parser import ParseResult
 
+_T = TypeVar("_T")
+
 SAVE_FROM = 20_000  # characters: smaller files are parsed faster than a saved one is read
 MAX_SAVED = 256  # files (a 1,000-rule file's result is about 2.3 MB)
-_SUFFIX = ".msgpack"
+_SUFFIX = ".msgpack"  # every saved file ends so (a saved check, `.check.msgpack`, too)
 # Seconds: another version's folder or a temporary file untouched this long is left over.
 LEFT_AFTER = 3600.0
 _CHECK = 32  # bytes of SHA-256 before the MessagePack
@@ -89,20 +91,31 @@ def folder() -> Path | None:
 def has(key: bytes) -> bool:
     """Whether a result is saved under `key` (whether it can be read is `load`'s to say)."""
     saved = folder()
-    return saved is not None and _file(saved, key).is_file()
+    return saved is not None and _file(saved, key, _SUFFIX).is_file()
 
 
 def load(key: bytes) -> ParseResult | None:
     """The result saved under `key`, or None when there is none or it cannot be read."""
+    return read(key, _SUFFIX, _decoder())
+
+
+def save(key: bytes, result: ParseResult) -> None:
+    """Save `result` under `key` in one step, then keep the folder within its bound."""
+    write(key, _SUFFIX, result)
+
+
+def read(key: bytes, suffix: str, decoder: msgspec.msgpack.Decoder[_T]) -> _T | None:
+    """What `write` saved under `key` and `suffix`, decoded, or None when there is
+    none or it cannot be read (damaged, another file's, another shape)."""
     saved = folder()
     if saved is None:
         return None
-    path = _file(saved, key)
+    path = _file(saved, key, suffix)
     try:
         data = memoryview(path.read_bytes())
         if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
             return None
-        result = _decoder().decode(data[_CHECK:])
+        result = decoder.decode(data[_CHECK:])
     # None yet, unreadable, another shape, or nested past what msgspec decodes.
     except (OSError, msgspec.DecodeError, RecursionError):
         return None
@@ -111,10 +124,11 @@ def load(key: bytes) -> ParseResult | None:
     return result
 
 
-def save(key: bytes, result: ParseResult) -> None:
-    """Save `result` under `key` in one step, then keep the folder within its bound."""
+def write(key: bytes, suffix: str, value: object) -> None:
+    """Save `value` (msgspec-encodable) under `key` and `suffix` in one step, then
+    keep the folder within its bound. Nothing is saved when it cannot be."""
     try:
-        encoded = msgspec.msgpack.encode(result)
+        encoded = msgspec.msgpack.encode(value)
     # A number past MessagePack's 64 bits, or a lone surrogate (a file name that is not
     # UTF-8, read with surrogateescape) where MessagePack holds only UTF-8: parse it
     # again next time.
@@ -123,7 +137,7 @@ def save(key: bytes, result: ParseResult) -> None:
     saved = prepared()
     if saved is None:
         return
-    path = _file(saved, key)
+    path = _file(saved, key, suffix)
     temporary = saved / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
     try:
         temporary.write_bytes(_check(key, encoded) + encoded)
@@ -134,8 +148,8 @@ def save(key: bytes, result: ParseResult) -> None:
             temporary.unlink(missing_ok=True)
 
 
-def _file(saved: Path, key: bytes) -> Path:
-    return saved / (key.hex() + _SUFFIX)
+def _file(saved: Path, key: bytes, suffix: str) -> Path:
+    return saved / (key.hex() + suffix)
 
 
 def _check(key: bytes, encoded: bytes | memoryview) -> bytes:
@@ -195,7 +209,7 @@ def _keep_bound(saved: Path) -> None:
     left = time.time() - LEFT_AFTER
     files: list[Path] = []
     for path in saved.iterdir():
-        if path.suffix == _SUFFIX:
+        if path.name.endswith(_SUFFIX):
             files.append(path)
         elif path.name.startswith("."):
             with suppress(OSError):

@@ -22,6 +22,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import TZPATH, ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+import msgspec
+
 # The areas of the database's canonical "Area/City" names; the rest are
 # legacy aliases (`EST`, `US/Eastern`) that are never suggested.
 _AREAS = frozenset(
@@ -202,3 +204,26 @@ def suggest(name: str) -> str:
     if close:
         return f'did you mean "{close[0]}"?'
     return 'write an "Area/City" zone such as "Europe/Berlin"'
+
+
+class Verdict(msgspec.Struct, frozen=True, array_like=True):
+    """All a check reads from the zone database about a zone a schedule names.
+
+    A check is a function of the site's files and of these: a check saved on
+    one machine (`politely.saved_checks`) is reused only where the database
+    gives every zone it named the same verdict.
+    """
+
+    valid: bool
+    abbreviation: bool  # named like an abbreviation in use (`"CEST"`)
+    unlike_city: str | None  # a valid zone whose clock differs from this city's (`"EST"`)
+    hint: str  # the help shown with the error or warning, "" when there is none
+
+
+@lru_cache(maxsize=1024)  # every rule of a site may name the same zone
+def verdict(name: str) -> Verdict:
+    """What a check says of the zone `name`: unknown, fine, or unlike its cities."""
+    if not valid_zone(name):
+        return Verdict(False, bool(abbreviation_zones(name)), None, suggest(name))
+    city = unlike_its_cities(name)
+    return Verdict(True, False, city, "" if city is None else suggest(name))
