@@ -34,9 +34,11 @@ ZONED = (
 
 
 def large_site(extra: str = "") -> dict[str, str]:
-    """A site of nine files and about 110,000 characters: past SAVE_FROM."""
+    """A site of about 112,000 characters (past SAVE_FROM) in six files, four of
+    them large enough for their parses to be saved too."""
     site = {"00.rules": SITE + ZONED}
-    site |= {f"{k:02}.rules": RULES.replace("rule r", f"rule f{k}_r") for k in range(1, 9)}
+    for k in range(1, 5):
+        site[f"{k:02}.rules"] = "".join(RULES.replace("rule r", f"rule f{k}{h}_r") for h in "ab")
     site["09.rules"] = extra
     assert sum(map(len, site.values())) >= saved_checks.SAVE_FROM
     return site
@@ -61,7 +63,7 @@ def forget() -> None:
 
 
 def saved_checks_in(cache: Path) -> list[Path]:
-    return sorted(cache.glob("parses/*/*.check.msgpack"))
+    return sorted(cache.glob("parses/*/*.check"))
 
 
 def everything(result: CheckResult) -> Any:
@@ -134,6 +136,25 @@ def test_a_small_site_s_check_is_never_saved(cache: Path) -> None:
     check_sources({"a.rules": SITE})
     assert len(SITE) < saved_checks.SAVE_FROM
     assert saved_checks_in(cache) == []
+
+
+def test_saved_checks_are_bounded_apart_from_the_saved_parses(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The least recently used check goes past its bound; no parse goes with it,
+    and many parses push out no check."""
+    monkeypatch.setattr(saved_checks, "MAX_SAVED", 2)
+    sites = [{**WARNED, "09.rules": "\n" * i} for i in range(3)]
+    keys = [check_sources(site).key for site in sites[:2]]
+    for key, when in zip(keys, (0, 100), strict=True):  # the first the older, long ago
+        (path,) = cache.glob(f"parses/*/{key.hex()}.check")
+        os.utime(path, (when, when))
+    assert saved_checks.load(keys[0]) is not None  # read: used now
+    parses = sorted(cache.glob("parses/*/*.msgpack"))
+    assert len(parses) == 4  # the four large files
+    keys.append(check_sources(sites[2]).key)
+    assert [saved_checks.load(key) is not None for key in keys] == [True, False, True]
+    assert sorted(cache.glob("parses/*/*.msgpack")) == parses
 
 
 @pytest.mark.parametrize("damage", [b"", b"\x00garbage", "truncated"])

@@ -17,8 +17,9 @@ database says of the zones its schedules name (`politely.zones.verdict`), so:
   that.
 
 The files sit beside the saved parses and share everything with them: the
-version folder (another politely reads none), the bound on files, the checksum,
-the write in one step, and "never fails a load".
+version folder (another politely reads none), the checksum, the write in one
+step, and "never fails a load"; but they are bounded apart, at `MAX_SAVED`
+sites, the least recently used removed first.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from politely.diagnostics import Diagnostic
 # Characters of a site: checking fewer costs about what reading its check back does
 # (a 1,000-rule file of ~380,000 characters: a check of ~80 ms against ~35 ms).
 SAVE_FROM = 100_000
-_SUFFIX = ".check.msgpack"
+# Sites: a 10,000-rule site's check is about 18 MB. A service reloading edit after
+# edit saves one per version; only the latest few are worth keeping.
+MAX_SAVED = 8
+_SUFFIX = ".check"  # MessagePack, as the saved parses, but bounded apart from them
 
 
 class SavedCheck(msgspec.Struct, frozen=True, array_like=True, gc=False):
@@ -61,7 +65,7 @@ def load(key: bytes) -> SavedCheck | None:
 
 
 def save(key: bytes, check: SavedCheck) -> None:
-    saved_parses.write(key, _SUFFIX, check)
+    saved_parses.write(key, _SUFFIX, check, MAX_SAVED)
 
 
 @cache

@@ -21,7 +21,7 @@ parse faster than a file is read, and are never saved.
   sourceless, saves none); the first save of a version removes the other
   versions' folders that no process used for an hour (one running beside it
   keeps its own).
-- Bounded: at most `MAX_SAVED` files; saving one more removes the least
+- Bounded: at most `MAX_SAVED` parses; saving one more removes the least
   recently used ones (reading a file marks it used).
 - Written under a name of its own and moved in place in one step, so a process
   starting at the same moment reads a whole file or none.
@@ -53,7 +53,7 @@ _T = TypeVar("_T")
 
 SAVE_FROM = 20_000  # characters: smaller files are parsed faster than a saved one is read
 MAX_SAVED = 256  # files (a 1,000-rule file's result is about 2.3 MB)
-_SUFFIX = ".msgpack"  # every saved file ends so (a saved check, `.check.msgpack`, too)
+_SUFFIX = ".msgpack"  # a saved parse's (a saved check's: `politely.saved_checks`)
 # Seconds: another version's folder or a temporary file untouched this long is left over.
 LEFT_AFTER = 3600.0
 _CHECK = 32  # bytes of SHA-256 before the MessagePack
@@ -101,7 +101,7 @@ def load(key: bytes) -> ParseResult | None:
 
 def save(key: bytes, result: ParseResult) -> None:
     """Save `result` under `key` in one step, then keep the folder within its bound."""
-    write(key, _SUFFIX, result)
+    write(key, _SUFFIX, result, MAX_SAVED)
 
 
 def read(key: bytes, suffix: str, decoder: msgspec.msgpack.Decoder[_T]) -> _T | None:
@@ -124,9 +124,10 @@ def read(key: bytes, suffix: str, decoder: msgspec.msgpack.Decoder[_T]) -> _T | 
     return result
 
 
-def write(key: bytes, suffix: str, value: object) -> None:
+def write(key: bytes, suffix: str, value: object, keep: int) -> None:
     """Save `value` (msgspec-encodable) under `key` and `suffix` in one step, then
-    keep the folder within its bound. Nothing is saved when it cannot be."""
+    remove the least recently used files with that suffix past `keep`. Nothing is
+    saved when it cannot be."""
     try:
         encoded = msgspec.msgpack.encode(value)
     # A number past MessagePack's 64 bits, or a lone surrogate (a file name that is not
@@ -142,7 +143,7 @@ def write(key: bytes, suffix: str, value: object) -> None:
     try:
         temporary.write_bytes(_check(key, encoded) + encoded)
         os.replace(temporary, path)
-        _keep_bound(saved)
+        _keep_bound(saved, suffix, keep)
     except OSError:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
@@ -203,25 +204,25 @@ def _last_used(other: Path) -> float:
     return 0.0
 
 
-def _keep_bound(saved: Path) -> None:
-    """Remove the least recently used files past `MAX_SAVED`, and the temporary files
-    of processes killed while writing."""
+def _keep_bound(saved: Path, suffix: str, keep: int) -> None:
+    """Remove the least recently used files with `suffix` past `keep`, and the
+    temporary files of processes killed while writing."""
     left = time.time() - LEFT_AFTER
     files: list[Path] = []
     for path in saved.iterdir():
-        if path.name.endswith(_SUFFIX):
+        if path.suffix == suffix:
             files.append(path)
         elif path.name.startswith("."):
             with suppress(OSError):
                 if path.stat().st_mtime < left:
                     path.unlink()
-    if len(files) <= MAX_SAVED:
+    if len(files) <= keep:
         return
     used: list[tuple[float, Path]] = []
     for path in files:
         with suppress(OSError):  # removed by another process meanwhile
             used.append((path.stat().st_mtime, path))
     used.sort()
-    for _, path in used[: len(used) - MAX_SAVED]:
+    for _, path in used[: len(used) - keep]:
         with suppress(OSError):
             path.unlink()
