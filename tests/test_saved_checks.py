@@ -5,8 +5,6 @@ database would say otherwise, never for a small site, never when damaged."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from politely.lark_cache import CACHE_DIR_VARIABLE
 from politely.parser import BOM
 from test_fast_parse import SITE
 from test_language_properties import mutated_examples
-from test_saved_parses import SOURCE, _cache_folder, strictly
+from test_saved_parses import _cache_folder, in_new_process, strictly
 
 RULES = SITE.split("\n", 1)[1]  # SITE without its define
 ZONED = (
@@ -200,17 +198,8 @@ def test_a_later_process_reads_the_check_an_earlier_one_saved(cache: Path, tmp_p
         "key = loadcache.site_key(checker.read_sources(sys.argv[1]))\n"
         "print(saved_checks.load(key) is not None, checker.check_path(sys.argv[1]).ok)\n"
     )
-    env = {**os.environ, CACHE_DIR_VARIABLE: str(cache), "PYTHONPATH": str(SOURCE)}
-
-    def run() -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", script, str(folder)], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    assert run() == "False True"  # the first process finds nothing, checks and saves
-    assert run() == "True True"  # the second finds the first's check
+    assert in_new_process(script, folder, cache) == "False True"  # finds nothing, saves
+    assert in_new_process(script, folder, cache) == "True True"  # finds the first's check
 
 
 @settings(max_examples=examples(60), deadline=None)

@@ -100,17 +100,18 @@ def test_a_later_process_reads_what_an_earlier_one_saved(cache: Path, tmp_path: 
         "print(saved_parses.load(key) is not None)\n"
         "parser.parse(open(sys.argv[1]).read(), sys.argv[1])\n"
     )
+    assert in_new_process(script, site, cache) == "False"  # finds nothing, parses, saves
+    assert in_new_process(script, site, cache) == "True"  # finds the first's result
+
+
+def in_new_process(script: str, argument: Path, cache: Path) -> str:
+    """What `script` prints, run by a new interpreter with `argument` and `cache`."""
     env = {**os.environ, CACHE_DIR_VARIABLE: str(cache), "PYTHONPATH": str(SOURCE)}
-
-    def run() -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", script, str(site)], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-    assert run() == "False"  # the first process finds nothing, parses and saves
-    assert run() == "True"  # the second finds the first's result
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(argument)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 @pytest.mark.parametrize(
