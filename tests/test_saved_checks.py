@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import T0, examples
-from politely import Engine, checker, parser, saved_checks, zones
+from politely import Engine, checker, parser, saved_checks, saved_parses, zones
 from politely.checker import CheckResult, check_sources
 from politely.compiler import COMPILED, compile_rules
 from politely.lark_cache import CACHE_DIR_VARIABLE
@@ -157,7 +157,7 @@ def test_saved_checks_are_bounded_apart_from_the_saved_parses(
 
 @pytest.mark.parametrize("damage", [b"", b"\x00garbage", "truncated"])
 def test_a_damaged_saved_check_is_checked_again_and_replaced(
-    cache: Path, damage: bytes | str
+    cache: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes | str
 ) -> None:
     made = check_sources(BROKEN)
     (saved,) = saved_checks_in(cache)
@@ -166,6 +166,9 @@ def test_a_damaged_saved_check_is_checked_again_and_replaced(
     forget()
     assert everything(check_sources(BROKEN)) == everything(made)
     assert saved.read_bytes() == whole  # saved again, whole
+    forget()
+    never_check(monkeypatch)
+    assert everything(check_sources(BROKEN)) == everything(made)  # and read back
 
 
 def test_a_check_is_not_read_back_where_the_zone_database_says_otherwise(
@@ -211,14 +214,106 @@ def test_whatever_check_is_read_back_is_the_check_made(source: str, bom: bool) -
         "a.rules": (BOM if bom else "") + source,
         "b.rules": 'rule z { when page.dwell >= 1s say "z" }',
     }
+    runs = []
+
+    class Counted(checker._Checker):
+        def run(self) -> CheckResult:
+            runs.append(self)
+            return super().run()
+
     with (
         tempfile.TemporaryDirectory() as folder,
         _cache_folder(folder),
         mock.patch.object(saved_checks, "SAVE_FROM", 0),
+        mock.patch.object(checker, "_Checker", Counted),
     ):
         forget()
         made = check_sources(site)
         forget()
         found = check_sources(site)
+        saved = saved_checks_in(Path(folder))
     forget()
     assert everything(found) == everything(made)
+    assert len(runs) == (1 if saved else 2)  # read back whenever it could be saved
+
+
+def test_a_define_used_by_every_rule_is_saved_once_and_shared_again(cache: Path) -> None:
+    """MessagePack shares nothing: a check saved with each rule's `when` written out
+    would hold a define's body once per use (a 900-test define used by 1,100 rules
+    made an 86 MB file and a 1 GB restart). The saved check holds the rules as
+    written; reading it back writes each define out once, shared, as checking does."""
+    tests = " or ".join(f'page.path == "/p{k}"' for k in range(300))
+    site = {"a.rules": f"define soon = page.dwell >= 5s\ndefine big = soon and ({tests})\n"}
+    site["b.rules"] = "".join(
+        f'rule r{k} {{ when big say "Hi, have a look at our offers" }}\n' for k in range(3000)
+    )
+    chars = sum(map(len, site.values()))
+    assert chars >= saved_checks.SAVE_FROM
+    made = check_sources(site)
+    assert made.ok
+    (saved,) = saved_checks_in(cache)
+    assert saved.stat().st_size < 10 * chars  # not the ~170 MB of 3,000 copies
+    forget()
+    found = check_sources(site)
+    assert (found.diagnostics, found.rules) == (made.diagnostics, made.rules)
+    assert len({id(e.condition) for e in found.expanded}) == 1  # one body, shared
+    assert found.expanded[0] == made.expanded[0]
+    assert len(found.expanded) == len(made.expanded)
+
+
+def test_a_cache_folder_that_cannot_be_entered_checks_as_without_it(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's `Path.is_dir` and `is_file` raise on a folder above that cannot
+    be entered (EACCES); a load never fails for the cache's sake."""
+    made = check_sources(WARNED)
+    forget()
+
+    for name in ("is_dir", "is_file", "read_bytes"):
+        monkeypatch.setattr(Path, name, refused_in(cache, getattr(Path, name)))
+    assert check_sources({**WARNED, "09.rules": "\n"}).diagnostics == made.diagnostics
+
+
+def refused_in(cache: Path, method: Any) -> Any:
+    def refused(self: Path) -> Any:
+        if str(self).startswith(str(cache)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return method(self)
+
+    return refused
+
+
+def test_a_check_read_back_marks_its_files_saved_parses_used(cache: Path) -> None:
+    """A site whose check is read back parses none of its files; their saved parses
+    are marked used all the same, so they are not the first to go past the bound
+    while the site is in use (a later edit of one file reads the others back)."""
+    check_sources(WARNED)
+    parses = list(cache.glob("parses/*/*.msgpack"))
+    assert len(parses) == 4
+    for path in parses:
+        os.utime(path, (0, 0))
+    forget()
+    check_sources(WARNED)
+    assert all(path.stat().st_mtime > 0 for path in parses)
+
+
+def test_a_zone_database_that_disagrees_is_found_before_the_rest_is_decoded(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_sources(BROKEN)
+    decoded: list[Any] = []
+    decode = saved_parses.decode
+
+    def counted(decoder: Any, data: memoryview) -> Any:
+        found = decode(decoder, data)
+        decoded.append(type(found).__name__)
+        return found
+
+    monkeypatch.setattr(saved_parses, "decode", counted)
+    key = check_sources(BROKEN).key
+    assert saved_checks.load(key) is not None
+    assert decoded == ["_Verdicts", "SavedCheck"]
+    decoded.clear()
+    monkeypatch.setattr(zones, "verdict", lambda name: zones.Verdict(True, False, None, ""))
+    assert saved_checks.load(key) is None
+    assert decoded == ["_Verdicts"]

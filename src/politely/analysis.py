@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from copy import copy
 from typing import Literal, assert_never
 
@@ -107,6 +107,16 @@ class Expander:
                 return condition if same else kind(tuple(operands), condition.span)
             case _:
                 assert_never(condition)
+
+
+def expanded_rules(
+    defines: Mapping[str, n.Condition], rules: Iterable[tuple[str, n.Rule]]
+) -> tuple[Expanded, ...]:
+    """Each rule's `when` written out, in order; the rules that use a define share
+    one written-out body (a saved check keeps none: MessagePack would write the
+    body out once per use)."""
+    expander = Expander(defines)
+    return tuple(expander.expanded(rule.when.condition) for _, rule in rules)
 
 
 def depth(condition: n.Condition) -> int:

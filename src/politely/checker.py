@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, assert_never
 
-from politely import analysis, gcpause, loadcache, parallel_parse, saved_checks, zones
+from politely import analysis, gcpause, loadcache, parallel_parse, parser, saved_checks, zones
 from politely import nodes as n
 from politely.clauses import CLAUSE_OF, CONDITION_CLAUSES
 from politely.diagnostics import Diagnostic
@@ -110,10 +110,14 @@ def _checked(key: bytes, sources: Mapping[str, str]) -> CheckResult:
     large = sum(len(text) for text in sources.values()) >= saved_checks.SAVE_FROM
     saved = saved_checks.load(key) if large else None
     if saved is not None:
-        result = CheckResult(
-            without_bom(sources), saved.diagnostics, saved.defines, saved.policy, saved.rules
-        )
-        object.__setattr__(result, "expanded", saved.expanded)  # frozen: set before it is seen
+        texts = without_bom(sources)
+        result = CheckResult(texts, saved.diagnostics, saved.defines, saved.policy, saved.rules)
+        if result.ok:  # as the checker did: each define written out once, shared by its uses
+            defines = {name: d.condition for name, d in saved.defines.items()}
+            expanded = analysis.expanded_rules(defines, saved.rules)
+            object.__setattr__(result, "expanded", expanded)  # frozen: set before it is seen
+        for path, text in texts.items():  # their parses were used: the last to be removed
+            parser.mark_used(text, path)
         return result
     checker = _Checker(sources)
     result = checker.run()
@@ -126,7 +130,6 @@ def _checked(key: bytes, sources: Mapping[str, str]) -> CheckResult:
                 dict(result.defines),
                 result.policy,
                 result.rules,
-                result.expanded,
             ),
         )
     return result
@@ -210,8 +213,7 @@ class _Checker:
         expanded: tuple[analysis.Expanded, ...] = ()
         if not any(d.is_error for d in self.diagnostics):
             self.diagnostics.extend(self.pending)
-            expander = analysis.Expander(acyclic)
-            expanded = tuple(expander.expanded(rule.when.condition) for _, rule in rules)
+            expanded = analysis.expanded_rules(acyclic, rules)
             used = frozenset(self.used)
             site = Site(defines, define_paths, policy, policy_path, rules, expanded, used)
             pester(site, self.warn_in)

@@ -104,8 +104,7 @@ class _Compiler:
         written = self.result.rules
         expanded = self.result.expanded
         if not expanded:  # a result not from the checker: expanded afresh
-            expander = analysis.Expander(self.defines)
-            expanded = tuple(expander.expanded(rule.when.condition) for _, rule in written)
+            expanded = analysis.expanded_rules(self.defines, written)
         parts = [
             self._parts(i, path, rule, whole)
             for i, ((path, rule), whole) in enumerate(zip(written, expanded, strict=True))

@@ -275,6 +275,15 @@ def parse(text: str, path: str = "<rules>") -> ParseResult:
     return found
 
 
+def mark_used(text: str, path: str) -> None:
+    """Mark a large file's saved parse used, as parsing it again would: a site
+    whose check is read back (`politely.saved_checks`) parses none of its files,
+    and their saved parses must not be the first to go while the site is in use."""
+    text = text.removeprefix(BOM)
+    if saved_parses.SAVE_FROM <= len(text) <= MAX_FILE_CHARS:
+        saved_parses.touch(ParseCache.key(text, path))
+
+
 class ParseCache:
     """Parse results by the digest of their file's path and text, least recently
     used first out, holding at most `max_chars` characters of files (the results

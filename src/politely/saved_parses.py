@@ -91,7 +91,18 @@ def folder() -> Path | None:
 def has(key: bytes) -> bool:
     """Whether a result is saved under `key` (whether it can be read is `load`'s to say)."""
     saved = folder()
-    return saved is not None and _file(saved, key, _SUFFIX).is_file()
+    try:
+        return saved is not None and _file(saved, key, _SUFFIX).is_file()
+    except OSError:  # a folder that cannot be entered: Python 3.11 says so (EACCES)
+        return False
+
+
+def touch(key: bytes) -> None:
+    """Mark the result saved under `key` used, as reading it would."""
+    saved = folder()
+    if saved is not None:
+        with suppress(OSError):  # none saved, or it cannot be reached
+            os.utime(_file(saved, key, _SUFFIX))
 
 
 def load(key: bytes) -> ParseResult | None:
@@ -107,21 +118,35 @@ def save(key: bytes, result: ParseResult) -> None:
 def read(key: bytes, suffix: str, decoder: msgspec.msgpack.Decoder[_T]) -> _T | None:
     """What `write` saved under `key` and `suffix`, decoded, or None when there is
     none or it cannot be read (damaged, another file's, another shape)."""
+    data = read_bytes(key, suffix)
+    return None if data is None else decode(decoder, data)
+
+
+def read_bytes(key: bytes, suffix: str) -> memoryview | None:
+    """The MessagePack `write` saved under `key` and `suffix`, whole (its digest
+    holds), or None when there is none or it cannot be read."""
     saved = folder()
     if saved is None:
         return None
     path = _file(saved, key, suffix)
     try:
         data = memoryview(path.read_bytes())
-        if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
-            return None
-        result = decoder.decode(data[_CHECK:])
-    # None yet, unreadable, another shape, or nested past what msgspec decodes.
-    except (OSError, msgspec.DecodeError, RecursionError):
+    except OSError:  # none yet, or unreadable
+        return None
+    if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
         return None
     with suppress(OSError):
         os.utime(path)  # used: the last to be removed
-    return result
+    return data[_CHECK:]
+
+
+def decode(decoder: msgspec.msgpack.Decoder[_T], data: memoryview) -> _T | None:
+    """`data` decoded, or None when it has another shape or is nested past what
+    msgspec decodes."""
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def write(key: bytes, suffix: str, value: object, keep: int) -> None:
@@ -176,11 +201,13 @@ def prepared() -> Path | None:
     saved = folder()
     if saved is None:
         return None
-    if not saved.is_dir():
-        try:
+    try:
+        made = saved.is_dir()
+        if not made:
             saved.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return None
+    except OSError:  # cannot be made, or a folder above it cannot be entered
+        return None
+    if not made:
         _remove_other_versions(saved)
     return saved
 
