@@ -8,7 +8,11 @@ Below every bound, the engine loads the rules and evaluates events.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from contextlib import suppress
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,13 +20,18 @@ from hypothesis import strategies as st
 
 from conftest import examples
 from politely import Engine, parser
+from politely import nodes as n
 from politely.checker import check_sources
 from politely.diagnostics import Diagnostic
 from politely.durations import DAY
 from politely.errors import FormatError
 from politely.formatter import format_source
+from politely.lark_cache import CACHE_DIR_VARIABLE
 from politely.limits import MAX_DEFINE_CHAIN, MAX_DEPTH, MAX_DURATION, MAX_FILE_CHARS
 from politely.parser import parse
+from test_fast_analysis import depth_plainly
+
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
 
 AGENTS = "policy {\n    only when agents.available > 0\n}\n"
 OK = "page.dwell >= 30s"
@@ -379,10 +388,10 @@ def _alternating(levels: int) -> str:
 def test_the_depth_bound_is_exact_for_each_operator(
     condition: object, way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The parser measures a condition only when it made more `not`, `and` and `or`
-    nodes than levels allowed since the last one: each kind counts, on the fast
-    path and the careful one (Lark's parser, what a file with a syntax error gets).
-    (The parser's own diagnostics: the checker measures again, defines written out.)"""
+    """The parser counts each kind of level (`not`, `and`, `or`) as it makes the node,
+    on the fast path and the careful one (Lark's parser, what a file with a syntax
+    error gets). (The parser's own diagnostics: the checker measures again, defines
+    written out.)"""
     assert callable(condition)
     if way == "careful-parse":  # no fast path: every file goes through Lark's parser
         monkeypatch.setattr(parser, "_fast", lambda: None)
@@ -394,8 +403,72 @@ def test_the_depth_bound_is_exact_for_each_operator(
     assert f"nests {MAX_DEPTH + 1} levels deep" in deep[0].message
 
 
+_LEVEL = st.tuples(st.sampled_from(["not", "and", "or"]), st.booleans(), st.integers(1, 2))
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(_LEVEL, max_size=2 * MAX_DEPTH), st.booleans())
+def test_the_parser_counts_levels_as_a_walk_of_the_whole_tree_would(
+    levels: list[tuple[str, bool, int]], careful: bool
+) -> None:
+    """The parser never builds a condition past the bound: it counts each new node's
+    levels from its operands' as it makes it (an `and` taking in the operands of an
+    `and` inside), and stops at the bound with a placeholder. What it reports is
+    what a walk of the whole tree, flattened as the parser flattens, finds: the
+    same levels, the same verdict."""
+    text, whole = OK, n.Compare(n.Field(("page", "dwell")), ">=", n.Duration(30))
+    for kind, inner_first, siblings in levels:
+        if kind == "not":
+            text, whole = f"not ({text})", n.Not(whole)
+            continue
+        tests = [f"visitor.v{k}" for k in range(siblings)]
+        words = [f"({text})", *tests] if inner_first else [*tests, f"({text})"]
+        text = f" {kind} ".join(words)
+        join = n.And if kind == "and" else n.Or
+        others = [n.Bare(n.Field(("visitor", f"v{k}"))) for k in range(siblings)]
+        inner = list(whole.operands) if isinstance(whole, join) else [whole]  # taken in
+        whole = join(tuple(inner + others if inner_first else others + inner))
+    expected = depth_plainly(whole)
+    with pytest.MonkeyPatch.context() as patch:
+        if careful:
+            patch.setattr(parser, "_fast", lambda: None)
+        result = parse(f'rule r {{\n    when {text}\n    say "x"\n}}\n', f"{careful}.rules")
+    deep = [d.message for d in result.diagnostics if d.code == "too-deep"]
+    if expected > MAX_DEPTH:
+        assert deep == [f"this condition nests {expected} levels deep; at most {MAX_DEPTH}"]
+    else:
+        assert deep == []
+        assert result.program is not None
+        (rule,) = result.program.items
+        assert isinstance(rule, n.Rule)
+        assert depth_plainly(rule.when.condition) == expected
+
+
+def test_a_condition_nested_far_past_the_bound_is_refused_without_a_crash(
+    tmp_path: Path,
+) -> None:
+    """200,000 `not`s in a row (800,000 characters, within a file's bound), or
+    100,000 parentheses each opening a `not`: a tree that deep, built and then let
+    go, crashed the interpreter (freeing it recurses in C). The parser never builds
+    one past the bound. A new process: a crash here would take the test run down."""
+    script = (
+        "import sys; from politely.parser import parse\n"
+        "for when in ('not ' * 200_000 + 'page.dwell >= 1s', 'not (' * 100_000 + 'visitor.vip'"
+        " + ')' * 100_000):\n"
+        "    result = parse('rule r {\\n when ' + when + '\\n say \"x\"\\n}\\n')\n"
+        "    print([d.message for d in result.diagnostics])\n"
+    )
+    env = {**ENV, CACHE_DIR_VARIABLE: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == [
+        f"['this condition nests {levels:,} levels deep; at most {MAX_DEPTH}']".replace(",", "")
+        for levels in (200_000, 100_000)
+    ]
+
+
 def test_many_operators_side_by_side_are_not_too_deep() -> None:
-    """Operators beyond the bound in count but not in depth: measured, and let be."""
+    """Operators beyond the bound in count but not in depth: let be."""
     flat = " and ".join(f"not visitor.flag{i}" for i in range(3 * MAX_DEPTH))
     defines = "".join(f"define d{i} = {flat}\n" for i in range(3))
     source = AGENTS + defines + 'rule r {\n    when d0 and d2\n    say "x"\n}\n'

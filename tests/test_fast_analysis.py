@@ -7,8 +7,6 @@
   is compared, on generated input, with the plain version it replaced (kept
   below as the oracle): the same node, the same prefixes.
 - `analysis.walk` lists the nodes (a generator cost more); compared with recursion.
-- `analysis.depth` measures level by level; compared with the stack of
-  (node, level) pairs it used, on generated conditions and a very deep one.
 - `analysis.measure` measures in one loop over an `and`'s operands; compared
   with the version that listed them first, on conditions using defines.
 - `analysis.Expander` writes each define out once per site, not at every use;
@@ -84,7 +82,8 @@ def contradiction_plainly(condition: n.Condition) -> n.Condition | None:
 
 
 def depth_plainly(condition: n.Condition) -> int:
-    """`depth` as it was: a stack of (node, level) pairs, the deepest test's level."""
+    """How many levels a condition nests: a stack of (node, level) pairs, the deepest
+    test's level (the parser's count, `test_bounds`, is held against it)."""
     deepest = 0
     pending: list[tuple[n.Condition, int]] = [(condition, 0)]
     while pending:
@@ -393,12 +392,6 @@ def test_a_rule_is_measured_again_only_where_it_may_be_past_a_bound(
         assert measured.tests <= MAX_TESTS
 
 
-@settings(max_examples=examples(400), deadline=None)
-@given(st.one_of(conditions, _with_refs, _near_the_bounds))
-def test_depth_is_what_the_plain_way_finds(condition: n.Condition) -> None:
-    assert analysis.depth(condition) == depth_plainly(condition)
-
-
 def walk_plainly(condition: n.Condition) -> list[n.Condition]:
     """`walk` as recursion: each node, then its operands' walks left to right."""
     match condition:
@@ -419,13 +412,6 @@ def test_walk_lists_parents_before_children_and_operands_left_to_right(
     assert [id(node) for node in analysis.walk(condition)] == [
         id(node) for node in walk_plainly(condition)
     ]
-
-
-def test_depth_measures_a_condition_too_deep_to_recurse_on() -> None:
-    deep: n.Condition = n.Bare(n.Field(("visitor", "vip")))
-    for level in range(5000):
-        deep = n.Not(deep) if level % 2 else n.And((deep, n.Bare(n.Field(("visitor", "x")))))
-    assert analysis.depth(deep) == depth_plainly(deep) == 5000
 
 
 _EVENT = n.Field(("event",))

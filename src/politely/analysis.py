@@ -119,38 +119,6 @@ def expanded_rules(
     return tuple(expander.expanded(rule.when.condition) for _, rule in rules)
 
 
-def depth(condition: n.Condition) -> int:
-    """How many `not`, `and` and `or` levels the condition nests (a test alone is 0).
-
-    Iterative, so it can measure a condition far too deep for recursion: the
-    parser uses it to refuse those before anything else walks them.
-
-        >>> from politely.parser import parse
-        >>> define = parse("define a = x and (y or not z)").program.items[0]
-        >>> depth(define.condition)
-        3
-    """
-    # Level by level: the deepest level holding a test is the depth. (A stack of
-    # (node, level) pairs made a tuple per node; the parser measures every condition.)
-    deepest = level = 0
-    nodes = [condition]
-    while nodes:
-        below: list[n.Condition] = []
-        for node in nodes:
-            match node:
-                case n.And() | n.Or():
-                    below.extend(node.operands)
-                case n.Not():
-                    below.append(node.operand)
-                case n.Compare() | n.InList() | n.Matches() | n.Contains() | n.Bare() | n.Ref():
-                    deepest = level
-                case _:
-                    assert_never(node)
-        nodes = below
-        level += 1
-    return deepest
-
-
 class Measure(msgspec.Struct, frozen=True):
     """A condition's size with its defines written out, as the compiler sees it.
 

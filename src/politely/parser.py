@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from politely import analysis, fast_tables, gcpause, resources, saved_parses
+from politely import fast_tables, gcpause, resources, saved_parses
 from politely import nodes as n
 from politely.diagnostics import Diagnostic, token_span, tokens_span
 from politely.digest import sha256
@@ -671,7 +671,9 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.items: list[n.Item] = []  # every item built, in order, across syntax errors
         self._seconds: dict[str, int | None] = {}  # parse_duration's answers in this file
-        self._operators = 0  # `not`, `and` and `or` nodes made since `_shallow` last looked
+        # How many levels each `not`, `and` and `or` node made nests, and the kind of
+        # node it is or stands for: by id, with the node (an id alone may be reused).
+        self._levels: dict[int, tuple[n.Condition, int, type[n.Condition]]] = {}
 
     def _error(self, span: n.Span, code: str, message: str, *hints: str) -> None:
         self.diagnostics.append(Diagnostic.at(span, self.path, code, message, hints=hints))
@@ -773,56 +775,69 @@ class _Builder:
         return n.Never(self._shallow(children[-1]), _spanning(children))
 
     def _shallow(self, condition: n.Condition) -> n.Condition:
-        """The condition, if it nests at most MAX_DEPTH levels; else an error and a
-        placeholder test, so nothing downstream walks a tree too deep to recurse on.
-
-        Each level is a `not`, `and` or `or` node, and every such node of the
-        condition was made since the last condition was measured (conditions are
-        built bottom up, each before the next starts), so a condition with fewer
-        nodes made since then than levels allowed is not walked at all.
-        """
-        made, self._operators = self._operators, 0
-        if made <= MAX_DEPTH:
-            return condition
-        levels = analysis.depth(condition)
-        if levels <= MAX_DEPTH:
+        """The condition, if it nests at most MAX_DEPTH levels; else an error and the
+        placeholder test `_nested` made instead of it, so nothing downstream walks
+        a tree too deep to recurse on."""
+        found = self._levels.get(id(condition))
+        if found is None or found[0] is not condition or found[1] <= MAX_DEPTH:
             return condition
         self._error(
             condition.span,
             "too-deep",
-            f"this condition nests {levels} levels deep; at most {MAX_DEPTH}",
+            f"this condition nests {found[1]} levels deep; at most {MAX_DEPTH}",
             DEPTH_HELP,
         )
-        return n.Bare(n.Field(("visitor", "too_deep"), condition.span), condition.span)
+        return condition
+
+    def _level(self, condition: n.Condition, merging: type[n.And | n.Or] | None) -> int:
+        """The levels `condition` adds below a new node that holds it: its own, or one
+        fewer when the new node takes its operands in (an `and` in a `merging` `and`)."""
+        found = self._levels.get(id(condition))
+        if found is None or found[0] is not condition:
+            return 0  # a test, or a define's name
+        return found[1] - 1 if found[2] is merging else found[1]
+
+    def _nested(
+        self, kind: type[n.Not | n.And | n.Or], parts: Any, span: n.Span, levels: int
+    ) -> n.Condition:
+        """A new `kind` node of `levels` levels, or past MAX_DEPTH a placeholder test
+        standing for it: a tree is never built deeper than that, since freeing one
+        recurses in C (200,000 `not`s in a row crashed the interpreter)."""
+        if levels > MAX_DEPTH:
+            node: n.Condition = n.Bare(n.Field(("visitor", "too_deep"), span), span)
+        else:
+            node = kind(parts, span)
+        self._levels[id(node)] = (node, levels, kind)
+        return node
 
     def timeout_clause(self, children: list[Any]) -> n.SessionTimeout:
         return n.SessionTimeout(self._duration(children[-1]), _spanning(children))
 
     # conditions
-    def or_condition(self, children: list[n.Condition]) -> n.Or:
-        self._operators += 1
+    def or_condition(self, children: list[n.Condition]) -> n.Condition:
+        return self._joined(n.Or, children)
+
+    def and_condition(self, children: list[n.Condition]) -> n.Condition:
+        return self._joined(n.And, children)
+
+    def _joined(self, kind: type[n.And | n.Or], children: list[n.Condition]) -> n.Condition:
+        """`a and b and c` as one node of three operands (an `and` inside takes its
+        operands in), or a placeholder if that nests past MAX_DEPTH."""
         operands: list[n.Condition] = []
+        below = 0
         for child in children:
-            if isinstance(child, n.Or):
+            if type(child) is kind:
                 operands.extend(child.operands)
             else:
                 operands.append(child)
-        return n.Or(tuple(operands), _joined(children[0].span, children[-1].span))
+            below = max(below, self._level(child, kind))
+        span = _joined(children[0].span, children[-1].span)
+        return self._nested(kind, tuple(operands), span, below + 1)
 
-    def and_condition(self, children: list[n.Condition]) -> n.And:
-        self._operators += 1
-        operands: list[n.Condition] = []
-        for child in children:
-            if isinstance(child, n.And):
-                operands.extend(child.operands)
-            else:
-                operands.append(child)
-        return n.And(tuple(operands), _joined(children[0].span, children[-1].span))
-
-    def negation(self, children: list[Any]) -> n.Not:
-        self._operators += 1
+    def negation(self, children: list[Any]) -> n.Condition:
         keyword, operand = children
-        return n.Not(operand, _token_to_span(keyword, operand.span))
+        span = _token_to_span(keyword, operand.span)
+        return self._nested(n.Not, operand, span, self._level(operand, None) + 1)
 
     def compare(self, children: list[Any]) -> n.Compare:
         field, op, value = children
