@@ -456,7 +456,8 @@ class _Run:
 
     def result(self) -> ParseResult:
         builder = self.builder
-        kept = [d for d in builder.diagnostics if not self._in_skipped(d)]
+        starts = [start for start, _ in self.skipped]  # in order: the parse goes forward
+        kept = [d for d in builder.diagnostics if not self._in_skipped(d, starts)]
         diagnostics = sorted([*self.syntax, *kept], key=lambda d: (d.line, d.column))
         if self.unreported:
             diagnostics.append(self._more(len(self.unreported), self.unreported[0]))
@@ -469,9 +470,12 @@ class _Run:
             frozenset(self.broken_defines),
         )
 
-    def _in_skipped(self, diagnostic: Diagnostic) -> bool:
+    def _in_skipped(self, diagnostic: Diagnostic, starts: list[int]) -> bool:
+        """Whether the diagnostic is inside a part no item came from (`starts`: of
+        `skipped`, in order; a search, not a scan: a file may skip thousands)."""
         position = self.lines.position(diagnostic.line, diagnostic.column)
-        return any(start <= position < end for start, end in self.skipped)
+        i = bisect.bisect_right(starts, position) - 1
+        return i >= 0 and position < self.skipped[i][1]
 
     def _more(self, count: int, at: int) -> Diagnostic:
         line, column = self.lines.line_column(at)

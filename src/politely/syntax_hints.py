@@ -31,12 +31,18 @@ _NUMBER = r"\d+(?:\.\d+)?"
 _NUMBER_THEN_WORD = re.compile(rf"({_NUMBER})[ \t]+([A-Za-z]+)\b")
 # A number standing where a value goes (after a comparison, in a list), then blanks.
 _VALUE_NUMBER_BEFORE = re.compile(rf"(?:==|!=|<=|>=|<|>|\[|,)[ \t]*({_NUMBER})[ \t]+$")
-_NUMBER_BEFORE = re.compile(rf"({_NUMBER})[ \t]+$")
-_DURATION_BEFORE = re.compile(r"(\d+[a-zA-Z]+)[ \t]+$")
+# The patterns searched for before an error start where a run of their first
+# characters starts (`(?<!...)`): a match from inside a run implies one from its
+# start, which a search finds first, so the answers are the same, and a long run
+# is tried once instead of from each of its characters (quadratic on 20,000 digits).
+_NUMBER_BEFORE = re.compile(rf"(?<!\d)({_NUMBER})[ \t]+$")
+_DURATION_BEFORE = re.compile(r"(?<!\d)(\d+[a-zA-Z]+)[ \t]+$")
 _DURATION_HERE = re.compile(r"\d+[a-zA-Z]+")
 _WORD = re.compile(r"[A-Za-z]+")
-_KEYWORD_BEFORE = re.compile(r"([a-z]+)[ \t]+$")
-_HYPHENATED = re.compile(r"[a-z_][a-z0-9_.]*(?:-[a-z0-9_]+)+")
+_KEYWORD_BEFORE = re.compile(r"(?<![a-z])([a-z]+)[ \t]+$")
+# A hyphenated name starts a word: not glued to a digit, `.` or `-` before it
+# (`9cart-rescue` is no name to suggest), so a long run is tried from its start alone.
+_HYPHENATED = re.compile(r"(?<![a-z0-9_.\-])[a-z_][a-z0-9_.]*(?:-[a-z0-9_]+)+")
 _ZONE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*")
 _IN_BEFORE = re.compile(r"\bin[ \t]+$")
 _CURLY_QUOTES = "“”„‟‘’‚‛«»‹›"
@@ -246,7 +252,9 @@ def hyphenated_name(site: ErrorSite) -> Hint | None:
     if not site.text.startswith("-", site.at) or "MINUS" in site.accepts:
         return None
     line_start = site.text.rfind("\n", 0, site.at) + 1
-    for found in _HYPHENATED.finditer(site.text, line_start):
+    line_end = site.text.find("\n", site.at)
+    line_end = len(site.text) if line_end < 0 else line_end
+    for found in _HYPHENATED.finditer(site.text, line_start, line_end):
         if found.start() < site.at < found.end():
             name = found[0]
             return Hint(
