@@ -81,6 +81,19 @@ def contradiction_plainly(condition: n.Condition) -> n.Condition | None:
     return None
 
 
+def empty_plainly(bounds: analysis._Bounds) -> bool:
+    """`_Bounds.empty` as it was: every allowed value inside the range, less the
+    excluded, as a set."""
+    if bounds.low > bounds.high or (
+        bounds.low == bounds.high and (bounds.low_open or bounds.high_open)
+    ):
+        return True
+    if bounds.allowed is None:
+        return False
+    possible = {v for v in bounds.allowed if bounds._inside(v)} - (bounds.excluded or set())
+    return not possible
+
+
 def depth_plainly(condition: n.Condition) -> int:
     """How many levels a condition nests: a stack of (node, level) pairs, the deepest
     test's level (the parser's count, `test_bounds`, is held against it)."""
@@ -610,3 +623,47 @@ def test_a_message_said_again_is_reported_again_unless_it_had_nothing_to_say(
     ]
     result = check_sources({"a.rules": agents + "\n".join(rules) + "\n"})
     assert [(d.code, d.line) for d in result.diagnostics] == [(code, 3), (code, 5), (code, 6)]
+
+
+_bound_values = st.one_of(
+    st.integers(-3, 3), st.sampled_from([0.5, -0.0, math.inf]), st.booleans(), st.sampled_from("ab")
+)
+_ends = st.one_of(st.just(-math.inf), st.just(math.inf), st.integers(-3, 3).map(float))
+
+
+@settings(max_examples=examples(600), deadline=None)
+@given(
+    _ends,
+    st.booleans(),
+    _ends,
+    st.booleans(),
+    st.none() | st.frozensets(_bound_values, max_size=6),
+    st.none() | st.frozensets(_bound_values, max_size=4),
+)
+def test_bounds_are_empty_as_the_plain_way_finds(
+    low: float,
+    low_open: bool,
+    high: float,
+    high_open: bool,
+    allowed: frozenset[object] | None,
+    excluded: frozenset[object] | None,
+) -> None:
+    """`empty` stops at the first value left (and skips the range when there is
+    none): a 50,000-value list was made into a set of the possible values again
+    for each rule using it."""
+    bounds = analysis._Bounds(low, low_open, high, high_open, allowed, excluded)
+    assert bounds.empty() is empty_plainly(bounds)
+
+
+def test_a_long_list_s_values_are_made_once_per_node() -> None:
+    values = tuple(n.Number(k) for k in range(analysis.LONG_LIST))
+    one, other = (n.InList(n.Field(("visitor", "visits")), values, False) for _ in range(2))
+    found = analysis._list_values(one)
+    assert found == frozenset(range(analysis.LONG_LIST))
+    assert analysis._list_values(one) is found  # the same list node: made once
+    assert analysis._list_values(other) is not found  # another node, equal or not
+    analysis._list_memo[id(other)] = (one, frozenset({"wrong"}))  # as if its id were reused
+    assert analysis._list_values(other) == found
+    short = n.InList(n.Field(("visitor", "visits")), values[:3], False)
+    assert analysis._list_values(short) == frozenset(range(3))
+    assert id(short) not in analysis._list_memo  # short lists are not kept

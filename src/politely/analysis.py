@@ -246,8 +246,8 @@ class _Bounds(msgspec.Struct):
     low_open: bool = False
     high: float = math.inf
     high_open: bool = False
-    allowed: set[object] | None = None  # from == and `in`
-    excluded: set[object] | None = None  # from != and `not in`
+    allowed: frozenset[object] | None = None  # from == and `in`
+    excluded: frozenset[object] | None = None  # from != and `not in`
 
     def narrow_low(self, value: float, open_: bool) -> None:
         if value > self.low or (value == self.low and open_):
@@ -257,10 +257,10 @@ class _Bounds(msgspec.Struct):
         if value < self.high or (value == self.high and open_):
             self.high, self.high_open = value, open_
 
-    def allow(self, values: set[object]) -> None:
+    def allow(self, values: frozenset[object]) -> None:
         self.allowed = values if self.allowed is None else self.allowed & values
 
-    def exclude(self, values: set[object]) -> None:
+    def exclude(self, values: frozenset[object]) -> None:
         self.excluded = values if self.excluded is None else self.excluded | values
 
     def empty(self) -> bool:
@@ -268,8 +268,10 @@ class _Bounds(msgspec.Struct):
             return True
         if self.allowed is None:
             return False
-        possible = {v for v in self.allowed if self._inside(v)} - (self.excluded or set())
-        return not possible
+        excluded = self.excluded or frozenset()
+        if self.low == -math.inf == -self.high and not (self.low_open or self.high_open):
+            return all(v in excluded for v in self.allowed)  # no range: any value will do
+        return not any(v not in excluded and self._inside(v) for v in self.allowed)
 
     def _inside(self, value: object) -> bool:
         if isinstance(value, bool) or not isinstance(value, _NUMBERS):
@@ -282,14 +284,13 @@ class _Bounds(msgspec.Struct):
 def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
     match test:
         case n.InList():
-            values = {literal(v) for v in test.values}
-            (bounds.exclude if test.negated else bounds.allow)(values)
+            (bounds.exclude if test.negated else bounds.allow)(_list_values(test))
         case n.Compare():
             value, op = literal(test.value), test.op
             if op == "==":
-                bounds.allow({value})
+                bounds.allow(frozenset({value}))
             elif op == "!=":
-                bounds.exclude({value})
+                bounds.exclude(frozenset({value}))
             elif isinstance(value, _NUMBERS) and not isinstance(value, bool):
                 if op in (">", ">="):
                     bounds.narrow_low(value, op == ">")
@@ -297,6 +298,28 @@ def _constrain(bounds: _Bounds, test: n.Compare | n.InList) -> None:
                     bounds.narrow_high(value, op == "<")
         case _:
             assert_never(test)
+
+
+# The values of long lists, by the list node (its id, and the node itself: an id alone
+# may be reused), made once: a define's list is one node in every rule using it, and
+# a 50,000-value list was made into a set again for each of them (11 s for 200 rules).
+# At most LIST_MEMO values in all, forgotten all at once past that.
+LONG_LIST = 32
+LIST_MEMO = 1_000_000
+_list_memo: dict[int, tuple[n.InList, frozenset[object]]] = {}
+
+
+def _list_values(test: n.InList) -> frozenset[object]:
+    if len(test.values) < LONG_LIST:
+        return frozenset([literal(v) for v in test.values])
+    found = _list_memo.get(id(test))
+    if found is not None and found[0] is test:
+        return found[1]
+    values = frozenset([literal(v) for v in test.values])
+    if sum(len(kept) for _, kept in _list_memo.values()) + len(values) > LIST_MEMO:
+        _list_memo.clear()
+    _list_memo[id(test)] = (test, values)
+    return values
 
 
 def contradiction(condition: n.Condition) -> n.And | n.Condition | None:
