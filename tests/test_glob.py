@@ -67,6 +67,12 @@ def oracle(pattern: str, text: str) -> bool:
         ("*?", "x", True),
         ("?*?", "x", False),
         ("line*", "line\nbreak", True),  # `*` crosses newlines too
+        # A middle segment's leading `?`s: its literal is looked for that many on.
+        ("x*??b*", "xbcc", False),
+        ("x*??b*", "xccb", True),
+        ("x*??b*y", "xbyb", False),
+        ("*???*", "ab", False),
+        ("*???*", "abc", True),
     ],
 )
 def test_glob_semantics(pattern: str, text: str, matches: bool) -> None:

@@ -1,11 +1,17 @@
-"""Glob matching in linear time: `*` is any run of characters, `?` one character.
+"""Glob matching without backtracking: `*` is any run of characters, `?` one character.
 
 A glob is split at its stars into literal segments; the first must start the
 text, the last must end it, and each middle one is found leftmost after the
 previous one. Greedy leftmost placement is always right for star-separated
 segments, and nothing is ever retried, so `*a*a*a*a*a*b` against 2,000
 characters costs a few `str.find` calls instead of the exponential
-backtracking of a regular expression.
+backtracking of a regular expression: linear in the text.
+
+A middle segment holding `?` is found by a regular expression without
+quantifiers, after the `?`s it starts with (they only shift where it begins,
+so `*???b*` searches for `b` three characters on); one with `?` between
+literals (`a??b`) costs up to its own length at each place its first literal
+occurs, so at most the segment's length times the text's.
 
     >>> compile_glob("/pricing*")("/pricing/teams")
     True
@@ -71,14 +77,15 @@ def _literal_segments(segments: list[str]) -> Callable[[str], bool]:
 
 def _wildcard_segments(segments: list[str]) -> Callable[[str], bool]:
     """Segments with `?`: each becomes a regular expression without quantifiers."""
-    compiled = [
-        re.compile("".join("." if c == "?" else re.escape(c) for c in s), re.DOTALL)
-        for s in segments
-    ]
+    compiled = [_segment(s) for s in segments]
     lengths = [len(s) for s in segments]
     if len(segments) == 1:
         return lambda text: compiled[0].fullmatch(text) is not None
-    head, *middle, tail = compiled
+    head, *_, tail = compiled
+    # Each middle segment as (the `?`s it starts with, the rest, its whole length).
+    middle = [
+        (len(s) - len(s.lstrip("?")), _segment(s.lstrip("?")), len(s)) for s in segments[1:-1]
+    ]
     head_len, tail_len = lengths[0], lengths[-1]
     least = sum(lengths)
 
@@ -89,11 +96,15 @@ def _wildcard_segments(segments: list[str]) -> Callable[[str], bool]:
         if head.match(text) is None or tail.fullmatch(text, end) is None:
             return False
         position = head_len
-        for segment in middle:
-            found = segment.search(text, position, end)
+        for skipped, rest, length in middle:
+            found = rest.search(text, position + skipped, end)
             if found is None:
                 return False
-            position = found.end()
+            position = found.start() - skipped + length
         return True
 
     return match
+
+
+def _segment(segment: str) -> re.Pattern[str]:
+    return re.compile("".join("." if c == "?" else re.escape(c) for c in segment), re.DOTALL)
