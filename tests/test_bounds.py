@@ -474,3 +474,16 @@ def test_many_operators_side_by_side_are_not_too_deep() -> None:
     source = AGENTS + defines + 'rule r {\n    when d0 and d2\n    say "x"\n}\n'
     assert parse(source).diagnostics == ()
     assert errors(source) == []
+
+
+def test_fmt_refuses_to_lay_a_file_out_past_the_file_bound() -> None:
+    """Compact rules under the bound that the canonical layout would take over it:
+    fmt refuses, saying so, rather than write a file check would refuse."""
+    rule = 'rule r{k}{{when page.dwell>=1s say "x"}}\n'
+    source = AGENTS + "".join(rule.format(k=k) for k in range(22_000))
+    assert len(source) <= MAX_FILE_CHARS
+    assert check_sources({"site.rules": source}).ok
+    with pytest.raises(FormatError) as refused:
+        format_source(source, "site.rules")
+    assert refused.value.diagnostic.code == "file-too-big"
+    assert "formatted, this file would have" in refused.value.diagnostic.message

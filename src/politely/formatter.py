@@ -24,9 +24,10 @@ from typing import assert_never
 
 from politely import nodes as n
 from politely.clauses import CLAUSE_OF
-from politely.diagnostics import source_lines_of
+from politely.diagnostics import Diagnostic, source_lines_of
 from politely.durations import format_duration
 from politely.errors import FormatError
+from politely.limits import FILE_HELP, MAX_FILE_CHARS
 from politely.parser import BOM, escape_text, parse
 
 LINE_LENGTH = 88
@@ -199,7 +200,20 @@ def format_source(text: str, path: str = "<rules>") -> str:
     source_lines = source_lines_of(text)
     units = _layout(result.program)
     _attach(units, scan_comments(text), len(source_lines) + 1)
-    return _render(units, source_lines)
+    formatted = _render(units, source_lines)
+    if len(formatted) > MAX_FILE_CHARS:  # laid out, it would be a file check refuses
+        span = n.Span(1, 1, 1, 2, 0, 1)
+        raise FormatError(
+            Diagnostic.at(
+                span,
+                path,
+                "file-too-big",
+                f"formatted, this file would have {len(formatted):,} characters; "
+                f"a rules file has at most {MAX_FILE_CHARS:,}",
+                hints=[FILE_HELP],
+            )
+        )
+    return formatted
 
 
 def _layout(program: n.Program) -> list[_Unit]:

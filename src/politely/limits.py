@@ -42,6 +42,7 @@ MAX_TESTS = 1000
 
 # Characters in one rules file; a bigger site splits its rules over files.
 MAX_FILE_CHARS = 1_000_000
+FILE_HELP = "split the rules over several .rules files in the same folder"
 
 # Syntax errors reported per file; the rest are counted ("and 12 more").
 MAX_SYNTAX_ERRORS = 50

@@ -44,6 +44,7 @@ from politely.lalr import FastParse, FastPathError, Token
 from politely.lark_cache import cached_lark
 from politely.limits import (
     DEPTH_HELP,
+    FILE_HELP,
     MAX_DEPTH,
     MAX_DIGITS,
     MAX_DURATION,
@@ -355,7 +356,7 @@ def _too_big(text: str, path: str) -> Diagnostic:
         path,
         "file-too-big",
         f"this file has {len(text):,} characters; a rules file has at most {MAX_FILE_CHARS:,}",
-        hints=["split the rules over several .rules files in the same folder"],
+        hints=[FILE_HELP],
     )
 
 
