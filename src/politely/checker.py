@@ -99,17 +99,17 @@ def check_sources(sources: Mapping[str, str]) -> CheckResult:
     key = loadcache.site_key(sources)
     found = CHECKED.get(key)
     if found is None:
+        chars = sum(len(text) for text in sources.values())
         with gcpause.paused():  # the syntax trees are all live: nothing to collect
-            found = _checked(key, sources)
+            found = _checked(key, sources, large=chars >= saved_checks.SAVE_FROM)
         object.__setattr__(found, "key", key)  # frozen: set once, before anyone sees it
-        CHECKED.put(key, found, sum(len(text) for text in sources.values()))
+        CHECKED.put(key, found, chars)
     return found
 
 
-def _checked(key: bytes, sources: Mapping[str, str]) -> CheckResult:
-    """The check of a site, read back when an earlier process saved it (a large
+def _checked(key: bytes, sources: Mapping[str, str], *, large: bool) -> CheckResult:
+    """The check of a site, read back when an earlier process saved it (a `large`
     site only, `politely.saved_checks`), else made, and then saved if large."""
-    large = sum(len(text) for text in sources.values()) >= saved_checks.SAVE_FROM
     saved = saved_checks.load(key) if large else None
     if saved is not None:
         texts = without_bom(sources)

@@ -101,25 +101,19 @@ def touch(key: bytes) -> None:
     """Mark the result saved under `key` used, as reading it would."""
     saved = folder()
     if saved is not None:
-        with suppress(OSError):  # none saved, or it cannot be reached
-            os.utime(_file(saved, key, _SUFFIX))
+        _mark_used(_file(saved, key, _SUFFIX))
 
 
 def load(key: bytes) -> ParseResult | None:
-    """The result saved under `key`, or None when there is none or it cannot be read."""
-    return read(key, _SUFFIX, _decoder())
+    """The result saved under `key`, or None when there is none or it cannot be read
+    (damaged, another file's, another shape)."""
+    data = read_bytes(key, _SUFFIX)
+    return None if data is None else decode(_decoder(), data)
 
 
 def save(key: bytes, result: ParseResult) -> None:
     """Save `result` under `key` in one step, then keep the folder within its bound."""
     write(key, _SUFFIX, result, MAX_SAVED)
-
-
-def read(key: bytes, suffix: str, decoder: msgspec.msgpack.Decoder[_T]) -> _T | None:
-    """What `write` saved under `key` and `suffix`, decoded, or None when there is
-    none or it cannot be read (damaged, another file's, another shape)."""
-    data = read_bytes(key, suffix)
-    return None if data is None else decode(decoder, data)
 
 
 def read_bytes(key: bytes, suffix: str) -> memoryview | None:
@@ -135,9 +129,14 @@ def read_bytes(key: bytes, suffix: str) -> memoryview | None:
         return None
     if data[:_CHECK] != _check(key, data[_CHECK:]):  # damaged, or another file's
         return None
-    with suppress(OSError):
-        os.utime(path)  # used: the last to be removed
+    _mark_used(path)
     return data[_CHECK:]
+
+
+def _mark_used(path: Path) -> None:
+    """Used now: the last to be removed past the bound."""
+    with suppress(OSError):  # none saved, or it cannot be reached
+        os.utime(path)
 
 
 def decode(decoder: msgspec.msgpack.Decoder[_T], data: memoryview) -> _T | None:
