@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import examples
-from politely.errors import TrafficError
+from politely.errors import EventError, TrafficError
 from politely.evaluator import Verdict
-from politely.models import Decision, Event, Invitation
+from politely.models import Decision, Event, Invitation, to_instant
 from politely.simulate import (
     FAST_LINE,
     DecisionLines,
@@ -32,6 +32,7 @@ from politely.simulate import (
     _line_time,
     _Reader,
     parse_traffic_line,
+    utc_second,
 )
 
 # 200 lines per property by default (generating these lines is most of their time);
@@ -342,6 +343,45 @@ def test_events_of_one_time_share_its_datetime(tmp_path: Path) -> None:
     assert isinstance(first, Event)
     assert isinstance(second, Event)
     assert first.at is second.at
+
+
+seconds = st.datetimes(min_value=datetime(1969, 12, 31, 23), max_value=datetime(3000, 1, 1, 1)).map(
+    lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")
+)
+written_seconds = st.one_of(
+    seconds,
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", fullmatch=True),
+    seconds.map(lambda s: s.replace("Z", "+01:00")),
+    seconds.map(lambda s: s.replace("Z", "")),
+    seconds.map(lambda s: s.replace("T", " ")),
+    seconds.map(lambda s: s.replace("Z", ".5Z")),
+    seconds.map(lambda s: s.lower()),
+)
+
+
+def instant_of(value: object) -> tuple[str, str] | None:
+    """What `to_instant` makes of a value (the time and its zone object), None if it refuses."""
+    try:
+        instant = to_instant(value)
+    except EventError:
+        return None
+    return repr(instant), repr(instant.tzinfo)
+
+
+@SETTINGS
+@given(text=written_seconds)
+@example(text="1969-12-31T23:59:59Z")
+@example(text="3000-01-01T00:00:00Z")
+@example(text="2026-01-05T10:00:00+00:00")
+def test_a_time_to_the_second_in_utc_is_read_as_to_instant_reads_it(text: str) -> None:
+    """`utc_second` reads the times examples write without pydantic: what it reads
+    is what `to_instant` reads, to the zone object, and it reads every such time."""
+    quick = utc_second(text)
+    expected = instant_of(text)
+    if quick is not None:
+        assert (repr(quick), repr(quick.tzinfo)) == expected
+    elif text.endswith("Z") and "T" in text and len(text) == 20:
+        assert expected is None, text  # a time written so is read, unless to_instant refuses it
 
 
 # --- --json lines ------------------------------------------------------------------------------
