@@ -379,7 +379,9 @@ def test_a_time_to_the_second_in_utc_is_read_as_to_instant_reads_it(text: str) -
     quick = utc_second(text)
     expected = instant_of(text)
     if quick is not None:
-        assert (repr(quick), repr(quick.tzinfo)) == expected
+        instant, seconds = quick
+        assert (repr(instant), repr(instant.tzinfo)) == expected
+        assert seconds == instant.timestamp()
     elif text.endswith("Z") and "T" in text and len(text) == 20:
         assert expected is None, text  # a time written so is read, unless to_instant refuses it
 
