@@ -471,13 +471,14 @@ def _count(conn: sqlite3.Connection, site: str, cap: Cap, now: float) -> int:
     return int(row[0])
 
 
-def _newest(conn: sqlite3.Connection, site: str, now: float, offset: int) -> float:
-    """The time `offset` places before the newest one at or before `now`."""
-    row = conn.execute(
-        "SELECT at FROM sitewide WHERE site = ? AND at <= ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+def _newest(conn: sqlite3.Connection, site: str, now: float, offset: int) -> list[float]:
+    """The times `offset` and `offset + 1` places before the newest one at or before
+    `now`, those of them that exist: one query for both times a release needs."""
+    rows = conn.execute(
+        "SELECT at FROM sitewide WHERE site = ? AND at <= ? ORDER BY at DESC LIMIT 2 OFFSET ?",
         (site, now, offset),
-    ).fetchone()
-    return float(row[0])
+    ).fetchall()
+    return [float(at) for (at,) in rows]
 
 
 def _sitewide_usage(conn: sqlite3.Connection, site: str, cap: Cap, now: float) -> SitewideUsage:
@@ -485,19 +486,20 @@ def _sitewide_usage(conn: sqlite3.Connection, site: str, cap: Cap, now: float) -
 
     The cap releases when the limit-th newest invitation leaves the window;
     counted from the newest, that is offset limit - 1 (and limit - 2 after one
-    more at `now`), so no query reads more than `limit` rows of the index
-    beyond the count."""
+    more at `now`), so no query reads more than `limit` rows of the index. A
+    cap with room for this invitation and the next costs the count alone; a
+    full one, the count and one query for both times."""
     window = _window(cap)
     count = _count(conn, site, cap, now)
     limit = cap.limit
-    release = now if count < limit else _newest(conn, site, now, limit - 1) + window
     if count + 1 < limit:
-        after_one = now
-    elif limit == 1:
-        after_one = now + window  # the one recorded now is the one that must leave
-    else:
-        after_one = _newest(conn, site, now, limit - 2) + window
-    return SitewideUsage(count, release, after_one)
+        return SitewideUsage(count, now, now)
+    if limit == 1:  # the one recorded now is the one that must leave
+        release = now if count < limit else _newest(conn, site, now, 0)[0] + window
+        return SitewideUsage(count, release, now + window)
+    held = _newest(conn, site, now, limit - 2)  # both in the window when the cap is full
+    release = now if count < limit else held[1] + window
+    return SitewideUsage(count, release, held[0] + window)
 
 
 def _record_sitewide(conn: sqlite3.Connection, site: str, at: float, keep_for: float) -> None:
