@@ -82,7 +82,8 @@ def read_by_msgspec(line: str) -> Event | None:
 
 
 def shown(event: Event) -> str:
-    return f"{event.__dict__!r} {sorted(event.model_fields_set)} {type(event).__name__}"
+    slots = (event.__pydantic_extra__, event.__pydantic_private__)  # pydantic's own
+    return f"{event.__dict__!r} {sorted(event.model_fields_set)} {slots} {type(event).__name__}"
 
 
 @pytest.mark.parametrize(("field", "value"), CASES, ids=repr)
