@@ -374,9 +374,11 @@ class Generator:
 
         Each module gets a filename of its own (`<politely LABEL #N>`), so a
         traceback shows its source; the source is registered in `linecache`
-        until the module is garbage collected, that is until no function of
-        it is reachable (the rule set that owns them, or a lazy window).
+        while the module lives, that is while a function of it is reachable
+        (the rule set that owns them, or a lazy window), and removed when the
+        next module is made after it was garbage collected.
         """
+        _forget_released()
         source = self.source
         filename = f"<politely {self.label} #{next(_MODULES)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -401,8 +403,24 @@ class _Module:
         self.filename = filename
 
 
+# Collected modules whose linecache entries go when the next module is made. A
+# finalizer must not remove one itself: the collector may run it inside
+# `linecache.checkcache`, between its listing the entries and reading each
+# one, and that read would raise KeyError (a traceback formatted then fails).
+_released: list[str] = []
+
+
 def _release(filename: str) -> None:
-    linecache.cache.pop(filename, None)
+    _released.append(filename)
+
+
+def _forget_released() -> None:
+    while True:
+        try:
+            filename = _released.pop()  # (atomic: threads may drain it together)
+        except IndexError:
+            return
+        linecache.cache.pop(filename, None)
 
 
 def generate_window(
