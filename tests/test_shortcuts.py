@@ -165,6 +165,10 @@ def test_an_engine_that_keeps_states_leaves_the_store_as_one_that_keeps_nothing(
 @example([0], 2, 100, 100, 0)  # a time on the window's edge is out of it
 @example([0, 50, 60], 2, 100, 100, 0)  # out, with the cap full without it
 @example([0, 50], 3, 100, 100, 0)  # out, with room for one more without it
+@example([50, 60, 60, 70], 3, 100, 100, 0)  # full, the same time at both positions read
+@example([50], 2, 100, 100, 0)  # room for one more only: one time read
+@example([50, 100], 2, 100, 100, 0)  # full, with a time at `now` itself
+@example([90, 90], 1, 100, 100, 0)  # a cap of one, full twice over
 def test_sqlites_sitewide_usage_is_what_it_is_in_memory(
     seconds: list[int], limit: int, window: int, now_s: int, ms: int
 ) -> None:

@@ -406,7 +406,10 @@ class _Module:
 # Collected modules whose linecache entries go when the next module is made. A
 # finalizer must not remove one itself: the collector may run it inside
 # `linecache.checkcache`, between its listing the entries and reading each
-# one, and that read would raise KeyError (a traceback formatted then fails).
+# one, and that read would raise KeyError. (linecache is not thread-safe: a
+# `checkcache()` of every entry in another thread can still meet a removal
+# here, as it can meet linecache's own; tracebacks check one file, whose
+# module their frame keeps alive.)
 _released: list[str] = []
 
 
