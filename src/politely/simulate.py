@@ -458,16 +458,14 @@ class _Reader:
     def instant(self, value: object) -> tuple[datetime, float] | None:
         """(datetime, Unix seconds) of a good `at` value, None for any other."""
         kind = type(value)
+        key: object
         if kind is str:
-            found = self._instants.get(value)  # most lines: a time seen just before
-            if found is not None:
-                return found
             key = value
         elif kind is int or kind is float:
             key = (kind, value)  # 1, 1.0 and True are equal keys; their times may not be
         else:
             return None
-        found = self._instants.get(key)
+        found = self._instants.get(key)  # most lines: a time seen just before
         if found is None:
             found = utc_second(value) if isinstance(value, str) else None
             if found is None:
