@@ -19,7 +19,10 @@ simulations; the HTTP service turns it off: its clock is the only clock).
 Each event is load, evaluate, commit. The commit is atomic and checks the
 visitor's version: when another event of the same visitor was committed in
 between, the engine loads and evaluates again, so concurrent events of one
-visitor give the result of the same events in some order. When the store
+visitor give the result of the same events in some order. A plain tick whose
+visitor is stored as it was at its last event here, and whose recheck memo
+answers, takes a short path (`evaluator.quiet_tick`): the same decision, with
+nothing to commit. When the store
 cannot be reached, the engine fails quiet: a decision with no invitation,
 `degraded` set, a log line, and `engine.degraded` counts it.
 
@@ -52,7 +55,13 @@ from politely.codec import (
 from politely.compiler import compile_rules
 from politely.durations import DAY
 from politely.errors import EventError, StoreError
-from politely.evaluator import REMEMBER_EVENT_IDS_FOR, REMEMBERED_EVENT_IDS, Verdict, evaluate
+from politely.evaluator import (
+    REMEMBER_EVENT_IDS_FOR,
+    REMEMBERED_EVENT_IDS,
+    Verdict,
+    evaluate,
+    quiet_tick,
+)
 from politely.models import (
     DEFAULT_LIMITS,
     AgentsUpdate,
@@ -152,7 +161,19 @@ class Engine:
         if not isinstance(event, Event):
             event = to_event(event)
         try:
-            return self.decide(event, self._now(event))[1].decision
+            now = self._now(event)
+            loaded = None
+            # A tick with nothing over a bound (no props or attributes), no retry (no id).
+            if (
+                event.event == "tick"
+                and event.id is None
+                and not event.props
+                and not event.attributes
+            ):
+                decision, loaded = self._quiet_tick(event, now)
+                if decision is not None:
+                    return decision
+            return self._decide(event, now, True, loaded)[1].decision
         except StoreError as error:
             self.degraded += 1
             log.warning("no invitation for %s: %s", event.visitor, error)
@@ -172,6 +193,25 @@ class Engine:
         Raises EventError when the event's attributes or props are over a bound
         (`attribute_limits`), or would make the visitor's attributes so; StoreError
         when the store fails or the visitor keeps changing."""
+        return self._decide(event, now, recheck, None)
+
+    def _quiet_tick(self, event: Event, now: float) -> tuple[Decision | None, Loaded | None]:
+        """The decision on a tick the recheck memo of its visitor's kept state
+        answers (`evaluator.quiet_tick`), and what was loaded for it (None: nothing)."""
+        kept = self._recent.get(event.visitor)
+        if kept is None or kept[3] is None:
+            return None, None
+        rules = self.rules
+        loaded = self.store.load(self.site, event.visitor, now, sitewide=rules.policy.sitewide)
+        snapshot, memo = self._snapshot(loaded, kept)
+        if memo is None:
+            return None, loaded
+        return quiet_tick(rules, snapshot, event, now, memo, self.agent_recheck), loaded
+
+    def _decide(
+        self, event: Event, now: float, recheck: bool, loaded: Loaded | None
+    ) -> tuple[Snapshot, Verdict]:
+        """`decide`, on `loaded` first when given (it was loaded for this event)."""
         limits = self.attribute_limits
         limits.check(event)
         visitor = event.visitor
@@ -179,7 +219,8 @@ class Engine:
         store, site, rules = self.store, self.site, self.rules
         sitewide = rules.policy.sitewide
         for attempt in range(MAX_ATTEMPTS):
-            loaded = store.load(site, visitor, now, event_id=event.id, sitewide=sitewide)
+            if loaded is None:
+                loaded = store.load(site, visitor, now, event_id=event.id, sitewide=sitewide)
             kept = recent.get(visitor)
             snapshot, memo = self._snapshot(loaded, kept)
             if memo is None:
@@ -216,6 +257,7 @@ class Engine:
                     recent.pop(visitor, None)
                 return snapshot, verdict
             recent.pop(visitor, None)
+            loaded = None
             if outcome is Outcome.REFUSED:
                 return snapshot, verdict.as_refused()
             if attempt >= 1:  # a crowd of one visitor's events: back off, with jitter

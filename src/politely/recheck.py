@@ -320,6 +320,7 @@ class RecheckMemo:
     agents: tuple[int, int, int, float] | None  # as conditions read them at `at`
     sitewide: float | None  # when the sitewide caps free up, if after the first tick
     _nearest: list[float] = field(default_factory=list, compare=False, repr=False)  # see above
+    _holds_from: list[int] = field(default_factory=list, compare=False, repr=False)  # see below
 
     @classmethod
     def of(
@@ -392,6 +393,22 @@ class RecheckMemo:
                 found = min(found, phase)
             nearest.append(found)  # a list the frozen memo holds: set once, read after
         return nearest[0]
+
+    def conditions_hold_from(self, agents: AgentStatus | None) -> int:
+        """The first tick after `at` at which the condition of a rule listening to
+        ticks holds on a plain tick without props (ticks.INF: never), worked out
+        once: before it, with the inputs `shifted` checks unchanged, no candidate
+        is there to test. `agents` as conditions read them, as at `at`."""
+        found = self._holds_from
+        if not found:  # the first ask: every such rule's tick set, once
+            s, at, first = self.state, self.at, ticks.INF
+            for rule in self.rules.listening("tick", s.page_path):
+                window = rule.window
+                k = ticks.first(window(s, agents, at)) if window is not None else None
+                if k is not None and k < first:
+                    first = k
+            found.append(first)  # a list the frozen memo holds: set once, read after
+        return found[0]
 
 
 def _reading(snapshot: Snapshot, now: float) -> tuple[int, int, int, float] | None:

@@ -33,15 +33,9 @@ def record_event(
     A plain tick changes nothing: `previous` itself is returned, so the store
     has nothing to write for three events out of four.
     """
-    name = event.event
-    if (
-        name == "tick"
-        and previous is not None
-        and event.scroll is None
-        and not event.attributes
-        and _PROFILE.isdisjoint(event.__pydantic_fields_set__)  # no profile key sent, not even null
-    ):
+    if previous is not None and plain_tick(event):
         return previous
+    name = event.event
     s = previous.copy() if previous is not None else VisitorState()
     if name != "tick":  # ticks never start a session, nor keep one alive
         explicit = event.session
@@ -73,6 +67,16 @@ def record_event(
     if name in OUTCOME_EVENTS:
         _record_outcome(s, name, now)
     return s
+
+
+def plain_tick(event: Event) -> bool:
+    """A tick that records nothing: no scroll, no attributes, no profile key (not even null)."""
+    return (
+        event.event == "tick"
+        and event.scroll is None
+        and not event.attributes
+        and _PROFILE.isdisjoint(event.__pydantic_fields_set__)
+    )
 
 
 def _start_session(s: VisitorState, key: str, now: float, first_event: str) -> None:
