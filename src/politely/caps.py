@@ -94,10 +94,10 @@ def sitewide_usage(cap: Cap, times: Sequence[float], now: float) -> SitewideUsag
     times by position, so its cost does not grow with the invitations in the
     window. `times` may hold times after `now` (another instance's clock).
     """
-    window, limit = cap.window, cap.limit
-    assert isinstance(window, int)
+    window: int = cap.window  # type: ignore[assignment]  # a sitewide cap's is seconds
+    limit = cap.limit
     start = bisect_right(times, now - window)
-    count = bisect_right(times, now) - start
+    count = bisect_right(times, now, start) - start
     if count + 1 < limit:  # room for this one and the next: both releases are now
         return SitewideUsage(count, now, now)
     return SitewideUsage(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from array import array
 from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,7 +58,9 @@ class _Site:
     prefix: str  # its visitors' keys: `_key(site, "")` and the visitor
     blocks: dict[str, Block] = field(default_factory=dict)
     agents: AgentStatus | None = None
-    sitewide: list[float] = field(default_factory=list)  # invitation times, sorted
+    # Invitation times, sorted: C doubles side by side, not float objects spread
+    # over the heap, so the search every event makes stays in a few cache lines.
+    sitewide: array[float] = field(default_factory=lambda: array("d"))
     stats: Counter[Count] = field(default_factory=Counter)
 
 
@@ -159,7 +162,9 @@ class MemoryStore:
         event_id: str | None = None,
         sitewide: Sequence[Cap] = (),
     ) -> Loaded:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: on every event, and `with` takes twice as long
+        try:
             s = self._sites.get(site) or self._site(site)
             found = self._visitors.get(s.prefix + visitor, now)
             block = s.blocks.get(visitor) if s.blocks else None
@@ -171,6 +176,8 @@ class MemoryStore:
                 usage: tuple[SitewideUsage, ...] = (sitewide_usage(sitewide[0], times, now),)
             else:
                 usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide])
+        finally:
+            lock.release()
         version, profile, history, seen, _ = found
         remembered = replay(seen, event_id) if event_id is not None else None
         return Loaded(version, profile, history, block, s.agents, usage, remembered)
@@ -250,7 +257,7 @@ class MemoryStore:
         return f"MemoryStore(maxsize={self.maxsize}, visitors={len(self)})"
 
 
-def _record_sitewide(times: list[float], at: float, keep_for: float) -> None:
+def _record_sitewide(times: array[float], at: float, keep_for: float) -> None:
     insort(times, at)
     old = bisect_right(times, at - keep_for)
     if old > 64:  # trim in batches: deleting a list's head is linear
