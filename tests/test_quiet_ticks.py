@@ -21,6 +21,7 @@ from politely import Engine, Event, check_sources, compile_rules
 from politely.evaluator import evaluate, quiet_tick
 from politely.models import Decision
 from politely.state import Snapshot
+from politely.stores import MemoryStore
 
 SITE = """
 rule capped {
@@ -33,6 +34,12 @@ rule pro {
     on tick
     when event.plan == "pro" and page.path matches "/plans*"
     say "Pro plan questions?"
+}
+
+rule staffed {
+    when page.path matches "/staffed*" and page.dwell >= 10s and agents.available > 0
+    say "An agent is free"
+    at most 1 per session
 }
 
 rule late {
@@ -68,13 +75,17 @@ def quiet_answers(monkeypatch: pytest.MonkeyPatch) -> list[Decision]:
 
 
 def run_both(events: list[dict[str, Any]], actions: dict[int, str] | None = None) -> list[Any]:
-    """Feed both engines; `actions` blocks ("block") or opens a chat before event i."""
+    """Feed both engines; `actions` blocks the visitor ("block") or reports an
+    agent free ("agents") before event i."""
     engines = remembering, forgetful = Engine(RULES), Forgetful(RULES)
     decisions = []
     for i, event in enumerate(events):
-        if actions and actions.get(i) == "block":
-            for engine in engines:
+        action = actions.get(i) if actions else None
+        for engine in engines:
+            if action == "block":
                 engine.block(event["visitor"], "abuse", until=event["at"] + 600, at=event["at"])
+            elif action == "agents":
+                engine.set_agents(online=1, available=1, at=event["at"])
         pair = [engine.evaluate(Event.model_validate(event)) for engine in engines]
         assert pair[0] == pair[1], (i, event)
         decisions.append(pair[0])
@@ -110,8 +121,24 @@ def test_a_condition_that_holds_under_a_cap_is_counted_on_every_tick(
     assert len(quiet_answers) == 0  # a condition holds on each: the path declines them
 
 
-def suppressed(events: list[dict[str, Any]], rule: str) -> dict[str, int]:
+def test_a_condition_on_agents_that_holds_under_a_cap_is_counted_on_every_tick(
+    quiet_answers: list[Decision],
+) -> None:
+    """As above, with a condition on the agent status: the first tick at which
+    conditions hold is worked out with the agents the memo read, not unknown."""
+    events = [view("/staffed/a", T0), tick(T0 + 10), *(tick(T0 + 10 + 5 * k) for k in range(1, 6))]
+    decisions = run_both(events, actions={0: "agents"})
+    assert decisions[1].invitation is not None
+    assert suppressed(events, "staffed", agents_at=T0) == {"rule_cap": 5}
+    assert len(quiet_answers) == 0
+
+
+def suppressed(
+    events: list[dict[str, Any]], rule: str, agents_at: float | None = None
+) -> dict[str, int]:
     engine = Engine(RULES)
+    if agents_at is not None:
+        engine.set_agents(online=1, available=1, at=agents_at)
     for event in events:
         engine.evaluate(event)
     return next(r.suppressed for r in engine.stats().rules if r.rule == rule)
@@ -168,9 +195,46 @@ def test_the_pure_quiet_tick_declines_props_an_id_and_recorded_fields() -> None:
     first = evaluate(RULES, Snapshot(None, None, None), page, T0)
     assert first.state is not None
     assert first.recheck is not None
-    snapshot = Snapshot(first.state, None, None)
+    site = Snapshot(first.state, None, None)
     plain = Event(visitor="v", event="tick", at=T0 + 5)
-    assert quiet_tick(RULES, snapshot, plain, T0 + 5, first.recheck) is not None
+    assert quiet_tick(RULES, first.state, site, plain, T0 + 5, first.recheck) is not None
     for fields in ({"props": {"plan": "pro"}}, {"id": "e1"}, {"scroll": 40}, {"country": "DE"}):
         declined = Event.model_validate({**plain.model_dump(exclude_unset=True), **fields})
-        assert quiet_tick(RULES, snapshot, declined, T0 + 5, first.recheck) is None, fields
+        assert quiet_tick(RULES, first.state, site, declined, T0 + 5, first.recheck) is None, fields
+
+
+SHARED = """
+policy {
+    at most 1 invitation per 3m
+}
+
+rule pro {
+    on tick
+    when event.plan == "pro"
+    say "Pro plan questions?"
+}
+
+rule nudge {
+    when page.dwell >= 30s
+    say "Hello!"
+}
+"""
+
+
+def test_a_tick_after_another_instance_invited_is_decided_on_the_stored_history(
+    quiet_answers: list[Decision],
+) -> None:
+    """Two engines on one store: `b` invites the visitor on a tick with props,
+    which changes its invitations (history) and not its profile. `a`'s kept
+    state and memo predate that invitation, so its next tick must not be
+    answered from them: the policy's cap now holds `nudge` back three minutes."""
+    rules = compile_rules(check_sources({"site.rules": SHARED}))
+    store = MemoryStore()
+    a, b = Engine(rules, store=store), Engine(rules, store=store)
+    assert a.evaluate(view("/home", T0)).recheck_in == 30
+    invited = b.evaluate(tick(T0 + 5, props={"plan": "pro"}))
+    assert invited.invitation is not None
+    later = a.evaluate(tick(T0 + 10))
+    assert later.invitation is None
+    assert later.recheck_in == 180 - 5  # the cap frees up 3m after `b`'s invitation
+    assert not quiet_answers

@@ -157,19 +157,19 @@ class Engine:
     # --- events ------------------------------------------------------------------
 
     def evaluate(self, event: Event | Mapping[str, Any]) -> Decision:
-        """Record the event and decide: invite or not, and when to ask again."""
+        """Record the event and decide: invite or not, and when to ask again.
+
+        A quiet tick (no id, props, attributes or other recorded field, its
+        visitor's kept state what the store still holds, and that state's recheck
+        memo answering: three events in four) is decided by
+        `evaluator.quiet_tick`, with no snapshot, verdict or write."""
         if not isinstance(event, Event):
             event = to_event(event)
         try:
-            now = self._now(event)
+            at = event.at  # (`_now`, spelled out: every event asks)
+            now = at.timestamp() if at is not None and self.trust_event_time else self.clock()
             loaded = None
-            # A tick with nothing over a bound (no props or attributes), no retry (no id).
-            if (
-                event.event == "tick"
-                and event.id is None
-                and not event.props
-                and not event.attributes
-            ):
+            if event.event == "tick" and event.id is None:  # no id: no retry to replay
                 decision, loaded = self._quiet_tick(event, now)
                 if decision is not None:
                     return decision
@@ -196,17 +196,19 @@ class Engine:
         return self._decide(event, now, recheck, None)
 
     def _quiet_tick(self, event: Event, now: float) -> tuple[Decision | None, Loaded | None]:
-        """The decision on a tick the recheck memo of its visitor's kept state
-        answers (`evaluator.quiet_tick`), and what was loaded for it (None: nothing)."""
+        """`evaluator.quiet_tick` on the visitor's kept state, when the store still
+        holds its bytes (as `_snapshot`); and what was loaded (None: nothing)."""
         kept = self._recent.get(event.visitor)
-        if kept is None or kept[3] is None:
+        if kept is None:
+            return None, None
+        profile, history, state, memo = kept
+        if memo is None or profile is None:
             return None, None
         rules = self.rules
         loaded = self.store.load(self.site, event.visitor, now, sitewide=rules.policy.sitewide)
-        snapshot, memo = self._snapshot(loaded, kept)
-        if memo is None:
+        if loaded.profile != profile or loaded.history != history:
             return None, loaded
-        return quiet_tick(rules, snapshot, event, now, memo, self.agent_recheck), loaded
+        return quiet_tick(rules, state, loaded, event, now, memo, self.agent_recheck), loaded
 
     def _decide(
         self, event: Event, now: float, recheck: bool, loaded: Loaded | None

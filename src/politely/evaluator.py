@@ -38,7 +38,7 @@ from politely.caps import Cap, sitewide_release, visitor_allows
 from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation
 from politely.reasons import POLICY_GATES, REASONS, Blocks, Reason
-from politely.recheck import AGENT_RECHECK, RecheckMemo, combine, first_ticks
+from politely.recheck import AGENT_RECHECK, RecheckMemo, combine, first_ticks, fresh_agents
 from politely.recording import plain_tick, record_event
 from politely.ruleset import CompiledRule, RuleSet
 from politely.state import (
@@ -46,6 +46,7 @@ from politely.state import (
     Count,
     InvitationLog,
     InvitationRecord,
+    SiteReading,
     SitewideUsage,
     Snapshot,
     VisitorState,
@@ -195,36 +196,37 @@ def evaluate(
 
 def quiet_tick(
     rules: RuleSet,
-    snapshot: Snapshot,
+    s: VisitorState,
+    site: SiteReading,
     event: Event,
     now: float,
     memo: RecheckMemo,
     agent_recheck: int = AGENT_RECHECK,
 ) -> Decision | None:
-    """`evaluate(...).decision` when the event is a plain tick with no id or props that
-    changes nothing, counts nothing and whose recheck `memo` answers; else None
-    (then `evaluate` decides). Three events in four are such ticks: this one
-    records nothing and builds no verdict, and the engine writes nothing."""
-    s = snapshot.state
-    if s is None or s.session is None or s.in_chat or event.id is not None or event.props:
+    """`evaluate(...).decision` when the event is a plain tick with no id or props
+    that changes nothing and counts nothing, on state `s` (whose recheck `memo`
+    answers) and the site as it is; else None (then `evaluate` decides). Three
+    events in four are such ticks: this one records nothing, builds no snapshot
+    or verdict, and the engine writes nothing. (No id: no retry to replay.)"""
+    # (`memo` is for `s`, or `shifted` declines below: `s` itself is read only
+    # when a condition may hold, so most quiet ticks never touch it.)
+    if not memo.ticks_may_be_quiet or event.id is not None or event.props:
         return None  # (props: conditions may read them; tick sets read none)
-    if not plain_tick(event) or snapshot.replay is not None:
+    if not plain_tick(event):
         return None
-    block = snapshot.block
+    block = site.block
     if block is not None and block.active(now):
         return None  # blocked: counted
-    usage = snapshot.sitewide
+    usage = site.sitewide
     opens = sitewide_release(usage) if usage else None
-    found = memo.shifted(rules, s, snapshot, opens, now, agent_recheck)
+    found = memo.shifted(rules, s, site, opens, now, agent_recheck)
     if found is None:
         return None
-    agents = snapshot.agents
-    fresh = agents if agents is not None and agents.fresh(now) else None
     # Between the memo's first tick and the first at which a condition holds (as
     # `shifted` moves ticks, so moves that set), no condition holds: none to test.
     elapsed = now - memo.at
-    if not 1 <= elapsed < memo.conditions_hold_from(fresh) and rules.candidates(
-        event, s, fresh, now
+    if not 1 <= elapsed < memo.conditions_hold_from and rules.candidates(
+        event, s, fresh_agents(site, now), now
     ):
         return None  # a condition holds: its rule fires or its reason is counted
     return rules.plain_decision(combine(found[0], found[1], agent_recheck), "available")

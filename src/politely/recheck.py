@@ -20,7 +20,7 @@ from politely.durations import DAY
 from politely.reasons import POLICY_GATES, REASONS
 from politely.ruleset import CompiledRule, RuleSet
 from politely.schedule import CompiledSchedule
-from politely.state import AgentStatus, Block, Snapshot, VisitorState
+from politely.state import AgentStatus, Block, SiteReading, Snapshot, VisitorState
 
 AGENT_RECHECK = 30  # seconds: how soon to ask again while agents alone hold a rule back
 LOOK_AHEAD = 8 * DAY  # how far past a rule's window opening its schedules are searched
@@ -119,9 +119,9 @@ def _first_tick(
     return found
 
 
-def fresh_agents(snapshot: Snapshot, now: float) -> AgentStatus | None:
+def fresh_agents(site: SiteReading, now: float) -> AgentStatus | None:
     """The agent status as conditions read it: unknown once stale."""
-    agents = snapshot.agents
+    agents = site.agents
     return agents if agents is not None and agents.fresh(now) else None
 
 
@@ -319,8 +319,17 @@ class RecheckMemo:
     block: Block | None
     agents: tuple[int, int, int, float] | None  # as conditions read them at `at`
     sitewide: float | None  # when the sitewide caps free up, if after the first tick
+    # The first tick after `at` at which the condition of a rule listening to ticks
+    # holds on a plain tick without props (ticks.INF: never). Before it, with the
+    # inputs `shifted` checks unchanged, no candidate is there to test.
+    conditions_hold_from: int
+    # Its state has a session and no chat open: a tick on it may change nothing
+    # (a tick with no session starts one; one in a chat is counted).
+    ticks_may_be_quiet: bool
+    # Neither first tick is BEYOND (later it may be found), nor `best` so far off
+    # that another rule's search of its schedules may have stopped short of it.
+    reusable: bool
     _nearest: list[float] = field(default_factory=list, compare=False, repr=False)  # see above
-    _holds_from: list[int] = field(default_factory=list, compare=False, repr=False)  # see below
 
     @classmethod
     def of(
@@ -336,13 +345,33 @@ class RecheckMemo:
     ) -> RecheckMemo:
         agents = _reading(snapshot, now)
         effective = _effective(sitewide, now)
-        return cls(now, best, free, rules, agent_recheck, s, snapshot.block, agents, effective)
+        # Worked out now, not on the first reuse: nine memos in ten are reused,
+        # and now what it reads is still in the CPU's caches (first_ticks read it).
+        holds_from = _conditions_hold_from(rules, s, fresh_agents(snapshot, now), now)
+        quiet = s.session is not None and not s.in_chat
+        far = best is not None and best > LOOK_AHEAD and rules.has_schedules
+        reusable = best != BEYOND and free != BEYOND and not far
+        block = snapshot.block
+        return cls(
+            now,
+            best,
+            free,
+            rules,
+            agent_recheck,
+            s,
+            block,
+            agents,
+            effective,
+            holds_from,
+            quiet,
+            reusable,
+        )
 
     def shifted(
         self,
         rules: RuleSet,
         s: VisitorState,
-        snapshot: Snapshot,
+        site: SiteReading,
         sitewide: float | None,
         now: float,
         agent_recheck: int,
@@ -350,12 +379,14 @@ class RecheckMemo:
         """`first_ticks` at `now`, from this memo; None when it cannot say (other
         inputs, or a move of the ticks that could change the answer)."""
         at = self.at
-        if s is not self.state or rules is not self.rules or agent_recheck != self.agent_recheck:
+        if not self.reusable or s is not self.state or rules is not self.rules:
             return None
-        block = snapshot.block
+        if agent_recheck != self.agent_recheck:
+            return None
+        block = site.block
         if block != self.block or (block is not None and block.active(now) != block.active(at)):
             return None
-        if _reading(snapshot, now) != self.agents or _effective(sitewide, now) != self.sitewide:
+        if _reading(site, now) != self.agents or _effective(sitewide, now) != self.sitewide:
             return None
         elapsed = now - at
         if elapsed < 0:
@@ -364,10 +395,6 @@ class RecheckMemo:
         best, free = self.best, self.free
         if (best is not None and whole >= best) or (free is not None and whole >= free):
             return None
-        if best == BEYOND or free == BEYOND:
-            return None  # schedules were searched as far ahead of `at`, not of `now`
-        if best is not None and best > LOOK_AHEAD and rules.has_schedules:
-            return None  # another rule's search may have stopped short of it
         fraction = elapsed - whole
         if fraction and self.nearest_phase() <= fraction + PHASE_MARGIN:
             return None
@@ -394,27 +421,24 @@ class RecheckMemo:
             nearest.append(found)  # a list the frozen memo holds: set once, read after
         return nearest[0]
 
-    def conditions_hold_from(self, agents: AgentStatus | None) -> int:
-        """The first tick after `at` at which the condition of a rule listening to
-        ticks holds on a plain tick without props (ticks.INF: never), worked out
-        once: before it, with the inputs `shifted` checks unchanged, no candidate
-        is there to test. `agents` as conditions read them, as at `at`."""
-        found = self._holds_from
-        if not found:  # the first ask: every such rule's tick set, once
-            s, at, first = self.state, self.at, ticks.INF
-            for rule in self.rules.listening("tick", s.page_path):
-                window = rule.window
-                k = ticks.first(window(s, agents, at)) if window is not None else None
-                if k is not None and k < first:
-                    first = k
-            found.append(first)  # a list the frozen memo holds: set once, read after
-        return found[0]
+
+def _conditions_hold_from(
+    rules: RuleSet, s: VisitorState, agents: AgentStatus | None, at: float
+) -> int:
+    """`RecheckMemo.conditions_hold_from`: every tick-listening rule's tick set at `at`."""
+    first = ticks.INF
+    for rule in rules.listening("tick", s.page_path):
+        window = rule.window
+        k = ticks.first(window(s, agents, at)) if window is not None else None
+        if k is not None and k < first:
+            first = k
+    return first
 
 
-def _reading(snapshot: Snapshot, now: float) -> tuple[int, int, int, float] | None:
+def _reading(site: SiteReading, now: float) -> tuple[int, int, int, float] | None:
     """The agent status as conditions read it (not when it was reported): as
     `fresh_agents` has it, spelled out because every reused tick asks."""
-    a = snapshot.agents
+    a = site.agents
     if a is None or not a.fresh(now):
         return None
     return (a.online, a.available, a.queue_length, a.queue_wait)

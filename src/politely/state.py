@@ -9,7 +9,7 @@ to and from stores encoded as bytes (`politely.codec`), never as objects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -233,6 +233,19 @@ class SitewideUsage(msgspec.Struct, frozen=True, gc=False):
     used: int
     release: float
     release_after_one: float
+
+
+class SiteReading(Protocol):
+    """The site's side of what an event is decided on: a `Snapshot`, or what a
+    store loaded (`stores.base.Loaded`) as it is, so a quiet tick (most events)
+    reads it with no snapshot built."""
+
+    @property
+    def block(self) -> Block | None: ...
+    @property
+    def agents(self) -> AgentStatus | None: ...
+    @property
+    def sitewide(self) -> tuple[SitewideUsage, ...]: ...
 
 
 class Snapshot(NamedTuple):
