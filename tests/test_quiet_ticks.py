@@ -20,6 +20,7 @@ import politely.engine
 from politely import Engine, Event, check_sources, compile_rules
 from politely.evaluator import evaluate, quiet_tick
 from politely.models import Decision
+from politely.recording import QUIET_TICK_FIELDS
 from politely.state import Snapshot
 from politely.stores import MemoryStore
 
@@ -201,6 +202,40 @@ def test_the_pure_quiet_tick_declines_props_an_id_and_recorded_fields() -> None:
     for fields in ({"props": {"plan": "pro"}}, {"id": "e1"}, {"scroll": 40}, {"country": "DE"}):
         declined = Event.model_validate({**plain.model_dump(exclude_unset=True), **fields})
         assert quiet_tick(RULES, first.state, site, declined, T0 + 5, first.recheck) is None, fields
+
+
+def test_a_tick_given_only_fields_that_record_nothing_is_answered_as_evaluate_answers() -> None:
+    """Each field a quiet tick may be given (QUIET_TICK_FIELDS), and every other
+    field of Event, one at a time: the first are answered as `evaluate` answers
+    them, the others declined, so a field that ticks record is never skipped."""
+    page = Event(visitor="v", event="page_view", url="/late/x", at=T0)
+    first = evaluate(RULES, Snapshot(None, None, None), page, T0)
+    assert first.state is not None
+    assert first.recheck is not None
+    site = Snapshot(first.state, None, None)
+    given = {
+        "session": "s1",
+        "url": "/late/y",
+        "title": "Late",
+        "referrer": "https://example.com/",
+        "invitation": "i1",
+        "scroll": 40,
+        "props": {"plan": "pro"},
+        "attributes": {"plan": "pro"},
+        "country": "DE",
+        "language": "de",
+        "device": "mobile",
+        "id": "e1",
+    }
+    assert set(given) | {"visitor", "event", "at"} == set(Event.model_fields)
+    for field, value in given.items():
+        event = Event(visitor="v", event="tick", at=T0 + 5, **{field: value})
+        answer = quiet_tick(RULES, first.state, site, event, T0 + 5, first.recheck)
+        if field in QUIET_TICK_FIELDS:
+            expected = evaluate(RULES, site, event, T0 + 5).decision
+            assert answer == expected, field
+        else:
+            assert answer is None, field
 
 
 SHARED = """

@@ -198,14 +198,15 @@ class Engine:
     def _quiet_tick(self, event: Event, now: float) -> tuple[Decision | None, Loaded | None]:
         """`evaluator.quiet_tick` on the visitor's kept state, when the store still
         holds its bytes (as `_snapshot`); and what was loaded (None: nothing)."""
-        kept = self._recent.get(event.visitor)
+        visitor = event.visitor
+        kept = self._recent.get(visitor)
         if kept is None:
             return None, None
         profile, history, state, memo = kept
         if memo is None or profile is None:
             return None, None
         rules = self.rules
-        loaded = self.store.load(self.site, event.visitor, now, sitewide=rules.policy.sitewide)
+        loaded = self.store.load(self.site, visitor, now, sitewide=rules.policy.sitewide)
         if loaded.profile != profile or loaded.history != history:
             return None, loaded
         return quiet_tick(rules, state, loaded, event, now, memo, self.agent_recheck), loaded

@@ -39,7 +39,7 @@ from politely.language import OUTCOME_EVENTS
 from politely.models import Decision, Event, Invitation
 from politely.reasons import POLICY_GATES, REASONS, Blocks, Reason
 from politely.recheck import AGENT_RECHECK, RecheckMemo, combine, first_ticks, fresh_agents
-from politely.recording import plain_tick, record_event
+from politely.recording import quiet_tick_fields, record_event
 from politely.ruleset import CompiledRule, RuleSet
 from politely.state import (
     AgentStatus,
@@ -210,10 +210,8 @@ def quiet_tick(
     or verdict, and the engine writes nothing. (No id: no retry to replay.)"""
     # (`memo` is for `s`, or `shifted` declines below: `s` itself is read only
     # when a condition may hold, so most quiet ticks never touch it.)
-    if not memo.ticks_may_be_quiet or event.id is not None or event.props:
+    if not memo.ticks_may_be_quiet or not quiet_tick_fields(event):
         return None  # (props: conditions may read them; tick sets read none)
-    if not plain_tick(event):
-        return None
     block = site.block
     if block is not None and block.active(now):
         return None  # blocked: counted
