@@ -262,13 +262,15 @@ class RuleSet:
     def plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
         """A decision without an invitation. Decisions are frozen, so these are
         shared: building a pydantic model costs more than the rest of a tick."""
-        decisions = self.caches.decisions
-        found = decisions.find((recheck_in, chat))  # most ticks: no closure to build
-        if found is not None:
-            return found
+        found = self.caches.decisions.find((recheck_in, chat))
+        # Most ticks find one. The closure is built elsewhere: a function that holds
+        # one makes a cell of every variable it captures, on every call.
+        return found if found is not None else self._new_plain_decision(recheck_in, chat)
+
+    def _new_plain_decision(self, recheck_in: int | None, chat: str) -> Decision:
         from politely.models import Decision  # loaded by then: its engine made the event
 
-        return decisions.get(
+        return self.caches.decisions.get(
             (recheck_in, chat),
             lambda: Decision.model_construct(
                 invitation=None, recheck_in=recheck_in, chat=chat, ruleset=self.hash
@@ -278,11 +280,11 @@ class RuleSet:
     def buckets(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         """The buckets an event must test: its name's unconstrained rules, and the
         rules whose required prefix starts the page's path."""
-        buckets = self.caches.buckets
-        found = buckets.find((event, path))  # most events: no closure to build
-        if found is None:
-            found = buckets.get((event, path), lambda: self._lookup(event, path))
-        return found
+        found = self.caches.buckets.find((event, path))  # most events (no cell: see above)
+        return found if found is not None else self._new_buckets(event, path)
+
+    def _new_buckets(self, event: str, path: str | None) -> tuple[Bucket, ...]:
+        return self.caches.buckets.get((event, path), lambda: self._lookup(event, path))
 
     def _lookup(self, event: str, path: str | None) -> tuple[Bucket, ...]:
         entry = self.index.get(event)
@@ -320,6 +322,12 @@ class RuleSet:
         buckets = self.buckets(event, path)
         if len(buckets) == 1:
             return buckets[0].rules
+        found = self.caches.listening.find((event, path))  # (no cell: see plain_decision)
+        return found if found is not None else self._new_listening(event, path, buckets)
+
+    def _new_listening(
+        self, event: str, path: str | None, buckets: tuple[Bucket, ...]
+    ) -> tuple[CompiledRule, ...]:
         return self.caches.listening.get(
             (event, path),
             lambda: tuple(
