@@ -343,7 +343,7 @@ class RecheckMemo:
         best: int | None,
         free: int | None,
     ) -> RecheckMemo:
-        agents = _reading(snapshot, now)
+        agents = snapshot.agents.reading(now) if snapshot.agents is not None else None
         effective = _effective(sitewide, now)
         # Worked out now, not on the first reuse: nine memos in ten are reused,
         # and now what it reads is still in the CPU's caches (first_ticks read it).
@@ -386,7 +386,10 @@ class RecheckMemo:
         block = site.block
         if block != self.block or (block is not None and block.active(now) != block.active(at)):
             return None
-        if _reading(site, now) != self.agents or _effective(sitewide, now) != self.sitewide:
+        agents = site.agents
+        if (agents.reading(now) if agents is not None else None) != self.agents:
+            return None
+        if _effective(sitewide, now) != self.sitewide:
             return None
         elapsed = now - at
         if elapsed < 0:
@@ -433,15 +436,6 @@ def _conditions_hold_from(
         if k is not None and k < first:
             first = k
     return first
-
-
-def _reading(site: SiteReading, now: float) -> tuple[int, int, int, float] | None:
-    """The agent status as conditions read it (not when it was reported): as
-    `fresh_agents` has it, spelled out because every reused tick asks."""
-    a = site.agents
-    if a is None or not a.fresh(now):
-        return None
-    return (a.online, a.available, a.queue_length, a.queue_wait)
 
 
 def _changes_before(schedule: CompiledSchedule, now: float, horizon: float) -> bool:

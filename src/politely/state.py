@@ -30,6 +30,13 @@ class AgentStatus(msgspec.Struct, frozen=True):
     def fresh(self, now: float) -> bool:
         return now - self.at <= AGENT_STATUS_TTL
 
+    def reading(self, now: float) -> tuple[int, int, int, float] | None:
+        """What conditions read of it at `now` (not when it was reported); None
+        once stale. A recheck memo compares readings: reports differ in `at`."""
+        if now - self.at > AGENT_STATUS_TTL:
+            return None
+        return (self.online, self.available, self.queue_length, self.queue_wait)
+
 
 class Block(msgspec.Struct, frozen=True):
     reason: str

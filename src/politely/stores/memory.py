@@ -172,9 +172,10 @@ class MemoryStore:
                 del s.blocks[visitor]
                 block = None
             times = s.sitewide
+            usage: tuple[SitewideUsage, ...] = ()
             if len(sitewide) == 1:  # the usual sitewide cap: no list to build
-                usage: tuple[SitewideUsage, ...] = (sitewide_usage(sitewide[0], times, now),)
-            else:
+                usage = (sitewide_usage(sitewide[0], times, now),)
+            elif sitewide:
                 usage = tuple([sitewide_usage(cap, times, now) for cap in sitewide])
         finally:
             lock.release()
