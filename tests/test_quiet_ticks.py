@@ -18,6 +18,7 @@ import pytest
 
 import politely.engine
 from politely import Engine, Event, check_sources, compile_rules
+from politely.errors import EventError, StoreError
 from politely.evaluator import evaluate, quiet_tick
 from politely.models import Decision
 from politely.recording import QUIET_TICK_FIELDS
@@ -273,3 +274,28 @@ def test_a_tick_after_another_instance_invited_is_decided_on_the_stored_history(
     assert later.invitation is None
     assert later.recheck_in == 180 - 5  # the cap frees up 3m after `b`'s invitation
     assert not quiet_answers
+
+
+class Failing(MemoryStore):
+    """A memory store whose loads fail once `down` is set."""
+
+    down = False
+
+    def load(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise StoreError("down")
+        return super().load(*args, **kwargs)
+
+
+def test_a_tick_over_a_bound_is_refused_before_the_store_is_read() -> None:
+    """A tick whose props are over a bound is an EventError (the service's 422)
+    whatever the store does: the short path, which loads first, never takes it,
+    even when its visitor's state and memo are kept."""
+    store = Failing()
+    engine = Engine(RULES, store=store)
+    engine.evaluate(view("/late/a", T0))
+    engine.evaluate(tick(T0 + 5))
+    store.down = True
+    with pytest.raises(EventError, match="props"):
+        engine.evaluate(tick(T0 + 10, props={f"k{i}": i for i in range(60)}))
+    assert engine.degraded == 0

@@ -94,7 +94,9 @@ def sitewide_usage(cap: Cap, times: Sequence[float], now: float) -> SitewideUsag
     times by position, so its cost does not grow with the invitations in the
     window. `times` may hold times after `now` (another instance's clock).
     """
-    window: int = cap.window  # type: ignore[assignment]  # a sitewide cap's is seconds
+    # A sitewide cap's window is whole seconds, more than none (the checker takes
+    # no other), so the window's end is searched for from where it starts.
+    window: int = cap.window  # type: ignore[assignment]  # (no isinstance: every event)
     limit = cap.limit
     start = bisect_right(times, now - window)
     count = bisect_right(times, now, start) - start

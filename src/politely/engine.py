@@ -74,6 +74,7 @@ from politely.models import (
     unknown_key,
 )
 from politely.recheck import AGENT_RECHECK, RecheckMemo
+from politely.recording import quiet_tick_fields
 from politely.ruleset import RuleSet
 from politely.state import AgentStatus, Block, Snapshot, VisitorState
 from politely.stats import Stats, build_stats
@@ -169,7 +170,7 @@ class Engine:
             at = event.at  # (`_now`, spelled out: every event asks)
             now = at.timestamp() if at is not None and self.trust_event_time else self.clock()
             loaded = None
-            if event.event == "tick" and event.id is None:  # no id: no retry to replay
+            if quiet_tick_fields(event):  # (so nothing over a bound: see `_decide`)
                 decision, loaded = self._quiet_tick(event, now)
                 if decision is not None:
                     return decision

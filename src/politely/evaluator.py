@@ -211,7 +211,7 @@ def quiet_tick(
     # (`memo` is for `s`, or `shifted` declines below: `s` itself is read only
     # when a condition may hold, so most quiet ticks never touch it.)
     if not memo.ticks_may_be_quiet or not quiet_tick_fields(event):
-        return None  # (props: conditions may read them; tick sets read none)
+        return None  # (an id may be a retry; props: conditions may read them)
     block = site.block
     if block is not None and block.active(now):
         return None  # blocked: counted

@@ -323,8 +323,9 @@ class RecheckMemo:
     # holds on a plain tick without props (ticks.INF: never). Before it, with the
     # inputs `shifted` checks unchanged, no candidate is there to test.
     conditions_hold_from: int
-    # Its state has a session and no chat open: a tick on it may change nothing
-    # (a tick with no session starts one; one in a chat is counted).
+    # Its state has a session and no chat open: a tick on it may be quiet (one in
+    # a chat is counted; a state with no session, a visitor who has only ticked,
+    # is rare and left to `evaluate`).
     ticks_may_be_quiet: bool
     # Neither first tick is BEYOND (later it may be found), nor `best` so far off
     # that another rule's search of its schedules may have stopped short of it.

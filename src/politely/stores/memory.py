@@ -261,5 +261,5 @@ class MemoryStore:
 def _record_sitewide(times: array[float], at: float, keep_for: float) -> None:
     insort(times, at)
     old = bisect_right(times, at - keep_for)
-    if old > 64:  # trim in batches: deleting a list's head is linear
+    if old > 64:  # trim in batches: deleting an array's head is linear
         del times[:old]
