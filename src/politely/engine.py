@@ -167,7 +167,8 @@ class Engine:
         if not isinstance(event, Event):
             event = to_event(event)
         try:
-            at = event.at  # (`_now`, spelled out: every event asks)
+            # `_now`, spelled out: the call alone is 780 instructions, 3% of a quiet tick.
+            at = event.at
             now = at.timestamp() if at is not None and self.trust_event_time else self.clock()
             loaded = None
             if quiet_tick_fields(event):  # (so nothing over a bound: see `_decide`)

@@ -344,11 +344,13 @@ class RecheckMemo:
         best: int | None,
         free: int | None,
     ) -> RecheckMemo:
-        agents = snapshot.agents.reading(now) if snapshot.agents is not None else None
+        report = snapshot.agents
+        agents = report.reading(now) if report is not None else None
         effective = _effective(sitewide, now)
         # Worked out now, not on the first reuse: nine memos in ten are reused,
         # and now what it reads is still in the CPU's caches (first_ticks read it).
-        holds_from = _conditions_hold_from(rules, s, fresh_agents(snapshot, now), now)
+        fresh = report if agents is not None else None  # as `fresh_agents` has it
+        holds_from = _conditions_hold_from(rules, s, fresh, now)
         quiet = s.session is not None and not s.in_chat
         far = best is not None and best > LOOK_AHEAD and rules.has_schedules
         reusable = best != BEYOND and free != BEYOND and not far
