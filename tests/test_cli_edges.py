@@ -89,6 +89,74 @@ def test_a_file_in_order_is_streamed_not_sorted(
     assert len(list(traffic)) == len(SHOP)
 
 
+def test_the_summary_of_traffic_out_of_order_starts_again_sorted_and_says_so_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, site: Path
+) -> None:
+    _, ordered, _ = run(capsys, "simulate", site, write_traffic(tmp_path, SHOP))
+    grouped = shuffled(SHOP)
+    traffic = write_traffic(tmp_path, grouped, "grouped.jsonl")
+    first_late = next(
+        number
+        for number in range(2, len(grouped) + 1)
+        if grouped[number - 1]["at"] < max(item["at"] for item in grouped[: number - 1])
+    )
+    assert first_late > 2  # the stream replays lines before it meets the late one
+    code, out, err = run(capsys, "simulate", site, traffic)
+    assert code == 0
+    assert err == (
+        f"politely: {traffic}:{first_late}: lines are not in time order; replaying them "
+        "sorted by `at` (lines with the same time keep their order)\n"
+    )
+    assert out == ordered  # nothing the abandoned stream counted is in the summary
+
+
+def test_a_file_read_without_reading_ahead_stops_at_its_first_late_line_then_sorts(
+    tmp_path: Path,
+) -> None:
+    items = [line(0, "a", "page_view"), line(5, "b", "tick"), line(3, "a", "tick")]
+    items += [line(9, "c", "page_view"), line(1, "c", "tick")]
+    path = write_traffic(tmp_path, items)
+    traffic = TrafficFile(path, read_ahead=False)
+    assert traffic.in_order  # as far as is known: nothing is read yet
+    stream = iter(traffic)
+    assert [next(stream)[0], next(stream)[0]] == [1, 2]
+    with pytest.raises(simulate.OutOfOrderError):
+        next(stream)
+    assert traffic.first_out_of_order == 3 == TrafficFile(path).first_out_of_order
+    assert [number for number, _ in traffic] == [number for number, _ in TrafficFile(path)]
+    assert [number for number, _ in traffic] == [1, 5, 3, 2, 4]
+
+
+def test_the_summary_reads_a_file_in_order_once_and_json_reads_it_ahead(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    opened: list[str] = []
+    original = TrafficFile._read_ahead
+
+    def counting(self: TrafficFile) -> None:
+        opened.append("ahead")
+        original(self)
+
+    monkeypatch.setattr(TrafficFile, "_read_ahead", counting)
+    rules, traffic = write_rules(tmp_path, HI), write_traffic(tmp_path, SHOP)
+    assert run(capsys, "simulate", rules, traffic)[0] == 0
+    assert opened == []
+    assert run(capsys, "simulate", rules, traffic, "--json")[0] == 0
+    assert run(capsys, "simulate", rules, traffic, "--ticks")[0] == 0
+    assert opened == ["ahead", "ahead"]
+
+
+def test_json_finds_a_line_that_is_not_json_before_it_shows_any_decision(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    traffic = write_traffic(tmp_path, SHOP)
+    with traffic.open("a", encoding="utf-8") as out:
+        out.write("{not json\n")
+    code, out, err = run(capsys, "simulate", write_rules(tmp_path, HI), traffic, "--json")
+    assert (code, out) == (1, "")
+    assert f"{traffic}:{len(SHOP) + 1}: not JSON" in err
+
+
 def test_explain_names_the_files_own_line_numbers_after_sorting(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, site: Path
 ) -> None:
@@ -415,23 +483,42 @@ def test_fmt_check_diff_of_formatted_files_prints_no_diff(
 # --- the progress line ---------------------------------------------------------------------------
 
 
-def test_a_long_traffic_file_on_a_terminal_shows_its_progress_by_events(
+def progress_shown(err: str) -> list[int]:
+    return [int(part[12:-1]) for part in err.split("\r") if part.startswith("simulating: ")]
+
+
+def test_a_long_traffic_file_on_a_terminal_shows_its_progress_through_the_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from politely import cli
+
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(cli.os.path, "getsize", lambda path: 2_000_000)  # "long"
+    items = [line(0, block={"visitor": "z", "reason": "x"})]
+    items += [line(i, f"v{i}", "page_view", url="/" + "x" * 10 * i) for i in range(4)]
+    traffic = write_traffic(tmp_path, items)
+    code, out, err = run(capsys, "simulate", write_rules(tmp_path, HI), traffic)
+    assert code == 0
+    assert out.startswith("4 events from 4 visitors")
+    # after each event, the share of the file's bytes read through its line
+    sizes = [len(text) for text in traffic.read_bytes().splitlines(keepends=True)]
+    through = [sum(sizes[: n + 1]) * 100 // sum(sizes) for n in range(1, 5)]
+    assert progress_shown(err) == through
+    assert through[0] > 20  # (the block line is long: bytes, not lines, are counted)
+
+
+def test_a_sorted_replay_shows_its_progress_by_lines_replayed(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from politely import cli
 
     monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True)
     monkeypatch.setattr(cli.os.path, "getsize", lambda path: 2_000_000)
-    items = [line(0, block={"visitor": "z", "reason": "x"})]
-    items += [line(i, f"v{i}", "page_view", url="/") for i in range(4)]
-    code, out, err = run(
-        capsys, "simulate", write_rules(tmp_path, HI), write_traffic(tmp_path, items)
-    )
+    items = [line(9 - i, f"v{i}", "page_view", url="/") for i in range(4)]
+    traffic = write_traffic(tmp_path, items)
+    code, _, err = run(capsys, "simulate", write_rules(tmp_path, HI), traffic, "--json")
     assert code == 0
-    assert out.startswith("4 events from 4 visitors")
-    # 5 lines, 4 of them events: the percentage counts the events
-    shown = [part for part in err.split("\r") if part.startswith("simulating: ")]
-    assert shown == [f"simulating: {p}%" for p in (20, 40, 60, 80)]
+    assert progress_shown(err) == [25, 50, 75, 100]
 
 
 # --- one command built -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from politely.explain import Explanation
     from politely.models import AgentsUpdate
     from politely.ruleset import RuleSet
-    from politely.simulate import Step, TrafficFile
+    from politely.simulate import Simulation, Step, TrafficFile
     from politely.state import Snapshot
 
 from politely.checker import check_path, source_paths
@@ -311,47 +311,75 @@ def _compiled(path: str) -> RuleSet:
     return compile_rules(check_path(path))
 
 
-def _traffic(path: str) -> TrafficFile:
-    """The traffic file, read once ahead; says on stderr when it is out of time order."""
+def _traffic(path: str, *, read_ahead: bool = True) -> TrafficFile:
+    """The traffic file (read once ahead: says on stderr when it is out of time order)."""
     from politely.simulate import TrafficFile
 
     if os.path.isdir(path):
         raise IsADirectoryError(21, "Is a directory", path)
-    traffic = TrafficFile(path)
+    traffic = TrafficFile(path, read_ahead=read_ahead)
     if not traffic.in_order:
-        print(
-            f"politely: {path}:{traffic.first_out_of_order}: lines are not in time order; "
-            "replaying them sorted by `at` (lines with the same time keep their order)",
-            file=sys.stderr,
-        )
+        _say_out_of_order(traffic)
     return traffic
 
 
+def _say_out_of_order(traffic: TrafficFile) -> None:
+    print(
+        f"politely: {traffic.path}:{traffic.first_out_of_order}: lines are not in time order; "
+        "replaying them sorted by `at` (lines with the same time keep their order)",
+        file=sys.stderr,
+    )
+
+
 def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
-    from politely.simulate import DecisionLines, Simulation, render_summary
+    from politely.simulate import OutOfOrderError, render_summary
 
     rules = _compiled(args.path)
     agents = _agents(args.agents)
-    traffic = _traffic(args.traffic)
-    # The summary never shows recheck_in: the engine need not find it.
-    simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks, recheck=args.json)
-    last_seen = traffic.last_seen if args.ticks else None
-    progress = _Progress(args.traffic, traffic.lines)
-    steps = simulation.run(traffic, last_seen, source=args.traffic)
-    if progress.enabled:
-        steps = progress.follow(steps)
-    if args.json:
-        line = DecisionLines()
-        write = out.write
-        for step in steps:
-            write(line(step))
-    else:
-        for _ in steps:
-            pass
-    progress.done()
+    # The summary shows nothing until the end: it reads the file once, and starts
+    # again, sorted, at a line out of order. `--json` shows decisions as they come
+    # and `--ticks` needs each visitor's last time: they read the file ahead.
+    traffic = _traffic(args.traffic, read_ahead=args.json or args.ticks)
+    try:
+        simulation = _replay(args, rules, agents, traffic, out)
+    except OutOfOrderError:
+        _say_out_of_order(traffic)
+        simulation = _replay(args, rules, agents, traffic, out)
     if not args.json:
         print(render_summary(simulation.summary, simulation.stats()), file=out)
     return 0
+
+
+def _replay(
+    args: argparse.Namespace,
+    rules: RuleSet,
+    agents: AgentsUpdate | None,
+    traffic: TrafficFile,
+    out: IO[str],
+) -> Simulation:
+    """A new simulation of the traffic, run to its end (with `--json`, each decision
+    printed as it comes)."""
+    from politely.simulate import DecisionLines, Simulation
+
+    # The summary never shows recheck_in: the engine need not find it.
+    simulation = Simulation(rules, agents=agents, follow_ticks=args.ticks, recheck=args.json)
+    last_seen = traffic.last_seen if args.ticks else None
+    steps = simulation.run(traffic, last_seen, source=args.traffic)
+    progress = _Progress(traffic)
+    if progress.enabled:
+        steps = progress.follow(steps)
+    try:
+        if args.json:
+            line = DecisionLines()
+            write = out.write
+            for step in steps:
+                write(line(step))
+        else:
+            for _ in steps:
+                pass
+    finally:
+        progress.done()
+    return simulation
 
 
 def _explain(args: argparse.Namespace, out: IO[str]) -> int:
@@ -409,10 +437,9 @@ def _explain_text(report: Explanation, step: Step) -> str:
 class _Progress:
     """A percentage on stderr for long traffic files, only on a terminal."""
 
-    def __init__(self, path: str, total: int) -> None:
-        self.enabled = sys.stderr.isatty() and os.path.getsize(path) > 1_000_000
-        self.total = total  # the file's lines (known from the first read)
-        self.done_lines = 0
+    def __init__(self, traffic: TrafficFile) -> None:
+        self.enabled = sys.stderr.isatty() and os.path.getsize(traffic.path) > 1_000_000
+        self.traffic = traffic
         self.shown = -1
 
     def follow(self, steps: Iterator[Step]) -> Iterator[Step]:
@@ -423,13 +450,11 @@ class _Progress:
             yield step
 
     def update(self) -> None:
-        self.done_lines += 1
-        if self.enabled and self.total:
-            percent = self.done_lines * 100 // self.total
-            if percent != self.shown:
-                self.shown = percent
-                sys.stderr.write(f"\rsimulating: {percent}%")
-                sys.stderr.flush()
+        percent = int(self.traffic.progress() * 100)
+        if percent != self.shown:
+            self.shown = percent
+            sys.stderr.write(f"\rsimulating: {percent}%")
+            sys.stderr.flush()
 
     def done(self) -> None:
         if self.enabled:

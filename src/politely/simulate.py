@@ -21,6 +21,7 @@ import contextlib
 import heapq
 import json
 import math
+import os
 import re
 import tempfile
 from collections import Counter
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, final
+from typing import Any, BinaryIO, NamedTuple, final
 
 import msgspec
 from pydantic import ValidationError
@@ -244,26 +245,47 @@ LINE_NAMES = {"agents": "an agents line", "block": "a block line", "unblock": "a
 BLOCK_KEYS = ("visitor", "reason", "until", "by")
 
 
+class OutOfOrderError(Exception):
+    """A traffic file read without a first read met a line earlier than one before
+    it (`TrafficFile.first_out_of_order`): what was replayed is to be thrown away;
+    iterating the file again replays it sorted."""
+
+
 class TrafficFile:
-    """A traffic file, read once ahead to learn its order (and each visitor's last
-    recorded time, for `follow_ticks`), then iterated in time order.
+    """A traffic file, iterated in time order.
 
     A file in time order is streamed line by line. A file out of order is
     replayed sorted by `at`, stably (lines with the same time keep their file
     order), in bounded memory: runs of `chunk` lines are sorted and spilled to
     temporary files, then merged. Line numbers are always the file's own.
 
-    A bad line raises `TrafficError("PATH:LINE: what")`; a line whose JSON or
-    `at` is bad is found by the first read, before anything is evaluated.
+    With `read_ahead` (the default), the file is read once ahead to learn its
+    order and each visitor's last recorded time (for `follow_ticks`), and a
+    line whose JSON or `at` is bad is found before anything is evaluated: what
+    a caller that shows decisions as they come needs. Without it the file is
+    read once: the stream raises `OutOfOrderError` at the first line earlier than
+    one before, and the caller starts again (a summary, which shows nothing
+    until the end, loses nothing by it; the first read was 7% of its time).
+
+    A bad line raises `TrafficError("PATH:LINE: what")`.
     """
 
-    def __init__(self, path: str | Path, *, chunk: int = SORT_CHUNK) -> None:
+    def __init__(
+        self, path: str | Path, *, chunk: int = SORT_CHUNK, read_ahead: bool = True
+    ) -> None:
         self.path = str(path)
         self.chunk = chunk
-        self.lines = 0  # lines that are not blank
+        self.read_ahead = read_ahead
+        self.lines = 0  # lines that are not blank (known after the first read, or a sort)
         self.first_out_of_order: int | None = None  # the first line earlier than one before
         self.last_seen: dict[str, float] = {}  # visitor → the time of their last event
         self._reader = _Reader(self.path)
+        self._reading: BinaryIO | None = None  # the file a stream is reading (for `progress`)
+        self._replayed = 0  # lines a sorted replay has given
+        if read_ahead:
+            self._read_ahead()
+
+    def _read_ahead(self) -> None:
         head, quick = self._reader.head, self._reader.quick_head
         last_seen = self.last_seen
         latest = -math.inf  # the latest time so far
@@ -288,22 +310,55 @@ class TrafficFile:
 
     @property
     def in_order(self) -> bool:
+        """In time order, as far as it is known (without `read_ahead`: until a stream
+        met a line out of order)."""
         return self.first_out_of_order is None
 
+    def progress(self) -> float:
+        """How far through the file the current iteration is, from 0 to 1."""
+        if not self.in_order:
+            return self._replayed / self.lines if self.lines else 1.0
+        reading = self._reading
+        if reading is None or reading.closed:
+            return 1.0
+        size = os.fstat(reading.fileno()).st_size
+        return reading.tell() / size if size else 1.0
+
     def __iter__(self) -> Iterator[tuple[int, Event | _Control]]:
-        parse, quick = self._reader.parse, self._reader.quick_event
         if self.in_order:
-            path = self.path
-            for number, raw in _lines(path):
-                event = quick(raw) if raw.isascii() else None
-                if event is not None:
-                    yield number, event
-                    continue
-                text = _text(raw, path, number)
-                if text.strip():
-                    yield number, parse(text, number)
-            return
+            return self._stream()
+        return self._replay_sorted()
+
+    def _stream(self) -> Iterator[tuple[int, Event | _Control]]:
+        parse, quick = self._reader.parse, self._reader.quick_event
+        path = self.path
+        check = not self.read_ahead
+        latest = -math.inf  # (only when checking) the latest time so far
+        instant: object = None  # and the `at` it was read from: events share them
+        item: Event | _Control | None
+        with open(path, "rb") as data:
+            self._reading = data
+            for number, raw in _numbered(data, path):
+                item = quick(raw) if raw.isascii() else None
+                if item is None:
+                    text = _text(raw, path, number)
+                    if not text.strip():
+                        continue
+                    item = parse(text, number)
+                if check and item.at is not instant:
+                    instant = item.at
+                    at = item.at if type(item) is _Control else _seconds(item)
+                    if at < latest:
+                        self.first_out_of_order = number
+                        raise OutOfOrderError(number)
+                    latest = at
+                yield number, item
+
+    def _replay_sorted(self) -> Iterator[tuple[int, Event | _Control]]:
+        parse = self._reader.parse
+        self._replayed = 0
         for _, number, text in self._sorted():
+            self._replayed += 1
             yield number, parse(text, number)
 
     def _sorted(self) -> Iterator[tuple[float, int, str]]:
@@ -312,19 +367,28 @@ class TrafficFile:
         with contextlib.ExitStack() as stack:
             runs: list[Iterator[tuple[float, int, str]]] = []
             run: list[tuple[float, int, str]] = []
+            lines = 0
             for number, raw in _lines(self.path):
                 text = _text(raw, self.path, number)
                 if text.strip():
+                    lines += 1
                     run.append((head(text, number)[0], number, text))
                     if len(run) >= self.chunk:
                         runs.append(_spill(sorted(run), stack))
                         run = []
+            self.lines = lines
             run.sort()
             if not runs:
                 yield from run
                 return
             runs.append(iter(run))
             yield from heapq.merge(*runs)
+
+
+def _seconds(event: Event) -> float:
+    """The Unix seconds of a traffic event's `at` (every traffic line has one)."""
+    assert event.at is not None
+    return event.at.timestamp()
 
 
 def _spill(
@@ -347,15 +411,20 @@ def _spill(
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
     """(number, bytes) of each line, its line break kept (`_text` decodes one)."""
-    longest = MAX_LINE
     with open(path, "rb") as data:
-        readline = data.readline
-        number = 0
-        while raw := readline(longest + 1):
-            number += 1
-            if len(raw) > longest:
-                raise TrafficError(f"{path}:{number}: a line longer than {longest:,} bytes")
-            yield number, raw
+        yield from _numbered(data, path)
+
+
+def _numbered(data: BinaryIO, path: str) -> Iterator[tuple[int, bytes]]:
+    """`_lines` of a file already open."""
+    longest = MAX_LINE
+    readline = data.readline
+    number = 0
+    while raw := readline(longest + 1):
+        number += 1
+        if len(raw) > longest:
+            raise TrafficError(f"{path}:{number}: a line longer than {longest:,} bytes")
+        yield number, raw
 
 
 def _text(raw: bytes, path: str, number: int) -> str:
