@@ -226,10 +226,8 @@ class Engine:
         for attempt in range(MAX_ATTEMPTS):
             if loaded is None:
                 loaded = store.load(site, visitor, now, event_id=event.id, sitewide=sitewide)
-            kept = recent.get(visitor)
-            snapshot, memo = self._snapshot(loaded, kept)
-            if memo is None:
-                kept = None  # what is kept is for other bytes: replace it
+            snapshot, kept = self._snapshot(loaded, recent.get(visitor))
+            memo = kept[3] if kept is not None else None
             verdict = evaluate(
                 rules,
                 snapshot,
@@ -269,14 +267,12 @@ class Engine:
                 time.sleep(random.uniform(0, 0.0002 * 2 ** min(attempt, 9)))
         raise StoreError(f"visitor changed {MAX_ATTEMPTS} times while one event was decided")
 
-    def _snapshot(
-        self, loaded: Loaded, recent: _Recent | None
-    ) -> tuple[Snapshot, RecheckMemo | None]:
+    def _snapshot(self, loaded: Loaded, recent: _Recent | None) -> tuple[Snapshot, _Recent | None]:
         """The snapshot of what was loaded, with the state decoded last time when
-        the bytes are the same (and the recheck memo that goes with it)."""
+        the bytes are the same; and what was kept, when it is for these bytes."""
         if recent is None or loaded.profile is None:
             return snapshot_of(loaded), None
-        profile, history, state, memo = recent
+        profile, history, state, _ = recent
         if profile != loaded.profile or history != loaded.history:
             return snapshot_of(loaded), None
         replay = None
@@ -285,7 +281,7 @@ class Engine:
         snapshot = _new_snapshot(
             Snapshot, (state, loaded.block, loaded.agents, loaded.sitewide, replay)
         )
-        return snapshot, memo
+        return snapshot, recent
 
     def clear_recent(self) -> int:
         """Drop the decoded states kept for recent visitors (each decodes again on

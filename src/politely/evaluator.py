@@ -151,25 +151,28 @@ def evaluate(
                 caps = (*winner.caps, *policy.caps)
                 counts.append((winner.name, record.variant, "shown"))
 
-    after = s
-    usage = snapshot.sitewide
-    sitewide_opens = sitewide_release(usage, after_one=record is not None) if usage else None
-    if record is not None:  # recheck_in counts the invitation just made
-        after = with_invitation(s, record, rules.keep_invitations_for)
-    found = None
-    if recheck and record is None and memo is not None and s is previous:
-        found = memo.shifted(rules, s, snapshot, sitewide_opens, now, agent_recheck)
+    recheck_in = None
     if not recheck:
-        best = free = memo = None
-    elif found is None:
-        best, free = first_ticks(rules, after, snapshot, sitewide_opens, now, agent_recheck)
-        if record is None:
-            memo = RecheckMemo.of(
-                rules, after, snapshot, sitewide_opens, now, agent_recheck, best, free
-            )
+        memo = None
     else:
-        best, free = found
-    recheck_in = combine(best, free, agent_recheck)
+        usage = snapshot.sitewide
+        # when the sitewide cap next lets one through
+        sitewide_opens = sitewide_release(usage, after_one=record is not None) if usage else None
+        after = s
+        if record is not None:  # recheck_in counts the invitation just made
+            after = with_invitation(s, record, rules.keep_invitations_for)
+        found = None
+        if record is None and memo is not None and s is previous:
+            found = memo.shifted(rules, s, snapshot, sitewide_opens, now, agent_recheck)
+        if found is None:
+            best, free = first_ticks(rules, after, snapshot, sitewide_opens, now, agent_recheck)
+            if record is None:
+                memo = RecheckMemo.of(
+                    rules, after, snapshot, sitewide_opens, now, agent_recheck, best, free
+                )
+        else:
+            best, free = found
+        recheck_in = combine(best, free, agent_recheck)
     refused = None
     if invitation is None:
         decision = rules.plain_decision(recheck_in, chat)
