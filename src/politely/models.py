@@ -157,15 +157,13 @@ class Event(BaseModel):
         return self.at.timestamp() if self.at is not None else None
 
 
+# Event's defaults, in its order; None holds the place of a field whose default a
+# factory makes (`construct_event` names them: test_event_lines.py fails when
+# Event gains one it does not make).
 _EVENT_DEFAULTS = {
     name: None if info.default_factory is not None else info.default
     for name, info in Event.model_fields.items()
 }
-_EVENT_FACTORIES = [
-    (name, info.default_factory)
-    for name, info in Event.model_fields.items()
-    if info.default_factory is not None
-]
 _new_object = object.__new__
 _set_slot = object.__setattr__
 # BaseModel's own slots, set through their descriptors: what `object.__setattr__`
@@ -187,9 +185,10 @@ def construct_event(sent: dict[str, Any]) -> Event:
     against Event's rules with msgspec and builds it here. Nothing is checked.
     """
     fields = {**_EVENT_DEFAULTS, **sent}
-    for name, factory in _EVENT_FACTORIES:
-        if name not in sent:
-            fields[name] = factory()  # type: ignore[call-arg]
+    if "props" not in sent:  # (named, not looped over: a third of the time)
+        fields["props"] = {}
+    if "attributes" not in sent:
+        fields["attributes"] = {}
     event = _new_object(Event)
     _set_slot(event, "__dict__", fields)
     _set_fields_set(event, set(sent))
