@@ -4,7 +4,9 @@ never collide, errors that name the right field, and no traceback for odd input.
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,26 @@ def test_the_summary_of_traffic_out_of_order_starts_again_sorted_and_says_so_onc
         "sorted by `at` (lines with the same time keep their order)\n"
     )
     assert out == ordered  # nothing the abandoned stream counted is in the summary
+
+
+def test_the_abandoned_replay_is_let_go_before_the_sorted_one_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, site: Path
+) -> None:
+    made: list[weakref.ref[simulate.Simulation]] = []
+    alive_at_restart: list[bool] = []
+
+    class Watched(simulate.Simulation):
+        def __init__(self, *args: Any, **options: Any) -> None:
+            if made:
+                gc.collect()
+                alive_at_restart.append(made[-1]() is not None)
+            super().__init__(*args, **options)
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(simulate, "Simulation", Watched)
+    traffic = write_traffic(tmp_path, shuffled(SHOP), "grouped.jsonl")
+    assert run(capsys, "simulate", site, traffic)[0] == 0
+    assert alive_at_restart == [False]  # its visitors' states are not held twice
 
 
 def test_a_file_read_without_reading_ahead_stops_at_its_first_late_line_then_sorts(

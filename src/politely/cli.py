@@ -312,7 +312,7 @@ def _compiled(path: str) -> RuleSet:
 
 
 def _traffic(path: str, *, read_ahead: bool = True) -> TrafficFile:
-    """The traffic file (read once ahead: says on stderr when it is out of time order)."""
+    """The traffic file; read ahead, it says on stderr when it is out of time order."""
     from politely.simulate import TrafficFile
 
     if os.path.isdir(path):
@@ -341,8 +341,10 @@ def _simulate(args: argparse.Namespace, out: IO[str]) -> int:
     # and `--ticks` needs each visitor's last time: they read the file ahead.
     traffic = _traffic(args.traffic, read_ahead=args.json or args.ticks)
     try:
-        simulation = _replay(args, rules, agents, traffic, out)
+        simulation: Simulation | None = _replay(args, rules, agents, traffic, out)
     except OutOfOrderError:
+        simulation = None  # (replayed again below: the error's frames let the first one go)
+    if simulation is None:
         _say_out_of_order(traffic)
         simulation = _replay(args, rules, agents, traffic, out)
     if not args.json:

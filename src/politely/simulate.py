@@ -265,7 +265,8 @@ class TrafficFile:
     a caller that shows decisions as they come needs. Without it the file is
     read once: the stream raises `OutOfOrderError` at the first line earlier than
     one before, and the caller starts again (a summary, which shows nothing
-    until the end, loses nothing by it; the first read was 7% of its time).
+    until the end, shows the same: the first read was 7% of its time, and a
+    file out of order costs the part replayed before its first late line).
 
     A bad line raises `TrafficError("PATH:LINE: what")`.
     """
