@@ -282,6 +282,7 @@ class TrafficFile:
         self.last_seen: dict[str, float] = {}  # visitor → the time of their last event
         self._reader = _Reader(self.path)
         self._reading: BinaryIO | None = None  # the file a stream is reading (for `progress`)
+        self._size = 0  # and its size in bytes
         self._replayed = 0  # lines a sorted replay has given
         if read_ahead:
             self._read_ahead()
@@ -322,8 +323,7 @@ class TrafficFile:
         reading = self._reading
         if reading is None or reading.closed:
             return 1.0
-        size = os.fstat(reading.fileno()).st_size
-        return reading.tell() / size if size else 1.0
+        return reading.tell() / self._size if self._size else 1.0
 
     def __iter__(self) -> Iterator[tuple[int, Event | _Control]]:
         if self.in_order:
@@ -338,7 +338,7 @@ class TrafficFile:
         instant: object = None  # and the `at` it was read from: events share them
         item: Event | _Control | None
         with open(path, "rb") as data:
-            self._reading = data
+            self._reading, self._size = data, os.fstat(data.fileno()).st_size
             for number, raw in _numbered(data, path):
                 item = quick(raw) if raw.isascii() else None
                 if item is None:
