@@ -69,12 +69,22 @@ def first_ticks(
     if lowest is None:
         return None, None
     agents = fresh_agents(snapshot, now)
-    best = _first_tick(rules, listening, s, agents, lowest, now, None, free=False)
+    gate = policy_window(rules, s, agents, lowest, now)
+    best = _first_tick(rules, listening, s, agents, gate, now, None, free=False)
     if best is not None and best <= agent_recheck:
         return best, None
-    if not rules.policy.reads_agents and all(r.free_window is None for r in listening):
-        return best, None
-    free = _first_tick(rules, listening, s, agents, lowest, now, best, free=True)
+    free_gate = gate
+    if rules.policy.reads_agents:
+        free_gate = policy_window(rules, s, agents, lowest, now, free=True)
+    searched: Sequence[CompiledRule] = listening
+    if free_gate == gate:
+        # The agents hold the policy back at no tick: a rule that reads none of them
+        # finds in the free pass what it found in the first, so only the others can
+        # find a sooner tick.
+        searched = [rule for rule in listening if rule.free_window is not None]
+        if not searched:
+            return best, None
+    free = _first_tick(rules, searched, s, agents, free_gate, now, best, free=True)
     return best, free
 
 
@@ -99,13 +109,12 @@ def _first_tick(
     listening: Sequence[CompiledRule],
     s: VisitorState,
     agents: AgentStatus | None,
-    lowest: int,
+    gate: ticks.Ticks,
     now: float,
     before: int | None,
     *,
     free: bool,
 ) -> int | None:
-    gate = policy_window(rules, s, agents, lowest, now, free=free)
     if not gate:
         return None
     best = before
@@ -226,17 +235,21 @@ def _rule_tick(
     window_of = (rule.free_window or rule.window) if free else rule.window
     if window_of is None:
         return None
-    lowest = 1
+    # The condition first: most rules' conditions hold at no future tick of a page
+    # (another path), and then their caps need not be counted.
+    window = ticks.both(window_of(s, agents, now), gate)
+    if not window:
+        return None
     log = s.log
     if log is not None:  # with no invitation yet, every cap allows one now
+        lowest = 1
         for cap in rule.caps:
             release = cap.release(log, s.session, now)
             if release is None:
                 return None
             lowest = max(lowest, ticks.at_least(release - now))
-    window = ticks.both(window_of(s, agents, now), gate)
-    if lowest > 1:
-        window = ticks.both(window, ticks.since(lowest))
+        if lowest > 1:
+            window = ticks.both(window, ticks.since(lowest))
     schedule, policy_schedule = rule.schedule, rules.policy.schedule
     if schedule is not None and policy_schedule is not None and rule.name in rules.apart:
         return None  # never open together: no look-ahead could find a tick
