@@ -33,7 +33,7 @@ from politely.caps import sitewide_release
 from politely.engine import snapshot_of
 from politely.evaluator import evaluate
 from politely.recheck import RecheckMemo, combine, first_ticks
-from politely.ruleset import RuleSet
+from politely.ruleset import AGENT_TESTS_READ, RuleSet
 from politely.state import (
     AgentStatus,
     Block,
@@ -377,6 +377,54 @@ def test_a_memo_is_reused_for_whole_and_fractional_seconds_later() -> None:
     for later in (22.0, 4.7):
         snapshot = _snapshot(engine, "v", anchor + later, state)
         assert memo.shifted(RULES, state, snapshot, None, anchor + later, AGENT_RECHECK) is None
+
+
+def test_a_memo_holds_across_an_agent_report_that_the_rules_read_the_same() -> None:
+    """The rules test `agents.available > 0 and queue.wait < 2m`: a report of two
+    free agents instead of one changes no tick set, so the memo still answers;
+    a report of none, or a status gone stale, changes them, and it declines."""
+    engine = Engine(RULES)
+    at = T0 + 34 * 3600 + 0.25  # Tuesday 11:00 in Berlin
+    engine.set_agents(online=2, available=1, queue_wait=10, at=at)
+    engine.evaluate(Event(visitor="v", event="page_view", url="/docs/a", at=at))
+    memo, state = _memo_at(engine, "v", at + 3.0)
+    assert memo is not None
+    later = at + 5.0
+    engine.set_agents(online=3, available=2, queue_wait=30, at=later - 0.5)
+    snapshot = _snapshot(engine, "v", later, state)
+    assert snapshot.agents is not None
+    assert snapshot.agents.available == 2
+    found = memo.shifted(RULES, state, snapshot, None, later, AGENT_RECHECK)
+    assert found is not None
+    assert found == first_ticks(RULES, state, snapshot, None, later, AGENT_RECHECK)
+    for available, wait in ((0, 10), (2, 200)):  # no agent free; the queue too long
+        engine.set_agents(online=3, available=available, queue_wait=wait, at=later - 0.5)
+        snapshot = _snapshot(engine, "v", later, state)
+        assert memo.shifted(RULES, state, snapshot, None, later, AGENT_RECHECK) is None
+    engine.set_agents(online=3, available=2, queue_wait=30, at=at - 1000)  # stale by `later`
+    snapshot = _snapshot(engine, "v", later, state)
+    assert memo.shifted(RULES, state, snapshot, None, later, AGENT_RECHECK) is None
+
+
+def test_the_agent_reading_is_each_agent_test_of_the_rules_once() -> None:
+    """What a memo compares of an agent status: the value of every agent test the
+    policy and the rules listening to ticks make, a test written twice once, or
+    past `AGENT_TESTS_READ` of them the status's own figures."""
+    site = """
+    policy { only when agents.available > 0 }
+    rule a { when queue.wait < 2m and agents.available > 0 say "a" }
+    rule b { on page_view when agents.online >= 5 say "b" }
+    """
+    reading = compile_rules(check_sources({"site.rules": site})).agent_reading
+    status = AgentStatus(online=3, available=1, queue_length=0, queue_wait=200.0, at=T0)
+    assert reading(status) == (True, False)  # available > 0, queue.wait < 2m (b: no ticks)
+    assert reading(None) == (False, False)  # unknown or stale: no agent test holds
+    many = "\n".join(
+        f'rule r{i} {{ when agents.available > {i} say "r" }}' for i in range(AGENT_TESTS_READ + 1)
+    )
+    figures = compile_rules(check_sources({"many.rules": many})).agent_reading
+    assert figures(status) == (3, 1, 0, 200.0)
+    assert figures(None) is None
 
 
 def _memo_at(

@@ -37,6 +37,7 @@ from politely.state import AgentStatus, InvitationLog, VisitorState
 Condition = Callable[[VisitorState, Any, AgentStatus | None, float], bool]
 Window = Callable[[VisitorState, AgentStatus | None, float], ticks.Ticks]
 Getter = Callable[[VisitorState, Any, AgentStatus | None, float], Any]
+AgentReading = Callable[[AgentStatus | None], tuple[object, ...] | None]
 
 
 class _Tick:
@@ -360,6 +361,14 @@ class Generator:
         fields.lines.insert(0, "e = _TICK")
         return self._add(name, "s, a, now", fields, [f"return {expression}"])
 
+    def agent_tests(self, name: str, tests: Sequence[n.Test]) -> str:
+        """A function of an agent status `a` (None: unknown or stale) giving the
+        value of each test, in order (a test written twice, once)."""
+        fields = _Fields(window=False)
+        emitter = _Emitter(self.constants, fields)
+        values = "".join(f"{x}, " for x in dict.fromkeys(emitter.test(t) for t in tests))
+        return self._add(name, "a", fields, [f"return ({values})"])
+
     def getter(self, name: str, field_name: str) -> str:
         fields = _Fields(window=False)
         local = fields.get(field_name)
@@ -433,6 +442,13 @@ def generate_window(
     (None when unknown or stale); see `_Emitter.window` for what agents do."""
     generator = Generator(label)
     name = generator.window("window", condition, optimistic_agents=optimistic_agents)
+    return generator.run()[name]  # type: ignore[no-any-return]
+
+
+def generate_agent_reading(tests: Sequence[n.Test]) -> AgentReading:
+    """The values of these agent tests on a status (see `Generator.agent_tests`)."""
+    generator = Generator("agent tests")
+    name = generator.agent_tests("reading", tests)
     return generator.run()[name]  # type: ignore[no-any-return]
 
 

@@ -330,7 +330,8 @@ class RecheckMemo:
     agent_recheck: int
     state: VisitorState
     block: Block | None
-    agents: tuple[int, int, int, float] | None  # as conditions read them at `at`
+    report: AgentStatus | None  # the agent status at `at` (None: unknown or stale)
+    agents: tuple[object, ...] | None  # what the tick sets read of it (`agent_reading`)
     sitewide: float | None  # when the sitewide caps free up, if after the first tick
     # The first tick after `at` at which the condition of a rule listening to ticks
     # holds on a plain tick without props (ticks.INF: never). Before it, with the
@@ -357,13 +358,11 @@ class RecheckMemo:
         best: int | None,
         free: int | None,
     ) -> RecheckMemo:
-        report = snapshot.agents
-        agents = report.reading(now) if report is not None else None
+        report = fresh_agents(snapshot, now)
         effective = _effective(sitewide, now)
         # Worked out now, not on the first reuse: nine memos in ten are reused,
         # and now what it reads is still in the CPU's caches (first_ticks read it).
-        fresh = report if agents is not None else None  # as `fresh_agents` has it
-        holds_from = _conditions_hold_from(rules, s, fresh, now)
+        holds_from = _conditions_hold_from(rules, s, report, now)
         quiet = s.session is not None and not s.in_chat
         far = best is not None and best > LOOK_AHEAD and rules.has_schedules
         reusable = best != BEYOND and free != BEYOND and not far
@@ -376,7 +375,8 @@ class RecheckMemo:
             agent_recheck,
             s,
             block,
-            agents,
+            report,
+            rules.agent_reading(report),
             effective,
             holds_from,
             quiet,
@@ -403,7 +403,9 @@ class RecheckMemo:
         if block != self.block or (block is not None and block.active(now) != block.active(at)):
             return None
         agents = site.agents
-        if (agents.reading(now) if agents is not None else None) != self.agents:
+        if agents is not None and not agents.fresh(now):
+            agents = None  # as `fresh_agents` has it
+        if agents is not self.report and rules.agent_reading(agents) != self.agents:
             return None
         if _effective(sitewide, now) != self.sitewide:
             return None

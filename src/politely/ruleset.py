@@ -16,17 +16,21 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from politely import analysis
 from politely import nodes as n
 from politely.caps import Cap
 from politely.codegen import (
+    AgentReading,
     Condition,
     Generator,
     Getter,
     Window,
+    generate_agent_reading,
     generate_window,
     reads_agents,
 )
 from politely.durations import format_duration
+from politely.fields import AGENT_FIELDS
 from politely.schedule import CompiledSchedule, never_together
 from politely.state import AgentStatus, VisitorState
 
@@ -35,6 +39,9 @@ if TYPE_CHECKING:  # pydantic's models load with the engine: compiling rules nee
 
 BucketTest = Callable[[VisitorState, "Event", AgentStatus | None, float], list[int]]
 MEMO_SIZE = 4096  # entries per memo before it starts over
+# Past this many agent tests, `agent_reading` is the status's figures themselves:
+# testing them all on every quiet tick would cost more than a recheck it saves.
+AGENT_TESTS_READ = 32
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
@@ -346,6 +353,26 @@ class RuleSet:
         return [self.by_rank[r] for r in self._match_all(state, event, agents, now)]
 
     @cached_property
+    def agent_reading(self) -> AgentReading:
+        """What `recheck_in`'s tick sets read of an agent status (None: unknown or
+        stale): the value of each agent test in the policy's gates and in the rules
+        that listen to ticks. Two statuses that read the same give every tick set
+        the same ticks, so a recheck memo holds across an agent report that changes
+        nothing the rules test (a site reports one a minute, or on every change)."""
+        conditions = [self.policy.only_condition, self.policy.never_condition]
+        conditions += [rule.condition for rule in self.rules if "tick" in rule.events]
+        tests = [
+            node
+            for condition in conditions
+            if condition is not None
+            for node in analysis.walk(condition)
+            if isinstance(node, n.Test) and node.field.name in AGENT_FIELDS
+        ]
+        if len(tests) > AGENT_TESTS_READ:
+            return _agent_figures
+        return generate_agent_reading(tests)
+
+    @cached_property
     def schedules(self) -> tuple[CompiledSchedule, ...]:
         """Every distinct `during` schedule of the rules and the policy."""
         found = [self.policy.schedule, *(r.schedule for r in self.rules)]
@@ -379,3 +406,10 @@ class RuleSet:
     ) -> Any:
         """A field's value as conditions see it (None when missing)."""
         return self.getters[name](state, event, agents, now)
+
+
+def _agent_figures(agents: AgentStatus | None) -> tuple[object, ...] | None:
+    """`RuleSet.agent_reading` for many agent tests: the figures they test."""
+    if agents is None:
+        return None
+    return (agents.online, agents.available, agents.queue_length, agents.queue_wait)
