@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from politely import ticks
 from politely.durations import DAY
@@ -300,8 +301,7 @@ PHASE_MARGIN = 1e-4
 FEW_SCHEDULES = 8
 
 
-@dataclass(frozen=True, slots=True)
-class RecheckMemo:
+class RecheckMemo(msgspec.Struct, eq=False, gc=False):
     """The first ticks found at `at` for one state and snapshot, to reuse later.
 
     Every set `first_ticks` intersects has its edges at thresholds: a time the
@@ -321,6 +321,12 @@ class RecheckMemo:
     same for it to answer at all), so their phases are worked out once, on the
     first fractional move, and kept (`_nearest`): the nearest phase, or 0.0 when
     a phase lies within the margin below a whole second (no fraction is safe).
+
+    Its fields never change, but `report`: a later status that reads the same
+    takes its place, so the next check is one identity test. A msgspec Struct
+    (never encoded): one is made for every event that changes the state, in a
+    twentieth of the time a frozen dataclass takes; it refers to nothing that
+    refers back to it, so the collector need not track it.
     """
 
     at: float
@@ -330,7 +336,7 @@ class RecheckMemo:
     agent_recheck: int
     state: VisitorState
     block: Block | None
-    report: AgentStatus | None  # the agent status at `at` (None: unknown or stale)
+    report: AgentStatus | None  # the agent status at `at`, or a later one that reads the same
     agents: tuple[object, ...] | None  # what the tick sets read of it (`agent_reading`)
     sitewide: float | None  # when the sitewide caps free up, if after the first tick
     # The first tick after `at` at which the condition of a rule listening to ticks
@@ -344,7 +350,7 @@ class RecheckMemo:
     # Neither first tick is BEYOND (later it may be found), nor `best` so far off
     # that another rule's search of its schedules may have stopped short of it.
     reusable: bool
-    _nearest: list[float] = field(default_factory=list, compare=False, repr=False)  # see above
+    _nearest: list[float] = msgspec.field(default_factory=list)  # see above
 
     @classmethod
     def of(
@@ -405,8 +411,10 @@ class RecheckMemo:
         agents = site.agents
         if agents is not None and not agents.fresh(now):
             agents = None  # as `fresh_agents` has it
-        if agents is not self.report and rules.agent_reading(agents) != self.agents:
-            return None
+        if agents is not self.report:
+            if rules.agent_reading(agents) != self.agents:
+                return None
+            self.report = agents  # (any status kept here reads as `agents`)
         if _effective(sitewide, now) != self.sitewide:
             return None
         elapsed = now - at
@@ -439,7 +447,7 @@ class RecheckMemo:
                     found = 0.0
                     break
                 found = min(found, phase)
-            nearest.append(found)  # a list the frozen memo holds: set once, read after
+            nearest.append(found)  # a list the memo holds: set once, read after
         return nearest[0]
 
 
