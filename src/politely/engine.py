@@ -175,7 +175,7 @@ class Engine:
                 decision, loaded = self._quiet_tick(event, now)
                 if decision is not None:
                     return decision
-            return self._decide(event, now, True, loaded)[1].decision
+            return self._decide(event, now, True, loaded, quiet_ticks=True)[1].decision
         except StoreError as error:
             self.degraded += 1
             log.warning("no invitation for %s: %s", event.visitor, error)
@@ -195,7 +195,7 @@ class Engine:
         Raises EventError when the event's attributes or props are over a bound
         (`attribute_limits`), or would make the visitor's attributes so; StoreError
         when the store fails or the visitor keeps changing."""
-        return self._decide(event, now, recheck, None)
+        return self._decide(event, now, recheck, None, quiet_ticks=False)
 
     def _quiet_tick(self, event: Event, now: float) -> tuple[Decision | None, Loaded | None]:
         """`evaluator.quiet_tick` on the visitor's kept state, when the store still
@@ -214,9 +214,10 @@ class Engine:
         return quiet_tick(rules, state, loaded, event, now, memo, self.agent_recheck), loaded
 
     def _decide(
-        self, event: Event, now: float, recheck: bool, loaded: Loaded | None
+        self, event: Event, now: float, recheck: bool, loaded: Loaded | None, *, quiet_ticks: bool
     ) -> tuple[Snapshot, Verdict]:
-        """`decide`, on `loaded` first when given (it was loaded for this event)."""
+        """`decide`, on `loaded` first when given (it was loaded for this event);
+        `quiet_ticks`: the caller answers quiet ticks from the memos (`evaluate`)."""
         limits = self.attribute_limits
         limits.check(event)
         visitor = event.visitor
@@ -236,6 +237,7 @@ class Engine:
                 agent_recheck=self.agent_recheck,
                 memo=memo,
                 recheck=recheck,
+                quiet_ticks=quiet_ticks,
             )
             state = verdict.state
             if verdict.profile_changed and state is not None:

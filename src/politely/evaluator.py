@@ -104,6 +104,7 @@ def evaluate(
     agent_recheck: int = AGENT_RECHECK,
     memo: RecheckMemo | None = None,
     recheck: bool = True,
+    quiet_ticks: bool = True,
 ) -> Verdict:
     """The verdict on one event. `memo` is a previous verdict's `recheck` for
     the same state (`snapshot.state`, the same object): when this event changes
@@ -111,7 +112,10 @@ def evaluate(
     `recheck=False` leaves recheck_in out (null), for a caller that never reads
     it (simulate's summary): all else is the same. An event with an id is the
     exception: its decision is kept for a retry of the event (the store
-    remembers it), so it is the decision a recheck=True call makes."""
+    remembers it), so it is the decision a recheck=True call makes.
+    `quiet_ticks=False`: the caller decides every event in full (`Engine.decide`,
+    the simulator's), so the memo leaves what only `quiet_tick` reads to be worked
+    out if it ever asks."""
     previous = snapshot.state
     if event.id is not None:
         recheck = True  # the decision is remembered: the same one, whoever asked
@@ -168,7 +172,15 @@ def evaluate(
             best, free = first_ticks(rules, after, snapshot, sitewide_opens, now, agent_recheck)
             if record is None:
                 memo = RecheckMemo.of(
-                    rules, after, snapshot, sitewide_opens, now, agent_recheck, best, free
+                    rules,
+                    after,
+                    snapshot,
+                    sitewide_opens,
+                    now,
+                    agent_recheck,
+                    best,
+                    free,
+                    quiet_ticks=quiet_ticks,
                 )
         else:
             best, free = found
@@ -226,9 +238,10 @@ def quiet_tick(
     # Between the memo's first tick and the first at which a condition holds (as
     # `shifted` moves ticks, so moves that set), no condition holds: none to test.
     elapsed = now - memo.at
-    if not 1 <= elapsed < memo.conditions_hold_from and rules.candidates(
-        event, s, fresh_agents(site, now), now
-    ):
+    holds_from = memo.conditions_hold_from
+    if holds_from < 0:
+        holds_from = memo.holds_from()
+    if not 1 <= elapsed < holds_from and rules.candidates(event, s, fresh_agents(site, now), now):
         return None  # a condition holds: its rule fires or its reason is counted
     return rules.plain_decision(combine(found[0], found[1], agent_recheck), "available")
 

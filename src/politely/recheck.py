@@ -339,10 +339,6 @@ class RecheckMemo(msgspec.Struct, eq=False, gc=False):
     report: AgentStatus | None  # the agent status at `at`, or a later one that reads the same
     agents: tuple[object, ...] | None  # what the tick sets read of it (`agent_reading`)
     sitewide: float | None  # when the sitewide caps free up, if after the first tick
-    # The first tick after `at` at which the condition of a rule listening to ticks
-    # holds on a plain tick without props (ticks.INF: never). Before it, with the
-    # inputs `shifted` checks unchanged, no candidate is there to test.
-    conditions_hold_from: int
     # Its state has a session and no chat open: a tick on it may be quiet (one in
     # a chat is counted; a state with no session, a visitor who has only ticked,
     # is rare and left to `evaluate`).
@@ -350,6 +346,11 @@ class RecheckMemo(msgspec.Struct, eq=False, gc=False):
     # Neither first tick is BEYOND (later it may be found), nor `best` so far off
     # that another rule's search of its schedules may have stopped short of it.
     reusable: bool
+    # The first tick after `at` at which the condition of a rule listening to ticks
+    # holds on a plain tick without props (ticks.INF: never), once `holds_from` was
+    # asked (-1 before). Before it, with the inputs `shifted` checks unchanged, no
+    # candidate is there to test.
+    conditions_hold_from: int = -1
     _nearest: list[float] = msgspec.field(default_factory=list)  # see above
 
     @classmethod
@@ -363,17 +364,20 @@ class RecheckMemo(msgspec.Struct, eq=False, gc=False):
         agent_recheck: int,
         best: int | None,
         free: int | None,
+        *,
+        quiet_ticks: bool = True,
     ) -> RecheckMemo:
+        """The memo of `first_ticks`' answer. With `quiet_ticks`, what quiet ticks
+        read of it (`holds_from`) is worked out now, while what it reads is still in
+        the CPU's caches (first_ticks read it), not on the first quiet tick: it would
+        weigh on the median tick; without, only if one asks (see `evaluate`)."""
         report = fresh_agents(snapshot, now)
         effective = _effective(sitewide, now)
-        # Worked out now, not on the first reuse: nine memos in ten are reused,
-        # and now what it reads is still in the CPU's caches (first_ticks read it).
-        holds_from = _conditions_hold_from(rules, s, report, now)
         quiet = s.session is not None and not s.in_chat
         far = best is not None and best > LOOK_AHEAD and rules.has_schedules
         reusable = best != BEYOND and free != BEYOND and not far
         block = snapshot.block
-        return cls(
+        memo = cls(
             now,
             best,
             free,
@@ -384,10 +388,12 @@ class RecheckMemo(msgspec.Struct, eq=False, gc=False):
             report,
             rules.agent_reading(report),
             effective,
-            holds_from,
             quiet,
             reusable,
         )
+        if quiet_ticks:
+            memo.holds_from()
+        return memo
 
     def shifted(
         self,
@@ -428,6 +434,14 @@ class RecheckMemo(msgspec.Struct, eq=False, gc=False):
         if fraction and self.nearest_phase() <= fraction + PHASE_MARGIN:
             return None
         return (None if best is None else best - whole, None if free is None else free - whole)
+
+    def holds_from(self) -> int:
+        """`conditions_hold_from`, worked out the first time it is asked."""
+        found = self.conditions_hold_from
+        if found < 0:
+            found = _conditions_hold_from(self.rules, self.state, self.report, self.at)
+            self.conditions_hold_from = found  # (any thread works out the same)
+        return found
 
     def nearest_phase(self) -> float:
         """The smallest phase of the memo's thresholds, or 0.0 when one lies within
