@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -202,6 +205,50 @@ def test_ticks_option_works_on_a_file_out_of_order(
         ("tick", at(5)),
         ("page_view", at(100)),
     ]
+
+
+# --- traffic from a pipe ---------------------------------------------------------------------
+
+
+def from_stdin(
+    site: Path, items: list[dict[str, Any]] | str, *options: str, temporary: Path
+) -> subprocess.CompletedProcess[str]:
+    """`politely simulate SITE /dev/stdin` in a process of its own, the lines piped
+    in (a pipe can be read once), its temporary files in `temporary`."""
+    text = items if isinstance(items, str) else "".join(json.dumps(i) + "\n" for i in items)
+    command = [sys.executable, "-m", "politely", "simulate", str(site), "/dev/stdin", *options]
+    env = {**os.environ, "TMPDIR": str(temporary)}
+    return subprocess.run(command, input=text, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("options", [(), ("--json",), ("--json", "--ticks")])
+def test_traffic_from_a_pipe_out_of_order_is_replayed_as_from_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, site: Path, options: tuple[str, ...]
+) -> None:
+    """A sorted replay (and `--json`'s read ahead) reads the traffic again, so
+    politely copies a pipe first, names the pipe in what it says, and removes
+    the copy."""
+    grouped = shuffled(SHOP)
+    traffic = write_traffic(tmp_path, grouped, "grouped.jsonl")
+    _, expected, file_err = run(capsys, "simulate", site, traffic, *options)
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    piped = from_stdin(site, grouped, *options, temporary=temporary)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == expected
+    assert piped.stderr == file_err.replace(str(traffic), "/dev/stdin")
+    assert "/dev/stdin:" in piped.stderr  # the lines out of order, named by the pipe
+    assert list(temporary.iterdir()) == []
+
+
+def test_a_bad_line_from_a_pipe_is_named_by_the_pipe_and_its_line(
+    tmp_path: Path, site: Path
+) -> None:
+    text = json.dumps(line(0, "a", "page_view")) + "\nnot json\n"
+    piped = from_stdin(site, text, "--json", temporary=tmp_path)
+    assert piped.returncode == 1
+    assert piped.stdout == ""  # read ahead: nothing shown before the bad line is found
+    assert piped.stderr.startswith("politely: /dev/stdin:2: not JSON")
 
 
 # --- the summary ----------------------------------------------------------------------------

@@ -440,7 +440,7 @@ class _Progress:
     """A percentage on stderr for long traffic files, only on a terminal."""
 
     def __init__(self, traffic: TrafficFile) -> None:
-        self.enabled = sys.stderr.isatty() and os.path.getsize(traffic.path) > 1_000_000
+        self.enabled = sys.stderr.isatty() and os.path.getsize(traffic.file) > 1_000_000
         self.traffic = traffic
         self.shown = -1
 

@@ -23,13 +23,15 @@ import json
 import math
 import os
 import re
+import shutil
+import stat
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple, final
+from typing import IO, Any, BinaryIO, NamedTuple, final
 
 import msgspec
 from pydantic import ValidationError
@@ -268,13 +270,19 @@ class TrafficFile:
     until the end, shows the same: the first read was 7% of its time, and a
     file out of order costs the part replayed before its first late line).
 
+    A file that can be read only once (a pipe, `/dev/stdin`) is first copied to a
+    temporary file, read from there (and removed with it): a sorted replay, and
+    a read ahead, read it again. Messages name the path as given.
+
     A bad line raises `TrafficError("PATH:LINE: what")`.
     """
 
     def __init__(
         self, path: str | Path, *, chunk: int = SORT_CHUNK, read_ahead: bool = True
     ) -> None:
-        self.path = str(path)
+        self.path = str(path)  # as messages name it
+        self._copy = _copy_if_read_once(self.path)
+        self.file = self._copy.name if self._copy is not None else self.path  # what is read
         self.chunk = chunk
         self.read_ahead = read_ahead
         self.lines = 0  # lines that are not blank (known after the first read, or a sort)
@@ -291,7 +299,7 @@ class TrafficFile:
         head, quick = self._reader.head, self._reader.quick_head
         last_seen = self.last_seen
         latest = -math.inf  # the latest time so far
-        for number, raw in _lines(self.path):
+        for number, raw in _lines(self.file, self.path):
             found = quick(raw) if raw.isascii() else None
             if found is None:
                 text = _text(raw, self.path, number)
@@ -337,7 +345,7 @@ class TrafficFile:
         latest = -math.inf  # (only when checking) the latest time so far
         instant: object = None  # and the `at` it was read from: events share them
         item: Event | _Control | None
-        with open(path, "rb") as data:
+        with open(self.file, "rb") as data:
             self._reading, self._size = data, os.fstat(data.fileno()).st_size
             for number, raw in _numbered(data, path):
                 item = quick(raw) if raw.isascii() else None
@@ -369,7 +377,7 @@ class TrafficFile:
             runs: list[Iterator[tuple[float, int, str]]] = []
             run: list[tuple[float, int, str]] = []
             lines = 0
-            for number, raw in _lines(self.path):
+            for number, raw in _lines(self.file, self.path):
                 text = _text(raw, self.path, number)
                 if text.strip():
                     lines += 1
@@ -410,10 +418,28 @@ def _spill(
     return read()
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """(number, bytes) of each line, its line break kept (`_text` decodes one)."""
+def _lines(path: str, name: str | None = None) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, its line break kept (`_text` decodes one);
+    messages name the file `name` (the path itself unless given)."""
     with open(path, "rb") as data:
-        yield from _numbered(data, path)
+        yield from _numbered(data, name or path)
+
+
+def _copy_if_read_once(path: str) -> IO[bytes] | None:
+    """A temporary copy of a file that is not a regular file (a pipe, a terminal:
+    it can be read only once), removed when closed or collected; None for a
+    regular file. Copied in chunks: memory stays bounded whatever its size."""
+    if stat.S_ISREG(os.stat(path).st_mode):
+        return None
+    copy = tempfile.NamedTemporaryFile(prefix="politely-traffic-", suffix=".jsonl")  # noqa: SIM115
+    try:
+        with open(path, "rb") as source:
+            shutil.copyfileobj(source, copy)
+        copy.flush()
+    except BaseException:
+        copy.close()
+        raise
+    return copy
 
 
 def _numbered(data: BinaryIO, path: str) -> Iterator[tuple[int, bytes]]:
