@@ -108,9 +108,18 @@ ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "agents": st.sampled_from(STATUSES[1:]),
     "block": st.integers(5, 600),
 }
-moves = st.sampled_from(KINDS).flatmap(
-    lambda kind: st.tuples(st.just(kind), ARGUMENTS.get(kind, st.none()))
-)
+
+
+def moves_of(
+    kinds: list[str], arguments: dict[str, st.SearchStrategy[Any]]
+) -> st.SearchStrategy[tuple[str, Any]]:
+    """One step: a kind drawn from `kinds`, with its argument (None if it takes none)."""
+    return st.sampled_from(kinds).flatmap(
+        lambda kind: st.tuples(st.just(kind), arguments.get(kind, st.none()))
+    )
+
+
+moves = moves_of(KINDS, ARGUMENTS)
 
 
 def gaps(fractional: bool, spans: tuple[int, ...] = (12, 400)) -> st.SearchStrategy[float]:
@@ -279,10 +288,8 @@ any_status = st.tuples(  # online, available, queue wait, queue length, seconds 
     st.integers(0, 6),
     st.sampled_from([0, 0, 0, 1, 30, 119, 121, 300]),
 )
-agent_moves = st.sampled_from([*KINDS, *["tick"] * 6, *["agents"] * 3]).flatmap(
-    lambda kind: st.tuples(
-        st.just(kind), any_status if kind == "agents" else ARGUMENTS.get(kind, st.none())
-    )
+agent_moves = moves_of(
+    [*KINDS, *["tick"] * 6, *["agents"] * 3], {**ARGUMENTS, "agents": any_status}
 )
 # More ticks and agent reports, mostly seconds apart, so a memo meets reports that
 # read differently to a rule while the policy gate reads them the same: 150
